@@ -1,0 +1,40 @@
+//! Backends turn the state into kernel state, one per `--proxy-mode`. Each splits into a
+//! pure compiler and an executor, the only code that touches the kernel.
+
+pub mod iptables;
+
+use thiserror::Error;
+
+use crate::model::{PendingChanges, ProxyState};
+
+/// What one sync did, for logs and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Whether the sync compared against the kernel and repaired drift (a full sync).
+    pub full: bool,
+    /// Kernel objects written: chains for iptables, netlink operations for IPVS.
+    pub objects_written: usize,
+}
+
+/// Why a sync failed. Every failure is retryable: the sync loop retries with a full sync.
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error("iptables-restore failed: {0}")]
+    Restore(String),
+    #[error("reading kernel state failed: {0}")]
+    Read(String),
+    #[error("kernel operation failed: {0}")]
+    Kernel(String),
+}
+
+/// A proxy mode's way of programming the node.
+pub trait Backend: Send {
+    /// Programs the kernel to match `state`. `changes` names what changed since the last
+    /// successful sync; `full` asks to check the whole kernel state and repair drift.
+    fn sync(
+        &mut self,
+        state: &ProxyState,
+        changes: &PendingChanges,
+        full: bool,
+    ) -> Result<SyncReport, SyncError>;
+}

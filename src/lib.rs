@@ -1,0 +1,7 @@
+//! kproxy: a Kubernetes service proxy. See docs/architecture.md for the map of this crate.
+
+pub mod backend;
+pub mod config;
+pub mod metrics;
+pub mod model;
+pub mod source;

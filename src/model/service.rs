@@ -1,0 +1,133 @@
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+/// Transport protocol of a service port, as the kernel's rules name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    /// Parses Kubernetes' spelling (`TCP`, `UDP`, `SCTP`).
+    pub fn from_kubernetes(s: &str) -> Option<Self> {
+        match s {
+            "TCP" => Some(Self::Tcp),
+            "UDP" => Some(Self::Udp),
+            "SCTP" => Some(Self::Sctp),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name used by iptables (`-p tcp`) and ipvsadm.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+            Self::Sctp => "sctp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `namespace/name` of a Service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServiceName {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ServiceName {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for ServiceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// One port of one service: kube-proxy's unit of load balancing and of rule comments.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ServicePortName {
+    pub service: ServiceName,
+    /// The port's name; empty for a single unnamed port.
+    pub port: String,
+    pub protocol: Protocol,
+}
+
+impl fmt::Display for ServicePortName {
+    /// `ns/name:port`, or `ns/name` for an unnamed port, as kube-proxy's comments.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.port.is_empty() {
+            write!(f, "{}", self.service)
+        } else {
+            write!(f, "{}:{}", self.service, self.port)
+        }
+    }
+}
+
+/// `externalTrafficPolicy` / `internalTrafficPolicy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TrafficPolicy {
+    #[default]
+    Cluster,
+    Local,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ServicePort {
+    /// Port name, empty when the service has one unnamed port.
+    pub name: String,
+    pub port: u16,
+    pub protocol: Protocol,
+    pub node_port: Option<u16>,
+}
+
+/// A validated, IPv4, non-headless, non-ExternalName Service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Service {
+    pub name: ServiceName,
+    pub cluster_ip: Ipv4Addr,
+    pub ports: Vec<ServicePort>,
+    /// `sessionAffinity: ClientIP` with its `timeoutSeconds`; `None` for no affinity.
+    pub session_affinity: Option<Duration>,
+    pub external_traffic_policy: TrafficPolicy,
+    pub internal_traffic_policy: TrafficPolicy,
+    pub external_ips: Vec<Ipv4Addr>,
+    /// `status.loadBalancer.ingress[].ip`.
+    pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// Value of the `ipvs.kproxy.dev/scheduler` annotation, unvalidated: the IPVS backend
+    /// knows which schedulers exist.
+    pub ipvs_scheduler: Option<String>,
+}
+
+impl Service {
+    pub fn port_name(&self, port: &ServicePort) -> ServicePortName {
+        ServicePortName {
+            service: self.name.clone(),
+            port: port.name.clone(),
+            protocol: port.protocol,
+        }
+    }
+
+    /// Whether the service is reachable from outside the cluster (NodePort, external or
+    /// load-balancer IPs), which is where `externalTrafficPolicy` applies.
+    pub fn has_external_destinations(&self, port: &ServicePort) -> bool {
+        port.node_port.is_some()
+            || !self.external_ips.is_empty()
+            || !self.load_balancer_ips.is_empty()
+    }
+}

@@ -1,0 +1,130 @@
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::model::{Conditions, Protocol};
+
+const TERMINATING: Conditions = Conditions {
+    ready: false,
+    serving: true,
+    terminating: true,
+};
+
+fn web() -> Service {
+    Service::new("ns", "web", Ipv4Addr::new(10, 96, 0, 10))
+        .with_port("http", 80, Protocol::Tcp, None)
+        .with_port("dns", 53, Protocol::Udp, None)
+}
+
+fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 244, 0, last)
+}
+
+#[test]
+fn endpoints_merge_across_slices_and_match_ports_by_name_and_protocol() {
+    let svc = web();
+    let mut state = ProxyState::new("node-a");
+    state.apply(Change::ServiceUpdated(svc.clone()));
+    let a = EndpointSlice::new(&svc.name, "web-a")
+        .with_port("http", 8080, Protocol::Tcp)
+        .with_endpoint(ip(1), Some("node-a"), Conditions::READY);
+    let b = EndpointSlice::new(&svc.name, "web-b")
+        .with_port("http", 8080, Protocol::Tcp)
+        .with_port("dns", 5353, Protocol::Udp)
+        .with_endpoint(ip(2), Some("node-b"), Conditions::READY);
+    state.apply(Change::SliceUpdated(a));
+    state.apply(Change::SliceUpdated(b));
+
+    let http = state.endpoints(&svc.name, &svc.ports[0]);
+    assert_eq!(
+        http.iter()
+            .map(|e| (e.to_string(), e.is_local))
+            .collect::<Vec<_>>(),
+        vec![
+            ("10.244.0.1:8080".to_string(), true),
+            ("10.244.0.2:8080".to_string(), false)
+        ]
+    );
+    let dns = state.endpoints(&svc.name, &svc.ports[1]);
+    assert_eq!(
+        dns.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        vec!["10.244.0.2:5353"]
+    );
+}
+
+#[test]
+fn duplicate_endpoints_across_slices_collapse_and_ready_wins() {
+    let svc = web();
+    let mut state = ProxyState::new("node-a");
+    state.apply(Change::ServiceUpdated(svc.clone()));
+    let a = EndpointSlice::new(&svc.name, "a")
+        .with_port("http", 8080, Protocol::Tcp)
+        .with_endpoint(ip(1), None, TERMINATING);
+    let b = EndpointSlice::new(&svc.name, "b")
+        .with_port("http", 8080, Protocol::Tcp)
+        .with_endpoint(ip(1), None, Conditions::READY);
+    state.apply(Change::SliceUpdated(a));
+    state.apply(Change::SliceUpdated(b));
+    let eps = state.endpoints(&svc.name, &svc.ports[0]);
+    assert_eq!(eps.len(), 1);
+    assert!(eps[0].ready);
+}
+
+#[test]
+fn dirty_set_tracks_changed_services_only() {
+    let svc = web();
+    let other = Service::new("ns", "other", Ipv4Addr::new(10, 96, 0, 11)).with_port(
+        "",
+        80,
+        Protocol::Tcp,
+        None,
+    );
+    let mut state = ProxyState::new("node-a");
+    assert!(state.apply(Change::ServiceUpdated(svc.clone())));
+    assert!(state.apply(Change::ServiceUpdated(other.clone())));
+    state.take_pending();
+
+    // Re-sending an identical object is not a change.
+    assert!(!state.apply(Change::ServiceUpdated(svc.clone())));
+    assert!(!state.has_pending());
+
+    let slice = EndpointSlice::new(&svc.name, "a").with_port("http", 80, Protocol::Tcp);
+    assert!(state.apply(Change::SliceUpdated(slice.clone())));
+    let pending = state.take_pending();
+    assert_eq!(
+        pending.dirty.into_iter().collect::<Vec<_>>(),
+        vec![svc.name.clone()]
+    );
+    assert_eq!(pending.endpoint_changes, 1);
+
+    assert!(state.apply(Change::SliceDeleted(slice.name.clone())));
+    assert!(!state.apply(Change::SliceDeleted(slice.name)));
+    assert_eq!(state.take_pending().dirty.len(), 1);
+}
+
+#[test]
+fn a_slice_moved_to_another_service_dirties_both() {
+    let svc = web();
+    let other = ServiceName::new("ns", "other");
+    let mut state = ProxyState::new("node-a");
+    let slice = EndpointSlice::new(&svc.name, "s").with_port("http", 80, Protocol::Tcp);
+    state.apply(Change::SliceUpdated(slice.clone()));
+    state.take_pending();
+    let moved = EndpointSlice {
+        service: other.clone(),
+        ..slice
+    };
+    state.apply(Change::SliceUpdated(moved));
+    let dirty = state.take_pending().dirty;
+    assert!(dirty.contains(&svc.name) && dirty.contains(&other));
+    assert!(state.endpoints(&svc.name, &svc.ports[0]).is_empty());
+}
+
+#[test]
+fn restored_pending_changes_are_retried() {
+    let mut state = ProxyState::new("n");
+    state.apply(Change::ServiceUpdated(web()));
+    let pending = state.take_pending();
+    assert!(!state.has_pending());
+    state.restore_pending(pending);
+    assert!(state.has_pending());
+}
