@@ -1,0 +1,413 @@
+use std::net::Ipv4Addr;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::model::{
+    Conditions, Endpoint, EndpointPort, Protocol, ServiceName, ServicePort, SliceName,
+    TrafficPolicy,
+};
+
+/// A valid ClusterIP service `demo/web` with one TCP port 80, then `patch` merged in.
+fn svc(patch: Value) -> core::Service {
+    let mut base = json!({
+        "metadata": {"name": "web", "namespace": "demo"},
+        "spec": {"clusterIP": "10.96.0.10", "ports": [{"name": "http", "port": 80}]},
+    });
+    merge(&mut base, patch);
+    serde_json::from_value(base).expect("test service parses")
+}
+
+/// A valid IPv4 slice `demo/web-abc` of service `web` with port 8080 and one endpoint.
+fn slice(patch: Value) -> discovery::EndpointSlice {
+    let mut base = json!({
+        "metadata": {"name": "web-abc", "namespace": "demo",
+                     "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": 8080}],
+        "endpoints": [{"addresses": ["10.244.1.2"]}],
+    });
+    merge(&mut base, patch);
+    serde_json::from_value(base).expect("test slice parses")
+}
+
+/// JSON merge patch (RFC 7386): objects merge, `null` deletes, anything else replaces.
+fn merge(base: &mut Value, patch: Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    b.remove(&k);
+                } else {
+                    merge(b.entry(k).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (b, p) => *b = p,
+    }
+}
+
+fn svc_err(patch: Value) -> ObjectError {
+    service(&svc(patch)).expect_err("service should be rejected")
+}
+
+fn slice_err(patch: Value) -> ObjectError {
+    endpoint_slice(&slice(patch)).expect_err("slice should be rejected")
+}
+
+#[test]
+fn minimal_service_gets_kubernetes_defaults() {
+    let got = service(&svc(json!({}))).unwrap().unwrap();
+    assert_eq!(
+        got,
+        crate::model::Service {
+            name: ServiceName::new("demo", "web"),
+            cluster_ip: Ipv4Addr::new(10, 96, 0, 10),
+            ports: vec![ServicePort {
+                name: "http".into(),
+                port: 80,
+                protocol: Protocol::Tcp,
+                node_port: None,
+            }],
+            session_affinity: None,
+            external_traffic_policy: TrafficPolicy::Cluster,
+            internal_traffic_policy: TrafficPolicy::Cluster,
+            external_ips: vec![],
+            load_balancer_ips: vec![],
+            ipvs_scheduler: None,
+        }
+    );
+}
+
+#[test]
+fn full_service_keeps_every_field() {
+    let got = service(&svc(json!({
+        "metadata": {"annotations": {"ipvs.kproxy.dev/scheduler": " wlc "}},
+        "spec": {
+            "type": "LoadBalancer",
+            "ports": [
+                {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 30053},
+                {"name": "dns-tcp", "port": 53, "protocol": "TCP", "nodePort": 30054},
+                {"name": "sctp", "port": 9, "protocol": "SCTP"},
+            ],
+            "sessionAffinity": "ClientIP",
+            "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}},
+            "externalTrafficPolicy": "Local",
+            "internalTrafficPolicy": "Local",
+            "externalIPs": ["192.0.2.1", "2001:db8::1", "192.0.2.2"],
+        },
+        "status": {"loadBalancer": {"ingress": [
+            {"ip": "198.51.100.7"}, {"hostname": "lb.example.com"}, {"ip": "2001:db8::7"},
+        ]}},
+    })))
+    .unwrap()
+    .unwrap();
+    assert_eq!(got.ports.len(), 3);
+    assert_eq!(got.ports[0].protocol, Protocol::Udp);
+    assert_eq!(got.ports[0].node_port, Some(30053));
+    assert_eq!(got.ports[2].protocol, Protocol::Sctp);
+    assert_eq!(got.session_affinity, Some(Duration::from_secs(60)));
+    assert_eq!(got.external_traffic_policy, TrafficPolicy::Local);
+    assert_eq!(got.internal_traffic_policy, TrafficPolicy::Local);
+    assert_eq!(
+        got.external_ips,
+        vec![Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)]
+    );
+    assert_eq!(got.load_balancer_ips, vec![Ipv4Addr::new(198, 51, 100, 7)]);
+    assert_eq!(got.ipvs_scheduler.as_deref(), Some("wlc"));
+}
+
+#[test]
+fn client_ip_affinity_defaults_to_three_hours() {
+    let got = service(&svc(json!({"spec": {"sessionAffinity": "ClientIP"}})))
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.session_affinity, Some(Duration::from_secs(10800)));
+}
+
+#[test]
+fn local_external_policy_is_dropped_without_external_destinations() {
+    let got = service(&svc(json!({"spec": {"externalTrafficPolicy": "Local"}})))
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.external_traffic_policy, TrafficPolicy::Cluster);
+}
+
+#[test]
+fn missing_namespace_defaults_and_missing_name_is_an_error() {
+    let got = service(&svc(json!({"metadata": {"namespace": null}})))
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.name, ServiceName::new("default", "web"));
+    let err = svc_err(json!({"metadata": {"name": null}}));
+    assert_eq!(err, ObjectError::MissingName);
+    assert_eq!(err.reason(), "missing_name");
+}
+
+#[test]
+fn ignored_services_are_none() {
+    for patch in [
+        json!({"spec": {"type": "ExternalName", "externalName": "example.com", "clusterIP": null}}),
+        json!({"spec": {"clusterIP": "None"}}),
+        json!({"spec": {"clusterIP": ""}}),
+        json!({"spec": {"clusterIP": null}}),
+        json!({"spec": {"clusterIP": "fd00::10", "ipFamilies": ["IPv6"]}}),
+        json!({"spec": {"clusterIP": "fd00::10", "clusterIPs": ["fd00::10"]}}),
+    ] {
+        assert_eq!(service(&svc(patch.clone())), Ok(None), "{patch}");
+    }
+}
+
+#[test]
+fn dual_stack_service_uses_its_ipv4_cluster_ip() {
+    let got = service(&svc(json!({"spec": {
+        "clusterIP": "fd00::10",
+        "clusterIPs": ["fd00::10", "10.96.0.11"],
+        "ipFamilies": ["IPv6", "IPv4"],
+    }})))
+    .unwrap()
+    .unwrap();
+    assert_eq!(got.cluster_ip, Ipv4Addr::new(10, 96, 0, 11));
+}
+
+#[test]
+fn service_errors_have_reasons_and_name_the_field() {
+    let cases = [
+        (
+            json!({"spec": {"clusterIP": "10.96.0.300"}}),
+            "invalid_cluster_ip",
+            "10.96.0.300",
+        ),
+        (
+            json!({"spec": {"type": "Magic"}}),
+            "invalid_service_type",
+            "Magic",
+        ),
+        (
+            json!({"spec": {"ports": [{"name": "http", "port": 0}]}}),
+            "invalid_port",
+            "ports[0] (\"http\")",
+        ),
+        (
+            json!({"spec": {"ports": [{"port": 65536}]}}),
+            "invalid_port",
+            "65536",
+        ),
+        (
+            json!({"spec": {"ports": [{"port": 80, "nodePort": 0}]}}),
+            "invalid_node_port",
+            "nodePort 0",
+        ),
+        (
+            json!({"spec": {"ports": [{"port": 80, "nodePort": 70000}]}}),
+            "invalid_node_port",
+            "70000",
+        ),
+        (
+            json!({"spec": {"ports": [{"port": 80, "protocol": "ICMP"}]}}),
+            "unknown_protocol",
+            "\"ICMP\"",
+        ),
+        (
+            json!({"spec": {"ports": [{"name": "a", "port": 80}, {"name": "a", "port": 81}]}}),
+            "duplicate_port_name",
+            "\"a\"",
+        ),
+        (
+            json!({"spec": {"sessionAffinity": "Cookie"}}),
+            "invalid_session_affinity",
+            "Cookie",
+        ),
+        (
+            json!({"spec": {"sessionAffinity": "ClientIP", "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 0}}}}),
+            "invalid_session_affinity",
+            "timeoutSeconds 0",
+        ),
+        (
+            json!({"spec": {"externalTrafficPolicy": "Global"}}),
+            "invalid_traffic_policy",
+            "externalTrafficPolicy",
+        ),
+        (
+            json!({"spec": {"externalIPs": ["1.2.3"]}}),
+            "invalid_external_ip",
+            "1.2.3",
+        ),
+        (
+            json!({"status": {"loadBalancer": {"ingress": [{"ip": "lb"}]}}}),
+            "invalid_load_balancer_ip",
+            "\"lb\"",
+        ),
+    ];
+    for (patch, reason, needle) in cases {
+        let err = svc_err(patch.clone());
+        assert_eq!(err.reason(), reason, "{patch}");
+        assert!(
+            err.to_string().contains(needle),
+            "{err} should mention {needle}"
+        );
+    }
+}
+
+#[test]
+fn minimal_slice_gets_defaulted_conditions() {
+    let got = endpoint_slice(&slice(json!({}))).unwrap().unwrap();
+    assert_eq!(
+        got,
+        crate::model::EndpointSlice {
+            name: SliceName::new("demo", "web-abc"),
+            service: ServiceName::new("demo", "web"),
+            ports: vec![EndpointPort {
+                name: "http".into(),
+                port: 8080,
+                protocol: Protocol::Tcp,
+            }],
+            endpoints: vec![Endpoint {
+                ip: Ipv4Addr::new(10, 244, 1, 2),
+                conditions: Conditions::READY,
+                node_name: None,
+                zone: None,
+            }],
+            trigger_time: None,
+        }
+    );
+}
+
+#[test]
+fn slice_conditions_follow_kubernetes_defaulting() {
+    let got = endpoint_slice(&slice(json!({"endpoints": [
+        {"addresses": ["10.0.0.1"], "conditions": {"ready": false}},
+        {"addresses": ["10.0.0.2"], "conditions": {"ready": false, "serving": true, "terminating": true}},
+        {"addresses": ["10.0.0.3", "10.0.0.99"], "nodeName": "node-1", "zone": "z1"},
+    ]})))
+    .unwrap()
+    .unwrap();
+    let c: Vec<_> = got.endpoints.iter().map(|e| e.conditions).collect();
+    assert_eq!(
+        c,
+        vec![
+            Conditions {
+                ready: false,
+                serving: false,
+                terminating: false
+            },
+            Conditions {
+                ready: false,
+                serving: true,
+                terminating: true
+            },
+            Conditions::READY,
+        ]
+    );
+    assert_eq!(got.endpoints[2].ip, Ipv4Addr::new(10, 0, 0, 3));
+    assert_eq!(got.endpoints[2].node_name.as_deref(), Some("node-1"));
+    assert_eq!(got.endpoints[2].zone.as_deref(), Some("z1"));
+}
+
+#[test]
+fn slice_ports_default_and_skip_missing_numbers() {
+    let got = endpoint_slice(&slice(json!({"ports": [
+        {"port": 53, "protocol": "UDP"},
+        {"name": "unresolved"},
+        {"name": "x", "port": 9000},
+    ]})))
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        got.ports,
+        vec![
+            EndpointPort {
+                name: "".into(),
+                port: 53,
+                protocol: Protocol::Udp
+            },
+            EndpointPort {
+                name: "x".into(),
+                port: 9000,
+                protocol: Protocol::Tcp
+            },
+        ]
+    );
+}
+
+#[test]
+fn non_ipv4_slices_are_none() {
+    for t in ["IPv6", "FQDN"] {
+        let patch = json!({"addressType": t, "endpoints": [{"addresses": ["fd00::1"]}]});
+        assert_eq!(endpoint_slice(&slice(patch)), Ok(None), "{t}");
+    }
+}
+
+#[test]
+fn trigger_time_is_parsed_and_malformed_is_ignored() {
+    let at = |v: &str| {
+        let patch = json!({"metadata": {"annotations": {TRIGGER_TIME: v}}});
+        endpoint_slice(&slice(patch)).unwrap().unwrap().trigger_time
+    };
+    const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+    let expected = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+    assert_eq!(at("2023-11-14T22:13:20.25Z"), Some(expected));
+    assert_eq!(at("2023-11-14T23:13:20.25+01:00"), Some(expected));
+    assert_eq!(at("yesterday"), None);
+}
+
+#[test]
+fn slice_errors_have_reasons_and_name_the_field() {
+    let cases = [
+        (
+            json!({"metadata": {"labels": null}}),
+            "missing_service_name",
+            "kubernetes.io/service-name",
+        ),
+        (
+            json!({"metadata": {"name": null}}),
+            "missing_name",
+            "metadata.name",
+        ),
+        (json!({"addressType": "IPX"}), "invalid_address_type", "IPX"),
+        (json!({"ports": [{"port": 0}]}), "invalid_port", "ports[0]"),
+        (json!({"ports": [{"port": 70000}]}), "invalid_port", "70000"),
+        (
+            json!({"ports": [{"port": 80, "protocol": "icmp"}]}),
+            "unknown_protocol",
+            "icmp",
+        ),
+        (
+            json!({"ports": [{"port": 80}, {"port": 81}]}),
+            "duplicate_port_name",
+            "\"\"",
+        ),
+        (
+            json!({"endpoints": [{"addresses": ["10.0.0.1"]}, {"addresses": ["10.0.0.256"]}]}),
+            "invalid_address",
+            "endpoints[1]",
+        ),
+        (
+            json!({"endpoints": [{"addresses": ["fd00::1"]}]}),
+            "invalid_address",
+            "fd00::1",
+        ),
+        (
+            json!({"endpoints": [{"addresses": []}]}),
+            "invalid_address",
+            "no addresses",
+        ),
+    ];
+    for (patch, reason, needle) in cases {
+        let err = slice_err(patch.clone());
+        assert_eq!(err.reason(), reason, "{patch}");
+        assert!(
+            err.to_string().contains(needle),
+            "{err} should mention {needle}"
+        );
+    }
+}
+
+#[test]
+fn object_ref_defaults_the_namespace() {
+    let s = svc(json!({"metadata": {"namespace": null}}));
+    assert_eq!(object_ref(&s.metadata), "default/web");
+}
