@@ -38,3 +38,9 @@ pub trait Backend: Send {
         full: bool,
     ) -> Result<SyncReport, SyncError>;
 }
+
+impl<B: Backend + ?Sized> Backend for Box<B> {
+    fn sync(&mut self, state: &ProxyState, changes: &PendingChanges, full: bool) -> Result<SyncReport, SyncError> {
+        (**self).sync(state, changes, full)
+    }
+}

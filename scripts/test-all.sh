@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every kproxy test on a fresh Debian machine (as root): unit tests, the iptables
+# tests in throwaway network namespaces, and the IPVS tests inside a qemu VM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --vm
+cargo test --all-targets 2>&1
+if [ -x tests/vm/run-ipvs-tests.sh ]; then
+  tests/vm/run-ipvs-tests.sh
+fi
