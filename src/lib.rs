@@ -1,4 +1,5 @@
 //! kproxy: a Kubernetes service proxy. See docs/architecture.md for the map of this crate.
+#![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod config;
@@ -7,3 +8,5 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod source;
+pub mod sync;
+pub mod sys;

@@ -1,0 +1,141 @@
+//! The only code in iptables mode that touches the kernel: `iptables-restore` and
+//! `iptables-save`, fed and read through pipes, never through a shell.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use thiserror::Error;
+
+use super::ruleset::Table;
+
+/// A failed `iptables-restore` or `iptables-save`. Retryable: the sync loop follows a
+/// failure with a full sync.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum RunnerError {
+    #[error("could not run {program}: {reason}")]
+    Spawn { program: String, reason: String },
+    #[error("{program} failed{}: {stderr}", line.map(|l| format!(" at input line {l}")).unwrap_or_default())]
+    Failed {
+        program: String,
+        /// 1-based line of the input the tool rejected, when it said which.
+        line: Option<usize>,
+        stderr: String,
+    },
+}
+
+/// What the iptables backend needs from the kernel.
+pub trait IptablesRunner: Send {
+    /// Applies restore input without flushing anything it does not name (`--noflush`).
+    fn restore(&mut self, input: &str) -> Result<(), RunnerError>;
+    /// The `iptables-save` text of one table.
+    fn save(&mut self, table: Table) -> Result<String, RunnerError>;
+}
+
+/// Runs the `iptables-restore` / `iptables-save` found on `PATH` (or given explicitly, e.g.
+/// `iptables-legacy-restore`).
+#[derive(Clone, Debug)]
+pub struct CommandRunner {
+    restore_program: String,
+    save_program: String,
+    /// Seconds to wait for the xtables lock (`-w`).
+    lock_wait_seconds: u32,
+}
+
+impl Default for CommandRunner {
+    fn default() -> Self {
+        Self::new("iptables-restore", "iptables-save")
+    }
+}
+
+impl CommandRunner {
+    pub fn new(restore_program: &str, save_program: &str) -> Self {
+        Self {
+            restore_program: restore_program.to_string(),
+            save_program: save_program.to_string(),
+            lock_wait_seconds: 5,
+        }
+    }
+}
+
+impl IptablesRunner for CommandRunner {
+    fn restore(&mut self, input: &str) -> Result<(), RunnerError> {
+        let program = &self.restore_program;
+        let spawn_error = |e: std::io::Error| RunnerError::Spawn {
+            program: program.clone(),
+            reason: e.to_string(),
+        };
+        let mut child = Command::new(program)
+            .args(["--noflush", "-w", &self.lock_wait_seconds.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        let write_result = child
+            .stdin
+            .take()
+            .expect("stdin is piped")
+            .write_all(input.as_bytes());
+        let output = child.wait_with_output().map_err(spawn_error)?;
+        if output.status.success() {
+            // A write error without a failed exit means the tool stopped reading early.
+            return write_result.map_err(spawn_error);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        Err(RunnerError::Failed {
+            program: program.clone(),
+            line: failing_line(&stderr),
+            stderr,
+        })
+    }
+
+    fn save(&mut self, table: Table) -> Result<String, RunnerError> {
+        let program = &self.save_program;
+        let output = Command::new(program)
+            .args(["-t", table.as_str()])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| RunnerError::Spawn {
+                program: program.clone(),
+                reason: e.to_string(),
+            })?;
+        if !output.status.success() {
+            return Err(RunnerError::Failed {
+                program: program.clone(),
+                line: None,
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        String::from_utf8(output.stdout).map_err(|e| RunnerError::Failed {
+            program: program.clone(),
+            line: None,
+            stderr: format!("output is not UTF-8: {e}"),
+        })
+    }
+}
+
+/// Finds the input line number in iptables-restore's complaint. The legacy tool says
+/// `line 12 failed`, the nft one `Error occurred at line: 12`.
+pub fn failing_line(stderr: &str) -> Option<usize> {
+    let after = stderr
+        .find("line: ")
+        .map(|i| &stderr[i + 6..])
+        .or_else(|| stderr.find("line ").map(|i| &stderr[i + 5..]))?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_failing_line_in_both_backends_messages() {
+        assert_eq!(failing_line("iptables-restore: line 7 failed"), Some(7));
+        assert_eq!(
+            failing_line("iptables-restore v1.8.9 (nf_tables): unknown option \"--bogus\"\nError occurred at line: 12\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."),
+            Some(12)
+        );
+        assert_eq!(failing_line("something else"), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! The sync loop decides *when* a backend programs the kernel; the backend decides *what*.
+//!
+//! Guarantees, as kube-proxy's `BoundedFrequencyRunner` gives them:
+//! 1. No sync before every source has delivered its complete initial snapshot, so a restart
+//!    never programs an empty rule set over a working node.
+//! 2. The first sync happens as soon as (1) holds, and is a full sync.
+//! 3. Syncs start at least `min_sync_period` apart; changes arriving in between are batched
+//!    into the next sync.
+//! 4. A full sync (which compares with the kernel and repairs drift) happens at least once per
+//!    `sync_period`, changes or not.
+//! 5. A failed sync is retried after `min_sync_period`, as a full sync, with the changes it
+//!    could not program put back.
+//!
+//! Time comes from `tokio::time`, so tests drive the loop with a paused clock.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, error, info};
+
+use crate::backend::{Backend, SyncError};
+use crate::metrics::Metrics;
+use crate::model::{Change, PendingChanges, ProxyState};
+
+/// Called around syncs, for the health endpoints.
+pub trait SyncObserver: Send {
+    /// A change is waiting for the next sync.
+    fn queued(&self) {}
+    /// A sync succeeded.
+    fn synced(&self) {}
+}
+
+/// No observer.
+impl SyncObserver for () {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Periods {
+    pub min_sync: Duration,
+    pub sync: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncLoopError {
+    #[error("every source stopped")]
+    SourcesStopped,
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+pub struct SyncLoop<B, O = ()> {
+    state: ProxyState,
+    backend: B,
+    periods: Periods,
+    metrics: Metrics,
+    observer: O,
+    /// Sources that have not yet sent `InitialSyncDone`.
+    sources_pending: usize,
+}
+
+impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
+    pub fn new(
+        state: ProxyState,
+        backend: B,
+        periods: Periods,
+        metrics: Metrics,
+        observer: O,
+        sources: usize,
+    ) -> Self {
+        Self {
+            state,
+            backend,
+            periods,
+            metrics,
+            observer,
+            sources_pending: sources,
+        }
+    }
+
+    /// Runs until the sources stop. With `once`, returns after the first sync, with its result.
+    pub async fn run(
+        mut self,
+        mut changes: mpsc::Receiver<Change>,
+        once: bool,
+    ) -> Result<(), SyncLoopError> {
+        let mut last_start: Option<Instant> = None;
+        let mut next_full = Instant::now();
+        let mut need_full = true;
+        loop {
+            let due = self.next_sync(last_start, next_full, need_full);
+            tokio::select! {
+                change = changes.recv() => {
+                    let Some(change) = change else { return Err(SyncLoopError::SourcesStopped) };
+                    self.apply(change);
+                    // Take whatever else is already queued, so one sync covers a burst.
+                    while let Ok(change) = changes.try_recv() {
+                        self.apply(change);
+                    }
+                }
+                () = sleep_until_opt(due) => {
+                    let start = Instant::now();
+                    let full = need_full || start >= next_full;
+                    let result = self.sync_once(full);
+                    last_start = Some(start);
+                    match result {
+                        Ok(()) => {
+                            need_full = false;
+                            if full {
+                                next_full = start + self.periods.sync;
+                            }
+                            if once {
+                                return Ok(());
+                            }
+                        }
+                        Err(e) => {
+                            error!(error = %e, "sync failed; retrying as a full sync after {:?}", self.periods.min_sync);
+                            self.metrics.sync_failures.inc();
+                            need_full = true;
+                            if once {
+                                return Err(e.into());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, change: Change) {
+        if change == Change::InitialSyncDone {
+            self.sources_pending = self.sources_pending.saturating_sub(1);
+            if self.sources_pending == 0 {
+                info!(
+                    services = self.state.service_count(),
+                    "initial snapshot complete"
+                );
+            }
+        } else if self.state.apply(change) {
+            self.observer.queued();
+        }
+    }
+
+    /// When the next sync is due, or `None` while waiting for the initial snapshot.
+    fn next_sync(
+        &self,
+        last_start: Option<Instant>,
+        next_full: Instant,
+        need_full: bool,
+    ) -> Option<Instant> {
+        if self.sources_pending > 0 {
+            return None;
+        }
+        let earliest = last_start.map_or_else(Instant::now, |t| t + self.periods.min_sync);
+        if need_full || self.state.has_pending() {
+            Some(earliest)
+        } else {
+            Some(next_full.max(earliest))
+        }
+    }
+
+    fn sync_once(&mut self, full: bool) -> Result<(), SyncError> {
+        let pending = self.state.take_pending();
+        let started = std::time::Instant::now();
+        let result = run_blocking(|| self.backend.sync(&self.state, &pending, full));
+        let elapsed = started.elapsed();
+        match result {
+            Ok(report) => {
+                self.record_success(&pending, elapsed, report.full);
+                debug!(
+                    full = report.full,
+                    dirty = pending.dirty.len(),
+                    written = report.objects_written,
+                    ?elapsed,
+                    "synced"
+                );
+                self.observer.synced();
+                Ok(())
+            }
+            Err(e) => {
+                self.state.restore_pending(pending);
+                Err(e)
+            }
+        }
+    }
+
+    fn record_success(&self, pending: &PendingChanges, elapsed: Duration, full: bool) {
+        self.metrics.observe_sync(elapsed, full);
+        self.metrics.service_changes.inc_by(pending.service_changes);
+        self.metrics
+            .endpoint_changes
+            .inc_by(pending.endpoint_changes);
+        let now = SystemTime::now();
+        if let Ok(since_epoch) = now.duration_since(SystemTime::UNIX_EPOCH) {
+            self.metrics
+                .last_sync_timestamp
+                .set(since_epoch.as_secs_f64());
+        }
+        for trigger in &pending.trigger_times {
+            if let Ok(latency) = now.duration_since(*trigger) {
+                self.metrics
+                    .network_programming_duration
+                    .observe(latency.as_secs_f64());
+            }
+        }
+    }
+
+    /// The state, for tests and `--dry-run`.
+    pub fn state(&self) -> &ProxyState {
+        &self.state
+    }
+}
+
+/// Backends block on the kernel (iptables-restore, netlink); on a multi-threaded runtime
+/// let tokio move other tasks off this worker while they do.
+fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;

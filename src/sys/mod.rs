@@ -1,0 +1,3 @@
+//! Small kernel helpers shared by the backends.
+
+pub mod netns;

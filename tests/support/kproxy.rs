@@ -1,0 +1,76 @@
+//! The real `kproxy` binary, run as a child process; killed when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_kproxy")
+}
+
+/// Runs `kproxy ARGS` to completion.
+pub fn run_once(args: &[&str]) -> Output {
+    Command::new(binary()).args(args).output().expect("run kproxy")
+}
+
+pub struct Kproxy {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Kproxy {
+    /// Starts `kproxy ARGS`, logging to `log`.
+    pub fn start(args: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).expect("log file");
+        let child = Command::new(binary())
+            .args(args)
+            .env("RUST_LOG", "kproxy=debug")
+            .stdout(Stdio::from(file.try_clone().unwrap()))
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("start kproxy");
+        Self {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics (with the log) if kproxy has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("kproxy exited with {status}:\n{}", self.log_text());
+        }
+    }
+
+    /// Stops kproxy with SIGTERM and waits for it.
+    pub fn stop(mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Kproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
+pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,8 @@
+//! Shared pieces of the kernel tests. Each test binary uses some of them.
+#![allow(dead_code)]
+
+pub mod echo;
+pub mod kproxy;
+pub mod manifests;
+pub mod netns;
+pub mod topology;
