@@ -224,6 +224,16 @@ impl ProxyHealth {
     }
 }
 
+/// The sync loop reports into the health state.
+impl crate::sync::SyncObserver for ProxyHealth {
+    fn queued(&self) {
+        self.queued_update();
+    }
+    fn synced(&self) {
+        self.updated();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +373,78 @@ mod tests {
         clock.advance(TIMEOUT);
         let json: serde_json::Value = serde_json::from_str(&h.livez().to_json()).unwrap();
         assert!(json["lastUpdated"].is_null(), "{json}");
+    }
+
+    /// The real sync loop, with `ProxyHealth` as its observer: a backend that keeps failing
+    /// turns health 503 after the timeout; its first success turns it back.
+    #[tokio::test(start_paused = true)]
+    async fn sync_loop_drives_health() {
+        use std::net::Ipv4Addr;
+        use std::sync::atomic::AtomicBool;
+
+        use crate::backend::{Backend, SyncError, SyncReport};
+        use crate::metrics::Metrics;
+        use crate::model::{Change, PendingChanges, Protocol, ProxyState, Service};
+        use crate::sync::{Periods, SyncLoop};
+
+        struct Flaky(Arc<AtomicBool>);
+        impl Backend for Flaky {
+            fn sync(
+                &mut self,
+                _: &ProxyState,
+                _: &PendingChanges,
+                full: bool,
+            ) -> Result<SyncReport, SyncError> {
+                if self.0.load(Ordering::SeqCst) {
+                    return Err(SyncError::Restore("injected".into()));
+                }
+                Ok(SyncReport {
+                    full,
+                    objects_written: 0,
+                })
+            }
+        }
+
+        let (h, clock) = fixture();
+        let failing = Arc::new(AtomicBool::new(false));
+        let periods = Periods {
+            min_sync: SEC,
+            sync: TIMEOUT / 2,
+        };
+        let sync = SyncLoop::new(
+            ProxyState::new("n"),
+            Flaky(failing.clone()),
+            periods,
+            Metrics::new(),
+            h.clone(),
+            1,
+        );
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        tokio::spawn(sync.run(rx, false));
+
+        tx.send(Change::InitialSyncDone).await.unwrap();
+        tokio::time::sleep(SEC).await;
+        assert_eq!(
+            h.times().last_updated,
+            Some(clock.now()),
+            "first sync reported"
+        );
+
+        failing.store(true, Ordering::SeqCst);
+        let svc = Service::new("ns", "a", Ipv4Addr::new(10, 96, 0, 1)).with_port(
+            "",
+            80,
+            Protocol::Tcp,
+            None,
+        );
+        tx.send(Change::ServiceUpdated(svc)).await.unwrap();
+        tokio::time::sleep(SEC * 5).await;
+        assert!(h.times().oldest_pending.is_some(), "queued change reported");
+        clock.advance(TIMEOUT);
+        assert!(!h.is_healthy());
+
+        failing.store(false, Ordering::SeqCst);
+        tokio::time::sleep(SEC * 5).await;
+        assert!(h.is_healthy(), "the retry succeeded and was reported");
     }
 }
