@@ -3,6 +3,8 @@
 
 pub mod backend;
 pub mod config;
+pub mod health;
+pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod source;

@@ -3,3 +3,12 @@
 
 pub mod convert;
 pub mod snapshot;
+
+/// The resources the API source lists and watches, as `(API group, resource)`. The
+/// ClusterRole in `deploy/` grants `list` and `watch` on exactly these
+/// (checked by `tests/deploy_manifests.rs`).
+pub const WATCHED_RESOURCES: &[(&str, &str)] = &[
+    ("", "services"),
+    ("discovery.k8s.io", "endpointslices"),
+    ("", "nodes"),
+];

@@ -44,7 +44,9 @@ pub fn enter(name: &str) -> Result<bool, NetnsError> {
     let valid = !name.is_empty()
         && name != "."
         && name != ".."
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if !valid {
         return Err(NetnsError::InvalidName(name.to_string()));
     }

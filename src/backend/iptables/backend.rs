@@ -44,7 +44,12 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
     /// chains — and their counters — alone, and repairs whatever was changed by hand. A
     /// partial sync compiles only the changed services and writes only the chains whose rules
     /// changed since the last write.
-    fn sync(&mut self, state: &ProxyState, changes: &PendingChanges, full: bool) -> Result<SyncReport, SyncError> {
+    fn sync(
+        &mut self,
+        state: &ProxyState,
+        changes: &PendingChanges,
+        full: bool,
+    ) -> Result<SyncReport, SyncError> {
         let full = full || self.written.is_none();
         let desired = if full {
             self.compiler.compile_all(state)
@@ -52,7 +57,8 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             self.compiler.compile(state, &changes.dirty)
         };
         let (mut known, jumps) = if full {
-            let (chains, jumps) = read_kernel(&mut self.runner).map_err(|e| SyncError::Read(e.to_string()))?;
+            let (chains, jumps) =
+                read_kernel(&mut self.runner).map_err(|e| SyncError::Read(e.to_string()))?;
             (chains, Some(jumps))
         } else {
             (self.written.take().unwrap_or_default(), None)
@@ -84,7 +90,10 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
 
 fn log_restore_failure(e: &RunnerError, input: &str) {
     if let RunnerError::Failed { line: Some(n), .. } = e {
-        let text = input.lines().nth(n.saturating_sub(1)).unwrap_or("<beyond the input>");
+        let text = input
+            .lines()
+            .nth(n.saturating_sub(1))
+            .unwrap_or("<beyond the input>");
         error!(line = n, input = text, error = %e, "iptables-restore rejected a line");
     } else {
         warn!(error = %e, "iptables-restore failed");

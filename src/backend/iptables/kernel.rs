@@ -49,7 +49,10 @@ impl KernelRules {
                 } else if builtin.iter().any(|b| b == chain)
                     && jump_target(rule).is_some_and(|t| is_owned_chain(table, t))
                 {
-                    self.jumps.entry((table, chain.to_string())).or_default().push(rule.to_string());
+                    self.jumps
+                        .entry((table, chain.to_string()))
+                        .or_default()
+                        .push(rule.to_string());
                 }
             }
         }
@@ -94,7 +97,10 @@ COMMIT
     #[test]
     fn jump_target_is_the_word_after_dash_j() {
         assert_eq!(jump_target("-j KUBE-MARK-MASQ"), Some("KUBE-MARK-MASQ"));
-        assert_eq!(jump_target("-p tcp -j DNAT --to-destination 1.2.3.4:80"), Some("DNAT"));
+        assert_eq!(
+            jump_target("-p tcp -j DNAT --to-destination 1.2.3.4:80"),
+            Some("DNAT")
+        );
         assert_eq!(jump_target("-m comment --comment x"), None);
     }
 }

@@ -2,9 +2,16 @@
 use super::ruleset::Table;
 
 pub fn is_service_chain(name: &str) -> bool {
-    ["KUBE-SVC-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-SVL-", "KUBE-FW-", "KUBE-XLB-"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "KUBE-SVC-",
+        "KUBE-SEP-",
+        "KUBE-EXT-",
+        "KUBE-SVL-",
+        "KUBE-FW-",
+        "KUBE-XLB-",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 pub const FIXED_CHAINS: &[(Table, &str)] = &[

@@ -68,7 +68,9 @@ impl Plan {
                     .iter()
                     .any(|j| j.table == *table && j.chain == chain && &j.rule == rule);
                 if !wanted {
-                    self.table_mut(*table).delete_jumps.push((chain.clone(), rule.clone()));
+                    self.table_mut(*table)
+                        .delete_jumps
+                        .push((chain.clone(), rule.clone()));
                 }
             }
         }
@@ -106,9 +108,12 @@ impl Plan {
     }
 
     pub fn deleted(&self) -> impl Iterator<Item = (Table, &str)> {
-        Table::ALL
-            .into_iter()
-            .flat_map(move |table| self.tables[table as usize].delete.iter().map(move |n| (table, n.as_str())))
+        Table::ALL.into_iter().flat_map(move |table| {
+            self.tables[table as usize]
+                .delete
+                .iter()
+                .map(move |n| (table, n.as_str()))
+        })
     }
 
     /// The iptables-restore input (for `--noflush`). Declaring a chain flushes it, so chains

@@ -133,7 +133,9 @@ mod tests {
     fn finds_the_failing_line_in_both_backends_messages() {
         assert_eq!(failing_line("iptables-restore: line 7 failed"), Some(7));
         assert_eq!(
-            failing_line("iptables-restore v1.8.9 (nf_tables): unknown option \"--bogus\"\nError occurred at line: 12\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."),
+            failing_line(
+                "iptables-restore v1.8.9 (nf_tables): unknown option \"--bogus\"\nError occurred at line: 12\nTry `iptables-restore -h' or 'iptables-restore --help' for more information."
+            ),
             Some(12)
         );
         assert_eq!(failing_line("something else"), None);

@@ -41,14 +41,26 @@ fn identical_chains_are_not_rewritten() {
 fn changed_missing_and_stale_chains() {
     let desired = Ruleset {
         chains: vec![
-            chain(Table::Nat, "KUBE-SERVICES", &["-d 10.0.0.1/32 -j KUBE-SVC-A"]),
+            chain(
+                Table::Nat,
+                "KUBE-SERVICES",
+                &["-d 10.0.0.1/32 -j KUBE-SVC-A"],
+            ),
             chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-A"]),
-            chain(Table::Nat, "KUBE-SEP-A", &["-p tcp -m tcp -j DNAT --to-destination 10.1.0.1:80"]),
+            chain(
+                Table::Nat,
+                "KUBE-SEP-A",
+                &["-p tcp -m tcp -j DNAT --to-destination 10.1.0.1:80"],
+            ),
         ],
         jumps: vec![],
     };
     let kernel = kernel_of(&[
-        chain(Table::Nat, "KUBE-SERVICES", &["-d 10.0.0.1/32 -j KUBE-SVC-B"]),
+        chain(
+            Table::Nat,
+            "KUBE-SERVICES",
+            &["-d 10.0.0.1/32 -j KUBE-SVC-B"],
+        ),
         chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-A"]),
         chain(Table::Nat, "KUBE-SVC-B", &[]),
     ]);
@@ -87,7 +99,11 @@ fn jumps_are_inserted_when_missing_and_strays_removed() {
          COMMIT\n"
     );
 
-    let present: JumpMap = [((Table::Nat, "PREROUTING".to_string()), vec![services_jump().rule])].into();
+    let present: JumpMap = [(
+        (Table::Nat, "PREROUTING".to_string()),
+        vec![services_jump().rule],
+    )]
+    .into();
     assert!(Plan::new(&desired, &ChainMap::new(), Some(&present)).is_empty());
 }
 

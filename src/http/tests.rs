@@ -1,0 +1,180 @@
+//! Real HTTP over loopback TCP: a hand-written HTTP/1.1 client, so what is checked is
+//! what goes over the wire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+use super::*;
+use crate::health::ManualClock;
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .expect("server answered within 10s")
+        .unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .expect("a complete HTTP response");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .map(|l| {
+            let (k, v) = l.split_once(':').unwrap();
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+async fn start(site: Site) -> (SocketAddr, JoinHandle<()>) {
+    let server = Server::bind("127.0.0.1:0".parse().unwrap(), site)
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    assert_ne!(addr.port(), 0);
+    (addr, tokio::spawn(server.run()))
+}
+
+#[tokio::test]
+async fn healthz_and_livez_follow_the_health_state() {
+    let clock = Arc::new(ManualClock::default());
+    let health = ProxyHealth::with_clock(Duration::from_secs(60), clock.clone());
+    let (addr, task) = start(Site::Health(health.clone())).await;
+
+    health.updated();
+    for path in ["/healthz", "/livez"] {
+        let r = request(addr, "GET", path).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let json: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(json["lastUpdated"], json["currentTime"], "{path}");
+    }
+    let healthz: serde_json::Value =
+        serde_json::from_str(&request(addr, "GET", "/healthz").await.body).unwrap();
+    assert_eq!(healthz["nodeEligible"], true);
+
+    // A change queued and not synced for the whole timeout: both go 503.
+    health.queued_update();
+    clock.advance(Duration::from_secs(60));
+    for path in ["/healthz", "/livez"] {
+        assert_eq!(request(addr, "GET", path).await.status, 503, "{path}");
+    }
+    health.updated();
+    assert_eq!(request(addr, "GET", "/livez").await.status, 200);
+
+    // A draining node fails /healthz only.
+    health.set_node_eligible(false);
+    assert_eq!(request(addr, "GET", "/healthz").await.status, 503);
+    assert_eq!(request(addr, "GET", "/livez").await.status, 200);
+
+    assert_eq!(request(addr, "GET", "/metrics").await.status, 404);
+    task.abort();
+}
+
+#[tokio::test]
+async fn metrics_and_proxy_mode() {
+    let metrics = Metrics::new();
+    metrics.observe_sync(Duration::from_millis(3), true);
+    metrics.service_changes.inc();
+    let (addr, task) = start(Site::Metrics {
+        metrics: metrics.clone(),
+        mode: "iptables",
+    })
+    .await;
+
+    let r = request(addr, "GET", "/metrics").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some(METRICS_CONTENT_TYPE));
+    for name in [
+        "kubeproxy_sync_proxy_rules_duration_seconds_bucket",
+        "kubeproxy_sync_full_proxy_rules_duration_seconds_count 1",
+        "kubeproxy_sync_proxy_rules_last_timestamp_seconds",
+        "kubeproxy_network_programming_duration_seconds",
+        "kubeproxy_sync_proxy_rules_service_changes_total 1",
+    ] {
+        assert!(r.body.contains(name), "missing {name} in\n{}", r.body);
+    }
+
+    // Served live, not a snapshot taken at start-up.
+    metrics.service_changes.inc();
+    let r = request(addr, "GET", "/metrics").await;
+    assert!(
+        r.body
+            .contains("kubeproxy_sync_proxy_rules_service_changes_total 2")
+    );
+
+    let r = request(addr, "GET", "/proxyMode").await;
+    assert_eq!((r.status, r.body.as_str()), (200, "iptables"));
+    let r = request(addr, "HEAD", "/proxyMode").await;
+    assert_eq!((r.status, r.body.as_str()), (200, ""));
+    assert_eq!(request(addr, "GET", "/healthz").await.body, "ok");
+    assert_eq!(request(addr, "DELETE", "/metrics").await.status, 405);
+    task.abort();
+}
+
+#[tokio::test]
+async fn bind_failure_names_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let health = ProxyHealth::new(Duration::from_secs(60));
+    let err = serve_health(addr, health).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&addr.to_string()), "{msg}");
+    assert!(msg.contains("healthz"), "{msg}");
+}
+
+#[tokio::test]
+async fn serve_functions_answer_on_their_address() {
+    // Find a free port, release it, and have serve_metrics bind it.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let task = tokio::spawn(serve_metrics(addr, Metrics::new(), "ipvs"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} never listened"
+        );
+        assert!(!task.is_finished(), "serve_metrics returned early");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(request(addr, "GET", "/proxyMode").await.body, "ipvs");
+    task.abort();
+}
