@@ -5,3 +5,5 @@ pub mod config;
 pub mod metrics;
 pub mod model;
 pub mod source;
+#[cfg(feature = "test-apiserver")]
+pub mod testing;
