@@ -2,5 +2,6 @@
 //! tests and benchmarks can share it. Not part of the proxy itself.
 
 pub mod apiserver;
+pub mod objects;
 
 pub use apiserver::{RequestRecord, Resource, TestApiServer};

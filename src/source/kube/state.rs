@@ -11,6 +11,10 @@ use crate::metrics::Metrics;
 use crate::model::Change;
 
 /// One item of one of the three watch streams.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one item at a time moves from a stream to `handle`; boxing would only add an allocation"
+)]
 pub enum Update {
     Services(watcher::Result<watcher::Event<core::Service>>),
     Slices(watcher::Result<watcher::Event<discovery::EndpointSlice>>),
@@ -53,20 +57,22 @@ impl SourceState {
                 self.slice_errors.succeeded();
                 self.slices.handle(event, &self.metrics)
             }
-            Update::Node(Ok(event)) => {
-                self.node_errors.succeeded();
-                self.node.handle(event).into_iter().collect()
-            }
+            Update::Node(node) => match node {
+                Ok(event) => {
+                    self.node_errors.succeeded();
+                    self.node.handle(event).into_iter().collect()
+                }
+                Err(e) => {
+                    self.node_errors.failed(&e);
+                    Vec::new()
+                }
+            },
             Update::Services(Err(e)) => {
                 self.service_errors.failed(&e);
                 Vec::new()
             }
             Update::Slices(Err(e)) => {
                 self.slice_errors.failed(&e);
-                Vec::new()
-            }
-            Update::Node(Err(e)) => {
-                self.node_errors.failed(&e);
                 Vec::new()
             }
         };

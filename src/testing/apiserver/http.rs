@@ -125,12 +125,16 @@ fn watch(
     selector: Selector,
     params: &BTreeMap<String, String>,
 ) -> Response<Body> {
-    if shared.refuse_watches.load(Ordering::SeqCst) {
-        return status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ServiceUnavailable",
-            "watches refused by the test",
-        );
+    let failing = shared.failing_watches.load(Ordering::SeqCst);
+    if let Some(code) = (failing != 0)
+        .then(|| StatusCode::from_u16(failing).ok())
+        .flatten()
+    {
+        let reason = code
+            .canonical_reason()
+            .unwrap_or("Failure")
+            .replace(' ', "");
+        return status(code, &reason, "watches refused by the test");
     }
     let from = match params.get("resourceVersion").map(String::as_str) {
         None | Some("") | Some("0") => None,
@@ -183,6 +187,7 @@ fn watch(
             .is_some_and(|b| b == "true"),
         bookmarks_seen: sig.bookmarks,
         drops_at_start: sig.drops,
+        closes_at_start: sig.closes,
         signals,
         deadline,
         done: false,
@@ -227,6 +232,7 @@ struct WatchStream {
     bookmarks: bool,
     bookmarks_seen: u64,
     drops_at_start: u64,
+    closes_at_start: u64,
     signals: watch::Receiver<super::Signals>,
     deadline: Option<Instant>,
     done: bool,
@@ -235,7 +241,8 @@ struct WatchStream {
 type Chunk = Result<Frame<Bytes>, io::Error>;
 
 impl WatchStream {
-    /// Next chunk of the body: pending events, else log entries, else a bookmark, else wait.
+    /// Next chunk of the body: pending events, else log entries, else a bookmark, else the
+    /// end the test asked for, else wait.
     /// An error ends the connection without a terminal chunk, as a dropped connection does.
     async fn step(mut self) -> Option<(Chunk, Self)> {
         if self.done {
@@ -249,11 +256,6 @@ impl WatchStream {
             let sig = self.signals.borrow_and_update().clone();
             if sig.shutdown {
                 return None;
-            }
-            if sig.drops != self.drops_at_start {
-                self.done = true;
-                let err = io::Error::new(io::ErrorKind::ConnectionAborted, "dropped by the test");
-                return Some((Err(err), self));
             }
             {
                 let store = self.open.shared.store();
@@ -277,6 +279,14 @@ impl WatchStream {
                         "metadata": {"resourceVersion": self.pos.to_string()}}}));
                     continue;
                 }
+            }
+            if sig.drops != self.drops_at_start {
+                self.done = true;
+                let err = io::Error::new(io::ErrorKind::ConnectionAborted, "dropped by the test");
+                return Some((Err(err), self));
+            }
+            if sig.closes != self.closes_at_start {
+                return None;
             }
             let deadline = self.deadline;
             let timed_out = async move {

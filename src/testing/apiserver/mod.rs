@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hyper::server::conn::http1;
@@ -46,6 +46,8 @@ struct Signals {
     bookmarks: u64,
     /// Bumped by [`TestApiServer::drop_watches`].
     drops: u64,
+    /// Bumped by [`TestApiServer::close_watches`].
+    closes: u64,
     paused_lists: BTreeSet<Resource>,
     shutdown: bool,
 }
@@ -85,7 +87,8 @@ impl RequestRecord {
 struct Shared {
     store: Mutex<Store>,
     signals: watch::Sender<Signals>,
-    refuse_watches: AtomicBool,
+    /// Status code new watch requests get instead of a stream; 0 for none.
+    failing_watches: AtomicU16,
     requests: Mutex<Vec<RequestRecord>>,
     open_watches: Mutex<HashMap<Resource, usize>>,
 }
@@ -141,7 +144,7 @@ impl TestApiServer {
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::default()),
             signals: watch::Sender::new(Signals::default()),
-            refuse_watches: AtomicBool::new(false),
+            failing_watches: AtomicU16::new(0),
             requests: Mutex::new(Vec::new()),
             open_watches: Mutex::new(HashMap::new()),
         });
@@ -241,7 +244,14 @@ impl TestApiServer {
         self.shared.store().compact();
     }
 
-    /// Cuts every open watch connection mid-stream (no terminal chunk).
+    /// Ends every open watch cleanly, as the server does when `timeoutSeconds` expires,
+    /// after the events and bookmarks already due.
+    pub fn close_watches(&self) {
+        self.shared.signals.send_modify(|s| s.closes += 1);
+    }
+
+    /// Cuts every open watch connection mid-stream (no terminal chunk). Data already
+    /// handed to the connection may or may not reach the client, as with a real cut.
     pub fn drop_watches(&self) {
         self.shared.signals.send_modify(|s| s.drops += 1);
     }
@@ -252,8 +262,17 @@ impl TestApiServer {
     }
 
     /// While on, new watch requests get 503 Service Unavailable. Open watches go on.
+    /// Note that kube's client retries 503 itself (up to 15 times, from 5 ms) before the
+    /// watcher sees an error; see [`fail_watches`](Self::fail_watches) for errors it does not retry.
     pub fn refuse_watches(&self, refuse: bool) {
-        self.shared.refuse_watches.store(refuse, Ordering::SeqCst);
+        self.fail_watches(refuse.then_some(503));
+    }
+
+    /// While `Some(code)`, new watch requests get that HTTP status with a Status body.
+    /// Open watches go on.
+    pub fn fail_watches(&self, status: Option<u16>) {
+        let code = status.unwrap_or(0);
+        self.shared.failing_watches.store(code, Ordering::SeqCst);
     }
 
     /// Holds list responses for `resource` until [`resume_lists`](Self::resume_lists);
