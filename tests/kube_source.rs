@@ -513,3 +513,17 @@ async fn watch_failures_warn_once_per_streak_then_recover() {
     assert!(logs.count("DEBUG", "Service watch still failing") >= 1);
     assert_eq!(logs.count("INFO", "Service watch recovered"), 1);
 }
+
+#[tokio::test]
+async fn returns_when_the_receiver_is_dropped() {
+    let server = TestApiServer::start().await.unwrap();
+    let (tx, mut rx) = mpsc::channel(8);
+    let task = tokio::spawn(run(server.client(), NODE.into(), tx, Metrics::new()));
+    assert_eq!(
+        timeout(DEADLINE, rx.recv()).await.unwrap(),
+        Some(Change::InitialSyncDone)
+    );
+    drop(rx);
+    let result = timeout(DEADLINE, task).await.expect("source kept running");
+    assert!(result.unwrap().is_ok());
+}

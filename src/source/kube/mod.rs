@@ -51,8 +51,10 @@ pub enum KubeSourceError {
     WatchEnded,
 }
 
-/// Watches until `tx`'s receiver is dropped (then returns `Ok`). Never gives up on API
-/// errors: they are logged once per streak and retried with kube-runtime's default backoff.
+/// Watches until `tx`'s receiver is dropped (then returns `Ok` at once, even while idle).
+/// Never gives up on API errors: they are logged once per streak and retried with
+/// kube-runtime's default backoff (client-go's: 800 ms doubling to 30 s, with jitter), after
+/// kube's client has retried 429/503/504 responses itself.
 pub async fn run(
     client: kube::Client,
     node_name: String,
@@ -75,12 +77,15 @@ pub async fn run(
     .map(Update::Node);
     let mut updates = stream::select_all([services.boxed(), slices.boxed(), node.boxed()]);
     let mut state = SourceState::new(&node_name, metrics);
-    while let Some(update) = updates.next().await {
+    loop {
+        let update = tokio::select! {
+            () = tx.closed() => return Ok(()),
+            update = updates.next() => update.ok_or(KubeSourceError::WatchEnded)?,
+        };
         for change in state.handle(update) {
             if tx.send(change).await.is_err() {
                 return Ok(());
             }
         }
     }
-    Err(KubeSourceError::WatchEnded)
 }
