@@ -10,3 +10,7 @@ pub mod model;
 pub mod source;
 pub mod sync;
 pub mod sys;
+
+/// Test support (feature `test-apiserver`, on for this crate's tests and benches).
+#[cfg(feature = "test-apiserver")]
+pub mod testing;

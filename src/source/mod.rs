@@ -2,6 +2,7 @@
 //! Nothing past this module sees a k8s-openapi type.
 
 pub mod convert;
+pub mod kube;
 pub mod snapshot;
 
 /// The resources the API source lists and watches, as `(API group, resource)`. The

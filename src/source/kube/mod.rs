@@ -1,0 +1,91 @@
+//! The Kubernetes API source: watches Services, EndpointSlices and this node's Node object
+//! with kube-runtime's `watcher` (list, then watch from the list's resourceVersion; resume
+//! after a dropped connection; relist after 410 Gone; client-go's backoff on errors) and
+//! sends plain [`Change`]s downstream.
+//!
+//! [`Change::InitialSyncDone`] is sent once, after the initial lists of both Services and
+//! EndpointSlices are complete; later relists arrive as ordinary updates and deletes.
+
+mod client;
+mod node;
+mod state;
+mod streak;
+mod tracker;
+
+use std::path::PathBuf;
+
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use thiserror::Error;
+use tokio::sync::mpsc;
+
+use crate::metrics::Metrics;
+use crate::model::Change;
+
+pub use client::client;
+pub use node::{ZONE_LABEL, node_info};
+
+use state::{SourceState, Update};
+
+/// kube-proxy's label selector for Services and EndpointSlices (cmd/kube-proxy/app/server.go):
+/// skip objects that another proxy implementation claims and headless services' slices.
+pub const PROXY_LABEL_SELECTOR: &str =
+    "!service.kubernetes.io/headless,!service.kubernetes.io/service-proxy-name";
+
+/// Why the source could not start or stopped. Client construction errors are fatal
+/// (bad flags or files); watch errors never reach here, they are retried with backoff.
+#[derive(Debug, Error)]
+pub enum KubeSourceError {
+    #[error("kubeconfig {0}: {1}")]
+    Kubeconfig(PathBuf, #[source] kube::config::KubeconfigError),
+    #[error("--master {0:?} is not a valid URL: {1}")]
+    InvalidMaster(String, #[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("no --kubeconfig or --master, and no in-cluster service account: {0}")]
+    InCluster(#[source] kube::config::InClusterError),
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    #[error("the watch streams ended")]
+    WatchEnded,
+}
+
+/// Watches until `tx`'s receiver is dropped (then returns `Ok` at once, even while idle).
+/// Never gives up on API errors: they are logged once per streak and retried with
+/// kube-runtime's default backoff (client-go's: 800 ms doubling to 30 s, with jitter), after
+/// kube's client has retried 429/503/504 responses itself.
+pub async fn run(
+    client: kube::Client,
+    node_name: String,
+    tx: mpsc::Sender<Change>,
+    metrics: Metrics,
+) -> Result<(), KubeSourceError> {
+    let labels = watcher::Config::default().labels(PROXY_LABEL_SELECTOR);
+    let services = watcher(Api::<core::Service>::all(client.clone()), labels.clone())
+        .default_backoff()
+        .map(Update::Services);
+    let slices = watcher(Api::<discovery::EndpointSlice>::all(client.clone()), labels)
+        .default_backoff()
+        .map(Update::Slices);
+    let node_fields = format!("metadata.name={node_name}");
+    let node = watcher(
+        Api::<core::Node>::all(client),
+        watcher::Config::default().fields(&node_fields),
+    )
+    .default_backoff()
+    .map(Update::Node);
+    let mut updates = stream::select_all([services.boxed(), slices.boxed(), node.boxed()]);
+    let mut state = SourceState::new(&node_name, metrics);
+    loop {
+        let update = tokio::select! {
+            () = tx.closed() => return Ok(()),
+            update = updates.next() => update.ok_or(KubeSourceError::WatchEnded)?,
+        };
+        for change in state.handle(update) {
+            if tx.send(change).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+}

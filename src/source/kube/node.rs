@@ -1,0 +1,170 @@
+//! This node's Node object → [`NodeInfo`]: its zone and IPv4 addresses.
+
+use std::net::Ipv4Addr;
+
+use k8s_openapi::api::core::v1::Node;
+
+use kube::runtime::watcher::Event;
+
+use crate::model::{Change, NodeInfo};
+
+/// The well-known topology label kube-proxy reads for topology-aware routing.
+pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
+
+/// Zone from the topology label; IPv4 `InternalIP` then `ExternalIP` addresses, in the
+/// object's order within each type, without duplicates. Other address types (Hostname,
+/// InternalDNS…) and IPv6 addresses are not proxy addresses and are left out.
+pub fn node_info(name: &str, node: &Node) -> NodeInfo {
+    let zone = node
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(ZONE_LABEL))
+        .filter(|z| !z.is_empty())
+        .cloned();
+    let reported = node
+        .status
+        .as_ref()
+        .and_then(|s| s.addresses.as_deref())
+        .unwrap_or_default();
+    let mut addresses: Vec<Ipv4Addr> = Vec::new();
+    for wanted in ["InternalIP", "ExternalIP"] {
+        for a in reported.iter().filter(|a| a.type_ == wanted) {
+            if let Ok(ip) = a.address.parse::<Ipv4Addr>()
+                && !addresses.contains(&ip)
+            {
+                addresses.push(ip);
+            }
+        }
+    }
+    NodeInfo {
+        name: name.to_string(),
+        zone,
+        addresses,
+    }
+}
+
+/// This node's info as last reported. Starts as the bare name, which is what the state
+/// starts with, so an unchanged bare node is not reported again.
+pub struct NodeTracker {
+    last: NodeInfo,
+    /// Whether the list in progress contained the node.
+    seen_in_list: bool,
+}
+
+impl NodeTracker {
+    pub fn new(name: &str) -> Self {
+        Self {
+            last: NodeInfo {
+                name: name.to_string(),
+                ..NodeInfo::default()
+            },
+            seen_in_list: false,
+        }
+    }
+
+    /// The change one watcher event leads to. A deleted Node (or one missing from a
+    /// relist) leaves only the name.
+    pub fn handle(&mut self, event: Event<Node>) -> Option<Change> {
+        let name = self.last.name.clone();
+        let info = match event {
+            Event::Init => {
+                self.seen_in_list = false;
+                return None;
+            }
+            Event::InitApply(node) => {
+                self.seen_in_list = true;
+                node_info(&name, &node)
+            }
+            Event::Apply(node) => node_info(&name, &node),
+            Event::InitDone if self.seen_in_list => return None,
+            Event::InitDone | Event::Delete(_) => NodeInfo {
+                name,
+                ..NodeInfo::default()
+            },
+        };
+        (info != self.last).then(|| {
+            self.last = info.clone();
+            Change::NodeUpdated(info)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{NodeAddress, NodeStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn addr(type_: &str, address: &str) -> NodeAddress {
+        NodeAddress {
+            type_: type_.into(),
+            address: address.into(),
+        }
+    }
+
+    #[test]
+    fn zone_and_ipv4_internal_then_external_addresses() {
+        let node = Node {
+            metadata: ObjectMeta {
+                name: Some("n1".into()),
+                labels: Some([(ZONE_LABEL.to_string(), "zone-a".to_string())].into()),
+                ..Default::default()
+            },
+            status: Some(NodeStatus {
+                addresses: Some(vec![
+                    addr("Hostname", "n1"),
+                    addr("ExternalIP", "203.0.113.7"),
+                    addr("InternalIP", "10.0.0.5"),
+                    addr("InternalIP", "fd00::5"),
+                    addr("InternalIP", "10.0.0.5"),
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            node_info("n1", &node),
+            NodeInfo {
+                name: "n1".into(),
+                zone: Some("zone-a".into()),
+                addresses: vec![Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(203, 0, 113, 7)],
+            }
+        );
+    }
+
+    #[test]
+    fn tracker_reports_changes_only() {
+        let mut t = NodeTracker::new("n1");
+        let bare = Node::default();
+        let mut zoned = Node::default();
+        zoned.metadata.labels = Some([(ZONE_LABEL.to_string(), "z".to_string())].into());
+        assert_eq!(t.handle(Event::Init), None);
+        assert_eq!(t.handle(Event::InitApply(bare.clone())), None);
+        assert_eq!(t.handle(Event::InitDone), None);
+        let Some(Change::NodeUpdated(info)) = t.handle(Event::Apply(zoned.clone())) else {
+            panic!("zone change not reported");
+        };
+        assert_eq!(info.zone.as_deref(), Some("z"));
+        assert_eq!(t.handle(Event::Apply(zoned)), None);
+        // Gone while no watch was open: the relist does not contain it.
+        t.handle(Event::Init);
+        let Some(Change::NodeUpdated(info)) = t.handle(Event::InitDone) else {
+            panic!("missing node not reported");
+        };
+        assert_eq!(
+            info,
+            NodeInfo {
+                name: "n1".into(),
+                ..NodeInfo::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_bare_node_has_no_zone_or_addresses() {
+        let info = node_info("n1", &Node::default());
+        assert_eq!(info.zone, None);
+        assert!(info.addresses.is_empty());
+    }
+}

@@ -1,0 +1,7 @@
+//! Test support shipped with the library (feature `test-apiserver`) so that integration
+//! tests and benchmarks can share it. Not part of the proxy itself.
+
+pub mod apiserver;
+pub mod objects;
+
+pub use apiserver::{RequestRecord, Resource, TestApiServer};
