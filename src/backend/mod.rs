@@ -40,7 +40,12 @@ pub trait Backend: Send {
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
-    fn sync(&mut self, state: &ProxyState, changes: &PendingChanges, full: bool) -> Result<SyncReport, SyncError> {
+    fn sync(
+        &mut self,
+        state: &ProxyState,
+        changes: &PendingChanges,
+        full: bool,
+    ) -> Result<SyncReport, SyncError> {
         (**self).sync(state, changes, full)
     }
 }

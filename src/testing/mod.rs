@@ -3,5 +3,6 @@
 
 pub mod apiserver;
 pub mod objects;
+pub mod scale;
 
 pub use apiserver::{RequestRecord, Resource, TestApiServer};
