@@ -2,4 +2,5 @@
 //! Nothing past this module sees a k8s-openapi type.
 
 pub mod convert;
+pub mod manifests;
 pub mod snapshot;
