@@ -19,9 +19,11 @@ use crate::source::snapshot::Reported;
 
 /// Full rescan period, whether or not events arrive.
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// After an event, wait this long for the rest of a burst (an editor's write, chmod and
-/// rename) so that one rescan sees the finished state.
+/// After an event, wait until the directory has been quiet this long (an editor's write,
+/// chmod and rename come as a burst) so that one rescan sees the finished state...
 const SETTLE: Duration = Duration::from_millis(5);
+/// ...but never longer than this, so that a file written continuously is still picked up.
+const MAX_SETTLE: Duration = Duration::from_millis(50);
 
 /// Runs until the receiver is dropped: sends the initial snapshot as
 /// `ServiceUpdated`/`SliceUpdated`, then `InitialSyncDone`, then, whenever files are added,
@@ -67,7 +69,10 @@ pub async fn run(
     loop {
         let full = tokio::select! {
             () = pending.wake.notified() => {
-                tokio::time::sleep(SETTLE).await;
+                let burst = tokio::time::Instant::now();
+                while burst.elapsed() < MAX_SETTLE
+                    && tokio::time::timeout(SETTLE, pending.wake.notified()).await.is_ok()
+                {}
                 false
             }
             _ = poll.tick() => true,

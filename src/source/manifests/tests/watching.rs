@@ -209,3 +209,61 @@ async fn json_and_list_files_are_watched_too() {
     running.until(|c| updated_port(c, "api", 8443)).await;
     running.assert_quiet().await;
 }
+
+#[tokio::test]
+async fn configmap_volume_updates_are_seen() {
+    // The kubelet's atomic writer: files are links into `..data`, itself a link to a
+    // timestamped directory, swapped by renaming a new link over it.
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::create_dir(d.join("..2024_01_01")).unwrap();
+    write(&d.join("..2024_01_01"), "web.yaml", WEB);
+    symlink("..2024_01_01", d.join("..data")).unwrap();
+    symlink("..data/web.yaml", d.join("web.yaml")).unwrap();
+    let (mut running, initial) = start(d).await;
+    assert_eq!(initial.len(), 3, "{initial:#?}");
+
+    std::fs::create_dir(d.join("..2024_01_02")).unwrap();
+    write(
+        &d.join("..2024_01_02"),
+        "web.yaml",
+        &WEB.replace("port: 80,", "port: 83,"),
+    );
+    symlink("..2024_01_02", d.join("..data_tmp")).unwrap();
+    std::fs::rename(d.join("..data_tmp"), d.join("..data")).unwrap();
+    let started = Instant::now();
+    let changes = running.until(|c| updated_port(c, "web", 83)).await;
+    assert_eq!(changes.len(), 1, "{changes:#?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        started.elapsed()
+    );
+    running.assert_quiet().await;
+}
+
+#[tokio::test]
+async fn a_missing_directory_fails_at_start() {
+    let (tx, _rx) = mpsc::channel(1);
+    let err = run("/nonexistent/kproxy-manifests".into(), tx, Metrics::new())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/kproxy-manifests"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rapid_edits_end_in_the_last_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let web = write(tmp.path(), "web.yaml", WEB);
+    let (mut running, _) = start(tmp.path()).await;
+    // Same-size rewrites in quick succession, some inside one timestamp tick.
+    for port in 10..=60u16 {
+        std::fs::write(&web, WEB.replace("port: 80,", &format!("port: {port},"))).unwrap();
+    }
+    running.until(|c| updated_port(c, "web", 60)).await;
+    running.assert_quiet().await;
+}
