@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod kube;
+pub mod manifests;
 pub mod snapshot;
 
 /// The resources the API source lists and watches, as `(API group, resource)`. The

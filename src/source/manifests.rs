@@ -1,0 +1,59 @@
+//! `--manifests DIR`: Services and EndpointSlices from YAML/JSON files, so kproxy runs
+//! without an API server (demos, tests, benchmarks, static setups).
+//!
+//! Every `*.yaml`, `*.yml` and `*.json` file directly in DIR is read (hidden and backup
+//! files are not). A file may hold several YAML documents and `List`s; `v1` Services and
+//! `discovery.k8s.io/v1` EndpointSlices are used, other kinds are ignored. Objects without a
+//! namespace are in `default`. A bad document or object is skipped with one warning naming
+//! the file, line and object, and counted in `kproxy_rejected_objects_total`; it never hides
+//! the rest of its file. An object defined in two files comes from the file that sorts last.
+
+mod dir;
+mod documents;
+#[cfg(test)]
+mod tests;
+mod watch;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::metrics::Metrics;
+use crate::model::{self, ServiceName, SliceName};
+
+pub use dir::is_manifest_name;
+pub use watch::run;
+
+/// Everything a manifest directory holds, after validation.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    pub services: HashMap<ServiceName, model::Service>,
+    pub slices: HashMap<SliceName, model::EndpointSlice>,
+}
+
+/// Why the manifest source stopped. Bad files are never an error (they are skipped); only
+/// a directory that cannot be read at start-up is.
+#[derive(Debug, Error)]
+pub enum ManifestError {
+    #[error("cannot read manifest directory {dir}: {source}")]
+    ReadDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("manifest directory scan panicked: {0}")]
+    ScanPanicked(#[source] tokio::task::JoinError),
+}
+
+/// Reads DIR once (the complete snapshot).
+pub fn load_dir(dir: &Path, metrics: &Metrics) -> Result<Snapshot, ManifestError> {
+    let mut state = dir::DirState::new(dir.to_path_buf());
+    state
+        .rescan(metrics)
+        .map_err(|source| ManifestError::ReadDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+    Ok(state.snapshot())
+}
