@@ -1,6 +1,7 @@
 //! kproxy: a Kubernetes service proxy. See docs/architecture.md for the map of this crate.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod backend;
 pub mod config;
 pub mod health;

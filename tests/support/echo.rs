@@ -26,7 +26,8 @@ impl EchoServer {
             let tcp = TcpListener::bind(addr).expect("bind tcp");
             tcp.set_nonblocking(true).unwrap();
             let udp = UdpSocket::bind(addr).expect("bind udp");
-            udp.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            udp.set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
             (tcp, udp)
         });
         let mut threads = Vec::new();
@@ -107,28 +108,35 @@ fn parse_reply(text: &str) -> Outcome {
 
 /// One TCP connection from inside `ns`; returns the greeting.
 pub fn tcp_request(ns: &Netns, dst: SocketAddr) -> Outcome {
-    ns.run_in(move || match TcpStream::connect_timeout(&dst, Duration::from_secs(2)) {
-        Ok(mut conn) => {
-            conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-            let mut buf = [0u8; 128];
-            match conn.read(&mut buf) {
-                Ok(n) => parse_reply(&String::from_utf8_lossy(&buf[..n])),
-                Err(e) => Outcome::Other(e.to_string()),
+    ns.run_in(
+        move || match TcpStream::connect_timeout(&dst, Duration::from_secs(2)) {
+            Ok(mut conn) => {
+                conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 128];
+                match conn.read(&mut buf) {
+                    Ok(n) => parse_reply(&String::from_utf8_lossy(&buf[..n])),
+                    Err(e) => Outcome::Other(e.to_string()),
+                }
             }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Outcome::Refused,
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
-            Outcome::Timeout
-        }
-        Err(e) => Outcome::Other(e.to_string()),
-    })
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => Outcome::Refused,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::TimedOut
+                    || e.kind() == std::io::ErrorKind::WouldBlock =>
+            {
+                Outcome::Timeout
+            }
+            Err(e) => Outcome::Other(e.to_string()),
+        },
+    )
 }
 
 /// One UDP request from inside `ns`.
 pub fn udp_request(ns: &Netns, dst: SocketAddr) -> Outcome {
     ns.run_in(move || {
         let socket = UdpSocket::bind("0.0.0.0:0").expect("bind");
-        socket.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
         socket.send_to(b"hello", dst).expect("send");
         let mut buf = [0u8; 128];
         match socket.recv_from(&mut buf) {
@@ -147,7 +155,9 @@ pub struct OpenConnection {
 
 impl OpenConnection {
     pub fn open(ns: &Netns, dst: SocketAddr) -> Self {
-        let conn = ns.run_in(move || TcpStream::connect_timeout(&dst, Duration::from_secs(2)).expect("connect"));
+        let conn = ns.run_in(move || {
+            TcpStream::connect_timeout(&dst, Duration::from_secs(2)).expect("connect")
+        });
         conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let mut reader = BufReader::new(conn.try_clone().unwrap());
         let mut line = String::new();

@@ -10,7 +10,10 @@ pub fn binary() -> &'static str {
 
 /// Runs `kproxy ARGS` to completion.
 pub fn run_once(args: &[&str]) -> Output {
-    Command::new(binary()).args(args).output().expect("run kproxy")
+    Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run kproxy")
 }
 
 pub struct Kproxy {
@@ -70,7 +73,10 @@ pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> O
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -13,7 +13,11 @@ pub struct Port {
 }
 
 pub fn service_yaml(name: &str, cluster_ip: Ipv4Addr, ports: &[Port], extra_spec: &str) -> String {
-    let kind = if ports.iter().any(|p| p.node_port.is_some()) { "NodePort" } else { "ClusterIP" };
+    let kind = if ports.iter().any(|p| p.node_port.is_some()) {
+        "NodePort"
+    } else {
+        "ClusterIP"
+    };
     let mut y = format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: demo\nspec:\n  type: {kind}\n  clusterIP: {cluster_ip}\n{extra_spec}  ports:\n"
     );
@@ -29,16 +33,26 @@ pub fn service_yaml(name: &str, cluster_ip: Ipv4Addr, ports: &[Port], extra_spec
     y
 }
 
-pub fn slice_yaml(service: &str, slice: &str, ports: &[Port], endpoints: &[(Ipv4Addr, &str)]) -> String {
+pub fn slice_yaml(
+    service: &str,
+    slice: &str,
+    ports: &[Port],
+    endpoints: &[(Ipv4Addr, &str)],
+) -> String {
     let mut y = format!(
         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: {slice}\n  namespace: demo\n  labels:\n    kubernetes.io/service-name: {service}\naddressType: IPv4\nports:\n"
     );
     for p in ports {
-        y += &format!("- name: {}\n  protocol: {}\n  port: {}\n", p.name, p.protocol, p.target);
+        y += &format!(
+            "- name: {}\n  protocol: {}\n  port: {}\n",
+            p.name, p.protocol, p.target
+        );
     }
     y += "endpoints:\n";
     for (ip, node) in endpoints {
-        y += &format!("- addresses: [\"{ip}\"]\n  nodeName: {node}\n  conditions:\n    ready: true\n");
+        y += &format!(
+            "- addresses: [\"{ip}\"]\n  nodeName: {node}\n  conditions:\n    ready: true\n"
+        );
     }
     y
 }

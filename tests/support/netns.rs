@@ -12,11 +12,13 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// `iptables-restore` installed). Tests that need a kernel skip, loudly, when it may not.
 pub fn kernel_tests_possible() -> bool {
     let root = nix::unistd::geteuid().is_root();
-    let tools = ["ip", "iptables-restore", "iptables-save"]
-        .iter()
-        .all(|t| Command::new(t).arg("-V").output().is_ok() || Command::new(t).arg("-h").output().is_ok());
+    let tools = ["ip", "iptables-restore", "iptables-save"].iter().all(|t| {
+        Command::new(t).arg("-V").output().is_ok() || Command::new(t).arg("-h").output().is_ok()
+    });
     if !(root && tools) {
-        eprintln!("SKIPPED: needs root with iproute2 and iptables installed (run the README's test command)");
+        eprintln!(
+            "SKIPPED: needs root with iproute2 and iptables installed (run the README's test command)"
+        );
     }
     root && tools
 }
@@ -106,6 +108,8 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }

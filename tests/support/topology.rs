@@ -40,7 +40,18 @@ impl Topology {
         let node = Netns::new("node");
         node.sysctl("net.ipv4.ip_forward", "1");
         let client = Netns::new("client");
-        node.ip(&["link", "add", "kp-client", "type", "veth", "peer", "name", "eth0", "netns", &client.name]);
+        node.ip(&[
+            "link",
+            "add",
+            "kp-client",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &client.name,
+        ]);
         node.ip(&["addr", "add", &format!("{NODE_IP}/24"), "dev", "kp-client"]);
         node.ip(&["link", "set", "kp-client", "up"]);
         client.ip(&["addr", "add", &format!("{CLIENT_IP}/24"), "dev", "eth0"]);
@@ -54,15 +65,33 @@ impl Topology {
                 let ip = pod_ip(i);
                 let ns = Netns::new(&name);
                 let host_if = format!("kp-pod{i}");
-                node.ip(&["link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns", &ns.name]);
-                node.ip(&["addr", "add", &format!("{NODE_POD_GATEWAY}/32"), "dev", &host_if]);
+                node.ip(&[
+                    "link", "add", &host_if, "type", "veth", "peer", "name", "eth0", "netns",
+                    &ns.name,
+                ]);
+                node.ip(&[
+                    "addr",
+                    "add",
+                    &format!("{NODE_POD_GATEWAY}/32"),
+                    "dev",
+                    &host_if,
+                ]);
                 node.ip(&["link", "set", &host_if, "up"]);
                 node.ip(&["route", "add", &format!("{ip}/32"), "dev", &host_if]);
                 ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "eth0"]);
                 ns.ip(&["link", "set", "eth0", "up"]);
                 ns.ip(&["route", "add", &NODE_POD_GATEWAY.to_string(), "dev", "eth0"]);
-                ns.ip(&["route", "add", "default", "via", &NODE_POD_GATEWAY.to_string()]);
-                let servers = ports.iter().map(|p| EchoServer::start(&ns, &name, ip, *p)).collect();
+                ns.ip(&[
+                    "route",
+                    "add",
+                    "default",
+                    "via",
+                    &NODE_POD_GATEWAY.to_string(),
+                ]);
+                let servers = ports
+                    .iter()
+                    .map(|p| EchoServer::start(&ns, &name, ip, *p))
+                    .collect();
                 Pod {
                     name,
                     ip,

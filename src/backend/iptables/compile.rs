@@ -25,3 +25,7 @@ impl Compiler {
         Ruleset::default()
     }
 }
+
+pub fn compile(state: &ProxyState, opts: &CompileOptions) -> Ruleset {
+    Compiler::new(opts.clone()).compile_all(state)
+}

@@ -1,0 +1,154 @@
+//! Wiring: from a [`Config`] to running sources, HTTP servers and the sync loop.
+
+use anyhow::{Context, Result, bail};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::backend::Backend;
+use crate::backend::iptables::compile::{CompileOptions, compile};
+use crate::backend::iptables::restore::CommandRunner;
+use crate::backend::iptables::{self, IptablesBackend};
+use crate::config::{Config, ProxyMode};
+use crate::health::{ProxyHealth, health_timeout};
+use crate::http::{Server, Site};
+use crate::metrics::Metrics;
+use crate::model::{Change, ProxyState};
+use crate::source::{kube, manifests};
+use crate::sync::{Periods, SyncLoop};
+
+/// Events buffered between the sources and the sync loop.
+const CHANGE_QUEUE: usize = 4096;
+
+pub fn compile_options(config: &Config) -> CompileOptions {
+    CompileOptions {
+        masquerade_all: config.iptables.masquerade_all,
+        masquerade_bit: config.iptables.masquerade_bit,
+        cluster_cidr: config.cluster_cidr,
+        nodeport_addresses: config.nodeport_addresses.clone(),
+    }
+}
+
+/// `--cleanup`: removes kproxy's rules and exits.
+pub fn cleanup() -> Result<()> {
+    let removed =
+        iptables::cleanup(&mut CommandRunner::default()).context("removing iptables rules")?;
+    info!(removed, "removed kproxy's iptables chains and jumps");
+    Ok(())
+}
+
+/// `--dry-run`: prints the iptables-restore input of a full sync of the manifests.
+pub fn dry_run(config: &Config, metrics: &Metrics) -> Result<String> {
+    let Some(dir) = &config.manifests else {
+        bail!("--dry-run needs --manifests");
+    };
+    let snapshot = manifests::load_dir(dir, metrics)?;
+    let mut state = ProxyState::new(config.node_name()?);
+    let services = snapshot.services.into_values().map(Change::ServiceUpdated);
+    let slices = snapshot.slices.into_values().map(Change::SliceUpdated);
+    for change in services.chain(slices) {
+        state.apply(change);
+    }
+    Ok(compile(&state, &compile_options(config)).to_restore_input())
+}
+
+fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
+    match config.mode {
+        ProxyMode::Iptables => Ok(Box::new(IptablesBackend::new(
+            compile_options(config),
+            CommandRunner::default(),
+            metrics.clone(),
+        ))),
+        ProxyMode::Ipvs => bail!("--proxy-mode=ipvs is not available yet"),
+    }
+}
+
+/// Runs kproxy until a signal or, with `--once`, until the first sync.
+pub async fn run(config: Config) -> Result<()> {
+    let metrics = Metrics::new();
+    let backend = backend(&config, &metrics)?;
+    let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
+    let node_name = config.node_name()?;
+    for setting in &config.ignored_settings {
+        warn!(
+            setting,
+            "configuration setting not implemented by kproxy; ignored"
+        );
+    }
+    let source = start_source(&config, &node_name, tx, &metrics).await?;
+
+    let periods = Periods {
+        min_sync: config.min_sync_period(),
+        sync: config.sync_period(),
+    };
+    let health = ProxyHealth::new(health_timeout(periods.sync));
+    start_http(&config, &health, &metrics).await?;
+    let state = ProxyState::new(node_name);
+    let sync = SyncLoop::new(state, backend, periods, metrics, health, 1);
+    tokio::select! {
+        result = sync.run(rx, config.once) => result.map_err(Into::into),
+        result = source => match result {
+            Ok(Ok(())) => bail!("the source stopped"),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(e).context("the source panicked"),
+        },
+        () = shutdown_signal() => {
+            info!("stopping; rules stay in place until the next kproxy replaces them");
+            Ok(())
+        }
+    }
+}
+
+/// Starts the manifest directory source, or the API source when there is no directory.
+async fn start_source(
+    config: &Config,
+    node_name: &str,
+    tx: mpsc::Sender<Change>,
+    metrics: &Metrics,
+) -> Result<tokio::task::JoinHandle<Result<()>>> {
+    let metrics = metrics.clone();
+    if let Some(dir) = config.manifests.clone() {
+        info!(dir = %dir.display(), "reading Services and EndpointSlices from manifests");
+        return Ok(tokio::spawn(async move {
+            manifests::run(dir, tx, metrics)
+                .await
+                .context("manifest source")
+        }));
+    }
+    let client = kube::client(config.kubeconfig.as_deref(), config.master.as_deref())
+        .await
+        .context("connecting to the API server")?;
+    let node_name = node_name.to_string();
+    Ok(tokio::spawn(async move {
+        kube::run(client, node_name, tx, metrics)
+            .await
+            .context("API source")
+    }))
+}
+
+/// Binds both HTTP servers before the first sync, so a bad address fails start-up.
+async fn start_http(config: &Config, health: &ProxyHealth, metrics: &Metrics) -> Result<()> {
+    let mode = config.mode.as_str();
+    let health_server =
+        Server::bind(config.healthz_bind_address, Site::Health(health.clone())).await?;
+    let metrics_server = Server::bind(
+        config.metrics_bind_address,
+        Site::Metrics {
+            metrics: metrics.clone(),
+            mode,
+        },
+    )
+    .await?;
+    info!(healthz = %health_server.local_addr(), metrics = %metrics_server.local_addr(), "serving HTTP");
+    tokio::spawn(health_server.run());
+    tokio::spawn(metrics_server.run());
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,397 @@
+//! iptables mode end to end: the real `kproxy` binary programs a node namespace from a
+//! manifest directory, and real TCP/UDP traffic from pods, the node and an outside client
+//! reaches the right pods. Needs root; every namespace is removed when a test ends.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::time::Duration;
+
+use support::echo::{OpenConnection, Outcome, tcp_request, udp_request};
+use support::kproxy::{Kproxy, eventually, run_once};
+use support::manifests::{Port, service_yaml, slice_yaml, write};
+use support::netns::{Netns, kernel_tests_possible};
+use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, NODE_POD_GATEWAY, Topology, pod_ip};
+
+const WEB_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
+const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 53);
+const EMPTY_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 99);
+const OTHER_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 20);
+const NODE_PORT: u16 = 30080;
+const WAIT: Duration = Duration::from_secs(20);
+
+fn web_port() -> Port {
+    Port {
+        name: "http",
+        protocol: "TCP",
+        port: 80,
+        target: 8080,
+        node_port: Some(NODE_PORT),
+    }
+}
+
+fn dns_port() -> Port {
+    Port {
+        name: "dns",
+        protocol: "UDP",
+        port: 53,
+        target: 5353,
+        node_port: None,
+    }
+}
+
+fn other_port() -> Port {
+    Port {
+        name: "http",
+        protocol: "TCP",
+        port: 8080,
+        target: 8080,
+        node_port: None,
+    }
+}
+
+fn on_node(i: &[usize]) -> Vec<(Ipv4Addr, &'static str)> {
+    i.iter().map(|i| (pod_ip(*i), NODE_NAME)).collect()
+}
+
+fn write_web_slice(dir: &Path, pods: &[usize]) {
+    write(
+        dir,
+        "web-slice.yaml",
+        &slice_yaml("web", "web-abc", &[web_port()], &on_node(pods)),
+    );
+}
+
+/// The services every test starts with.
+fn write_manifests(dir: &Path) {
+    write(
+        dir,
+        "web.yaml",
+        &service_yaml("web", WEB_IP, &[web_port()], ""),
+    );
+    write_web_slice(dir, &[0, 1, 2]);
+    let dns = service_yaml("dns", DNS_IP, &[dns_port()], "")
+        + "---\n"
+        + &slice_yaml("dns", "dns-1", &[dns_port()], &on_node(&[0, 1, 2]));
+    write(dir, "dns.yaml", &dns);
+    write(
+        dir,
+        "empty.yaml",
+        &service_yaml("empty", EMPTY_IP, &[other_port()], ""),
+    );
+    let other = service_yaml("other", OTHER_IP, &[other_port()], "")
+        + "---\n"
+        + &slice_yaml("other", "other-1", &[other_port()], &on_node(&[0]));
+    write(dir, "other.yaml", &other);
+}
+
+struct Setup {
+    topo: Topology,
+    dir: tempfile::TempDir,
+    kproxy: Kproxy,
+}
+
+fn setup(extra_args: &[&str]) -> Option<Setup> {
+    if !kernel_tests_possible() {
+        return None;
+    }
+    let topo = Topology::new(3, &[8080, 5353]);
+    let dir = tempfile::tempdir().unwrap();
+    write_manifests(dir.path());
+    let kproxy = start_kproxy(&topo.node, dir.path(), extra_args);
+    let setup = Setup { topo, dir, kproxy };
+    wait_for_service(&setup, WEB_IP, 80);
+    Some(setup)
+}
+
+fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
+    let mut args = vec![
+        "--proxy-mode=iptables",
+        "--manifests",
+        dir.to_str().unwrap(),
+        "--netns",
+        &node.name,
+        "--hostname-override",
+        NODE_NAME,
+        "--cluster-cidr",
+        "10.244.0.0/16",
+        "--min-sync-period",
+        "100ms",
+        "--healthz-bind-address",
+        "127.0.0.1:0",
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra_args);
+    Kproxy::start(&args, &dir.join(format!("../kproxy-{}.log", node.name)))
+}
+
+fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
+fn wait_for_service(s: &Setup, ip: Ipv4Addr, port: u16) {
+    let pod = &s.topo.pods[0].ns;
+    eventually(WAIT, "the service to answer", || {
+        match tcp_request(pod, addr(ip, port)) {
+            Outcome::Reply(_) => Some(()),
+            _ => None,
+        }
+    });
+}
+
+/// Backends reached by `n` new connections, with the client address each one saw.
+fn backends(ns: &Netns, dst: SocketAddr, n: usize, udp: bool) -> Vec<(String, Ipv4Addr)> {
+    (0..n)
+        .map(|_| {
+            let outcome = if udp {
+                udp_request(ns, dst)
+            } else {
+                tcp_request(ns, dst)
+            };
+            match outcome {
+                Outcome::Reply(r) => (r.backend, r.seen_client),
+                other => panic!("request to {dst} failed: {other:?}"),
+            }
+        })
+        .collect()
+}
+
+fn names(replies: &[(String, Ipv4Addr)]) -> BTreeSet<String> {
+    replies.iter().map(|(b, _)| b.clone()).collect()
+}
+
+fn all_pods() -> BTreeSet<String> {
+    ["pod-0", "pod-1", "pod-2"].map(String::from).into()
+}
+
+#[test]
+fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
+    let Some(s) = setup(&[]) else { return };
+    let pod0 = &s.topo.pods[0];
+
+    // Pod → ClusterIP: every backend; no masquerade, except hairpin (a pod reaching itself).
+    let replies = backends(&pod0.ns, addr(WEB_IP, 80), 60, false);
+    assert_eq!(names(&replies), all_pods());
+    for (backend, seen) in &replies {
+        let expected = if backend == "pod-0" {
+            NODE_POD_GATEWAY
+        } else {
+            pod0.ip
+        };
+        assert_eq!(*seen, expected, "client address seen by {backend}");
+    }
+
+    // Outside → NodePort: every backend, masqueraded to the node.
+    let replies = backends(&s.topo.client, addr(NODE_IP, NODE_PORT), 60, false);
+    assert_eq!(names(&replies), all_pods());
+    assert!(
+        replies.iter().all(|(_, seen)| *seen != CLIENT_IP),
+        "{replies:?}"
+    );
+
+    // Node → ClusterIP.
+    assert_eq!(
+        names(&backends(&s.topo.node, addr(WEB_IP, 80), 60, false)),
+        all_pods()
+    );
+
+    // UDP through the ClusterIP.
+    let replies = backends(&s.topo.pods[1].ns, addr(DNS_IP, 53), 60, true);
+    assert_eq!(names(&replies), all_pods());
+
+    // No endpoints: refused at once, not a timeout.
+    assert_eq!(
+        tcp_request(&pod0.ns, addr(EMPTY_IP, 8080)),
+        Outcome::Refused
+    );
+    assert_eq!(
+        tcp_request(&s.topo.client, addr(EMPTY_IP, 8080)),
+        Outcome::Refused
+    );
+}
+
+/// The `-A` lines and counters of the chains whose rules mention `needle`.
+fn chains_mentioning(save: &str, needle: &str) -> Vec<String> {
+    let chains: BTreeSet<&str> = save
+        .lines()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("KUBE-S")))
+        .filter(|c| *c != "KUBE-SERVICES")
+        .collect();
+    save.lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|c| chains.contains(c))
+                || {
+                    // counters come first with -c: "[p:b] -A CHAIN ..."
+                    l.split_whitespace()
+                        .nth(2)
+                        .is_some_and(|c| chains.contains(c))
+                }
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_removed_endpoint_gets_no_new_connections_and_unchanged_chains_stay_byte_identical() {
+    let Some(s) = setup(&[]) else { return };
+    let pod1 = &s.topo.pods[1];
+    // Traffic through `other`, so its counters are non-zero and would show a rewrite.
+    assert!(matches!(
+        tcp_request(&pod1.ns, addr(OTHER_IP, 8080)),
+        Outcome::Reply(_)
+    ));
+    let before = s.topo.node.iptables_save(&["-c", "-t", "nat"]);
+    let other_before = chains_mentioning(&before, "demo/other:http");
+    assert!(other_before.len() >= 2, "other's chains: {other_before:?}");
+
+    // An established connection to pod-2 keeps working after pod-2 leaves the slice.
+    let mut established = loop {
+        let c = OpenConnection::open(&pod1.ns, addr(WEB_IP, 80));
+        if c.greeting.backend == "pod-2" {
+            break c;
+        }
+    };
+    write_web_slice(s.dir.path(), &[0, 1]);
+    let gone = format!("demo/web:http -> {}:8080", pod_ip(2));
+    eventually(WAIT, "pod-2 to leave web's rules", || {
+        (!s.topo.node.iptables_save(&["-t", "nat"]).contains(&gone)).then_some(())
+    });
+
+    let replies = backends(&pod1.ns, addr(WEB_IP, 80), 40, false);
+    assert_eq!(names(&replies), ["pod-0", "pod-1"].map(String::from).into());
+    assert!(
+        established.ping(),
+        "the established connection to pod-2 broke"
+    );
+
+    let after = s.topo.node.iptables_save(&["-c", "-t", "nat"]);
+    assert_eq!(chains_mentioning(&after, "demo/other:http"), other_before);
+    assert!(s.kproxy.log_text().contains("synced"));
+}
+
+#[test]
+fn a_flushed_kube_services_chain_is_repaired_by_the_periodic_full_sync() {
+    let Some(s) = setup(&["--sync-period", "2s"]) else {
+        return;
+    };
+    s.topo
+        .node
+        .exec(&["iptables", "-t", "nat", "-F", "KUBE-SERVICES"]);
+    assert!(!matches!(
+        tcp_request(&s.topo.pods[0].ns, addr(WEB_IP, 80)),
+        Outcome::Reply(_)
+    ));
+    wait_for_service(&s, WEB_IP, 80);
+}
+
+#[test]
+fn a_restart_changes_nothing_and_cleanup_removes_every_chain() {
+    let Some(s) = setup(&[]) else { return };
+    let Setup { topo, dir, kproxy } = s;
+    // Counters on the web service, so a rewrite would show.
+    backends(&topo.client, addr(NODE_IP, NODE_PORT), 5, false);
+    kproxy.stop();
+    let before = topo.node.iptables_save(&["-c"]);
+    assert!(before.contains("KUBE-SVC-"), "rules stay when kproxy stops");
+    assert_eq!(
+        names(&backends(&topo.client, addr(NODE_IP, NODE_PORT), 30, false)),
+        all_pods()
+    );
+
+    let before = topo.node.iptables_save(&["-c"]);
+    let restarted = start_kproxy(&topo.node, dir.path(), &[]);
+    eventually(WAIT, "the restarted kproxy's first sync", || {
+        restarted.log_text().contains("synced").then_some(())
+    });
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(strip(&topo.node.iptables_save(&["-c"])), strip(&before));
+    restarted.stop();
+
+    let out = run_once(&["--cleanup", "--netns", &topo.node.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = topo.node.iptables_save(&[]);
+    assert!(!after.contains("KUBE-"), "left behind:\n{after}");
+}
+
+#[test]
+fn once_and_dry_run() {
+    if !kernel_tests_possible() {
+        return;
+    }
+    let node = Netns::new("once");
+    let dir = tempfile::tempdir().unwrap();
+    write_manifests(dir.path());
+    let manifests = dir.path().to_str().unwrap();
+
+    let out = run_once(&["--dry-run", "--manifests", manifests, "--netns", &node.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        printed.contains("*nat") && printed.contains("-A KUBE-SERVICES"),
+        "{printed}"
+    );
+    assert!(
+        !node.iptables_save(&[]).contains("KUBE-"),
+        "--dry-run touched the kernel"
+    );
+
+    let out = run_once(&["--once", "--manifests", manifests, "--netns", &node.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        node.iptables_save(&["-t", "nat"])
+            .contains("demo/web:http cluster IP")
+    );
+}
+
+#[test]
+fn bad_manifests_are_skipped_and_the_rest_keeps_working() {
+    let Some(s) = setup(&[]) else { return };
+    write(s.dir.path(), "broken.yaml", "this: is: not: yaml: [");
+    write(
+        s.dir.path(),
+        "bad-ip.yaml",
+        &service_yaml("bad", Ipv4Addr::new(10, 96, 0, 77), &[other_port()], "")
+            .replace("10.96.0.77", "10.96.0.777"),
+    );
+    write(
+        s.dir.path(),
+        "late.yaml",
+        &(service_yaml("late", Ipv4Addr::new(10, 96, 0, 30), &[other_port()], "")
+            + "---\n"
+            + &slice_yaml("late", "late-1", &[other_port()], &on_node(&[1]))),
+    );
+    wait_for_service(&s, Ipv4Addr::new(10, 96, 0, 30), 8080);
+    wait_for_service(&s, WEB_IP, 80);
+    let log = s.kproxy.log_text();
+    assert!(
+        log.contains("broken.yaml"),
+        "the log names the broken file:\n{log}"
+    );
+    assert!(
+        log.contains("demo/bad"),
+        "the log names the bad service:\n{log}"
+    );
+}
