@@ -34,7 +34,7 @@ fn assert_kernel_holds(ns: &Netns, ruleset: &Ruleset) -> Result<(), String> {
                 .ok_or_else(|| format!("{name}/{} missing in the kernel", chain.name))?;
             let kernel_rules: Vec<&str> = kernel.rules.iter().map(|r| r.text.as_str()).collect();
             if kernel_rules != chain.rules {
-                let at = (0..).find(|&i| kernel_rules.get(i) != chain.rules.get(i).map(String::as_str));
+                let at = (0..).find(|&i| kernel_rules.get(i).copied() != chain.rules.get(i).map(String::as_str));
                 let at = at.expect("lists differ somewhere");
                 return Err(format!(
                     "{name}/{} differs at rule {at} ({} compiled, {} in the kernel):\ncompiled: {:?}\nkernel:   {:?}",
