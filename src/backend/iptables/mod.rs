@@ -4,8 +4,13 @@ mod backend;
 pub mod compile;
 pub mod kernel;
 pub mod names;
+pub mod parse;
 pub mod plan;
 pub mod restore;
 pub mod ruleset;
+pub mod trace;
 
 pub use backend::{IptablesBackend, cleanup, read_kernel};
+
+#[cfg(test)]
+mod tests;

@@ -1,27 +1,188 @@
-//! Placeholder until the compiler's chain naming lands.
-use super::ruleset::Table;
+//! Names of the chains kproxy owns: the fixed ones, and the per-service ones derived from a
+//! hash, exactly as kube-proxy names them, so operators' habits and tools keep working.
 
-pub fn is_service_chain(name: &str) -> bool {
-    [
-        "KUBE-SVC-",
-        "KUBE-SEP-",
-        "KUBE-EXT-",
-        "KUBE-SVL-",
-        "KUBE-FW-",
-        "KUBE-XLB-",
-    ]
-    .iter()
-    .any(|p| name.starts_with(p))
+use std::net::SocketAddrV4;
+
+use data_encoding::BASE32;
+use sha2::{Digest, Sha256};
+
+use super::ruleset::Table;
+use crate::model::ServicePortName;
+
+/// Entry chain for service traffic (nat: DNAT dispatch; filter: REJECT/DROP for services
+/// without endpoints).
+pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
+/// nat: NodePort dispatch, entered from the last rule of nat `KUBE-SERVICES`.
+pub const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
+/// nat: masquerades what `KUBE-MARK-MASQ` marked.
+pub const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
+/// nat: sets the masquerade mark bit.
+pub const KUBE_MARK_MASQ: &str = "KUBE-MARK-MASQ";
+/// filter: REJECT/DROP for external destinations (external IPs, LB IPs, NodePorts).
+pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
+/// filter: accepts forwarded service traffic even when the FORWARD policy is DROP.
+pub const KUBE_FORWARD: &str = "KUBE-FORWARD";
+
+/// Every fixed chain kproxy writes, in the order the compiler emits them.
+///
+/// kube-proxy also creates the filter chains `KUBE-NODEPORTS` (health-check node ports) and
+/// `KUBE-PROXY-FIREWALL` (`loadBalancerSourceRanges`); kproxy's model has neither feature
+/// yet, so it does not create those always-empty chains and their five jumps.
+pub const FIXED_CHAINS: &[(Table, &str)] = &[
+    (Table::Filter, KUBE_SERVICES),
+    (Table::Filter, KUBE_EXTERNAL_SERVICES),
+    (Table::Filter, KUBE_FORWARD),
+    (Table::Nat, KUBE_SERVICES),
+    (Table::Nat, KUBE_NODEPORTS),
+    (Table::Nat, KUBE_POSTROUTING),
+    (Table::Nat, KUBE_MARK_MASQ),
+];
+
+/// The per-service chain kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainKind {
+    /// `KUBE-SVC-`: spreads over the endpoints for `Cluster` traffic policy.
+    Svc,
+    /// `KUBE-SVL-`: spreads over this node's endpoints for `Local` traffic policy.
+    Svl,
+    /// `KUBE-EXT-`: entry for external destinations (NodePort, external and LB IPs).
+    Ext,
+    /// `KUBE-FW-`: `loadBalancerSourceRanges` firewall (named for cleanup; not emitted).
+    Fw,
+    /// `KUBE-SEP-`: one endpoint: hairpin masquerade and DNAT.
+    Sep(SocketAddrV4),
 }
 
-pub const FIXED_CHAINS: &[(Table, &str)] = &[
-    (Table::Nat, "KUBE-SERVICES"),
-    (Table::Nat, "KUBE-NODEPORTS"),
-    (Table::Nat, "KUBE-POSTROUTING"),
-    (Table::Nat, "KUBE-MARK-MASQ"),
-    (Table::Filter, "KUBE-SERVICES"),
-    (Table::Filter, "KUBE-EXTERNAL-SERVICES"),
-    (Table::Filter, "KUBE-FORWARD"),
-    (Table::Filter, "KUBE-NODEPORTS"),
-    (Table::Filter, "KUBE-PROXY-FIREWALL"),
+impl ChainKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            ChainKind::Svc => "KUBE-SVC-",
+            ChainKind::Svl => "KUBE-SVL-",
+            ChainKind::Ext => "KUBE-EXT-",
+            ChainKind::Fw => "KUBE-FW-",
+            ChainKind::Sep(_) => "KUBE-SEP-",
+        }
+    }
+}
+
+/// Prefixes of the chains kproxy creates per service and deletes when stale. `KUBE-XLB-` is
+/// the name older kube-proxy versions used for `KUBE-SVL-`; kproxy never creates it but
+/// cleans it up when it replaces such a kube-proxy.
+const SERVICE_CHAIN_PREFIXES: [&str; 6] = [
+    "KUBE-SVC-",
+    "KUBE-SEP-",
+    "KUBE-EXT-",
+    "KUBE-SVL-",
+    "KUBE-FW-",
+    "KUBE-XLB-",
 ];
+
+/// Whether `name` is a per-service chain (kproxy's or a kube-proxy's before it).
+pub fn is_service_chain(name: &str) -> bool {
+    SERVICE_CHAIN_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// The chain of `kind` for a service port, as kube-proxy names it: the prefix, then the first
+/// 16 characters of base32(sha256(`ns/name:port` + protocol [+ `ip:port`])).
+///
+/// iptables chain names are at most 28 characters; the longest prefix (`KUBE-SVC-`, 9)
+/// plus 16 hash characters is 25, and a short hash keeps `iptables-save` readable.
+pub fn service_chain(kind: ChainKind, port: &ServicePortName) -> String {
+    let port_name = port.to_string();
+    let protocol = port.protocol.as_str();
+    let hash = match kind {
+        ChainKind::Sep(endpoint) => hash16(&[&port_name, protocol, &endpoint.to_string()]),
+        _ => hash16(&[&port_name, protocol]),
+    };
+    chain_name(kind.prefix(), &hash)
+}
+
+/// The first 16 base32 characters of sha256 over the concatenated `parts`.
+pub(crate) fn hash16(parts: &[&str]) -> [u8; 16] {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    // 10 bytes are exactly 16 base32 characters, with no padding.
+    let mut encoded = [0u8; 16];
+    BASE32.encode_mut(&digest[..10], &mut encoded);
+    encoded
+}
+
+/// `prefix` followed by a [`hash16`].
+pub(crate) fn chain_name(prefix: &str, hash: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(prefix.len() + 16);
+    out.push_str(prefix);
+    out.push_str(std::str::from_utf8(hash).expect("base32 is ASCII"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Protocol, ServiceName};
+
+    fn spn(ns: &str, name: &str, port: &str, protocol: Protocol) -> ServicePortName {
+        ServicePortName {
+            service: ServiceName::new(ns, name),
+            port: port.to_string(),
+            protocol,
+        }
+    }
+
+    /// Expected values computed independently with coreutils:
+    /// `printf '%s' 'ns1/svc1:p80tcp' | sha256sum | cut -c1-64 | xxd -r -p | base32 | cut -c1-16`.
+    #[test]
+    fn chain_names_match_kube_proxy_hashing() {
+        let ep = |s: &str| ChainKind::Sep(s.parse().unwrap());
+        let cases = [
+            (ChainKind::Svc, spn("ns1", "svc1", "p80", Protocol::Tcp), "KUBE-SVC-XPGD46QRK7WJZT7O"),
+            (ChainKind::Svl, spn("ns1", "svc1", "p80", Protocol::Tcp), "KUBE-SVL-XPGD46QRK7WJZT7O"),
+            (ChainKind::Ext, spn("ns2", "svc2", "", Protocol::Udp), "KUBE-EXT-GUEUWVKGZ4WHNBUY"),
+            (ChainKind::Fw, spn("ns3", "svc3", "dns", Protocol::Sctp), "KUBE-FW-MFP5PVMEEJW367XL"),
+            (
+                ep("10.180.0.1:80"),
+                spn("ns1", "svc1", "p80", Protocol::Tcp),
+                "KUBE-SEP-SXIVWICOYRO3J4NJ",
+            ),
+            // The chain every kube-proxy cluster has for CoreDNS over TCP.
+            (
+                ChainKind::Svc,
+                spn("kube-system", "kube-dns", "dns-tcp", Protocol::Tcp),
+                "KUBE-SVC-ERIFXISQEP7F7OF4",
+            ),
+        ];
+        for (kind, port, expected) in cases {
+            let name = service_chain(kind, &port);
+            assert_eq!(name, expected);
+            assert!(name.len() <= 28, "{name} is longer than iptables allows");
+            assert!(is_service_chain(&name));
+        }
+    }
+
+    #[test]
+    fn known_kube_proxy_chain_names() {
+        // From kube-proxy's own tests (pkg/proxy/iptables/proxier_test.go).
+        assert_eq!(
+            service_chain(ChainKind::Svc, &spn("ns1", "svc1", "p80", Protocol::Tcp)),
+            "KUBE-SVC-XPGD46QRK7WJZT7O"
+        );
+        assert_eq!(
+            service_chain(
+                ChainKind::Sep("10.180.0.1:80".parse().unwrap()),
+                &spn("ns1", "svc1", "p80", Protocol::Tcp)
+            ),
+            "KUBE-SEP-SXIVWICOYRO3J4NJ"
+        );
+    }
+
+    #[test]
+    fn fixed_chains_are_not_service_chains() {
+        for (_, name) in FIXED_CHAINS {
+            assert!(!is_service_chain(name), "{name}");
+        }
+        assert!(is_service_chain("KUBE-XLB-ABCDEFGHIJKLMNOP"));
+        assert!(!is_service_chain("KUBE-FIREWALL"));
+    }
+}

@@ -1,0 +1,257 @@
+//! The pure iptables compiler: [`ProxyState`] in, [`Ruleset`] out, in kube-proxy's layout
+//! and in the exact text `iptables-save` prints, so the executor can compare the two.
+//!
+//! Incremental: each service compiles on its own into its own chains plus its lines in the
+//! shared dispatch chains (`KUBE-SERVICES`, `KUBE-NODEPORTS`, …). The [`Compiler`] caches
+//! those per service, recompiles only the dirty ones, and keeps the same `Arc<Chain>` for
+//! every chain whose rules did not change, so the executor can skip it by pointer.
+
+mod fixed;
+mod service;
+mod text;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use ipnet::Ipv4Net;
+
+use self::fixed::StaticChains;
+use self::service::{CompiledService, PodDetector, compile_service};
+use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
+use super::ruleset::{Chain, Jump, Ruleset, Table};
+use crate::model::{ProxyState, ServiceName};
+
+pub use self::text::{probability, push_quoted};
+
+/// What the flags say about the rules to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// `--masquerade-all`: SNAT all traffic to cluster IPs.
+    pub masquerade_all: bool,
+    /// `--iptables-masquerade-bit` (0–31, default 14): the fwmark bit that asks for SNAT.
+    pub masquerade_bit: u8,
+    /// `--cluster-cidr`: tells pod traffic from other traffic.
+    pub cluster_cidr: Option<Ipv4Net>,
+    /// `--nodeport-addresses`: the node addresses NodePorts answer on; empty for all.
+    pub nodeport_addresses: Vec<Ipv4Net>,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            masquerade_all: false,
+            masquerade_bit: 14,
+            cluster_cidr: None,
+            nodeport_addresses: Vec::new(),
+        }
+    }
+}
+
+/// The options turned into the text pieces the rules use, computed once.
+pub(crate) struct Ctx {
+    masquerade_all: bool,
+    pods: PodDetector,
+    /// `probabilities[n]` is the text for 1/n.
+    probabilities: Vec<String>,
+}
+
+impl Ctx {
+    fn new(opts: &CompileOptions) -> Self {
+        let pods = match opts.cluster_cidr {
+            None => PodDetector::None,
+            Some(net) if net.prefix_len() == 0 => PodDetector::All,
+            Some(net) => PodDetector::Cidr(net.trunc().to_string()),
+        };
+        Self {
+            masquerade_all: opts.masquerade_all,
+            pods,
+            probabilities: (0..=256).map(probability).collect(),
+        }
+    }
+
+    fn probability(&self, n: usize) -> Cow<'_, str> {
+        match self.probabilities.get(n) {
+            Some(p) => Cow::Borrowed(p),
+            None => Cow::Owned(probability(u32::try_from(n).unwrap_or(u32::MAX))),
+        }
+    }
+}
+
+/// The dispatch chains of the last ruleset, reused while no service's lines change.
+struct Dispatch {
+    filter_services: Arc<Chain>,
+    filter_external: Arc<Chain>,
+    nat_services: Arc<Chain>,
+    nat_nodeports: Arc<Chain>,
+}
+
+/// Which dispatch chains need rebuilding.
+#[derive(Clone, Copy, Default)]
+struct Changed {
+    filter_services: bool,
+    filter_external: bool,
+    nat_services: bool,
+    nat_nodeports: bool,
+}
+
+impl Changed {
+    const ALL: Self = Self {
+        filter_services: true,
+        filter_external: true,
+        nat_services: true,
+        nat_nodeports: true,
+    };
+
+    fn note(&mut self, old: Option<&CompiledService>, new: Option<&CompiledService>) {
+        let empty = CompiledService::default();
+        let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+        self.filter_services |= old.filter_services != new.filter_services;
+        self.filter_external |= old.filter_external != new.filter_external;
+        self.nat_services |= old.nat_services != new.nat_services;
+        self.nat_nodeports |= old.nat_nodeports != new.nat_nodeports;
+    }
+}
+
+/// Incremental compiler: caches each service's compiled chains (as `Arc<Chain>`) and
+/// recompiles only dirty ones.
+pub struct Compiler {
+    ctx: Ctx,
+    statics: StaticChains,
+    nodeport_tail: Vec<String>,
+    jumps: Vec<Jump>,
+    services: BTreeMap<ServiceName, CompiledService>,
+    dispatch: Option<Dispatch>,
+    /// Whether `services` holds every service of the state (after a first full compile).
+    complete: bool,
+}
+
+impl Compiler {
+    pub fn new(opts: CompileOptions) -> Self {
+        let mark = format!("{:#x}", 1u32 << opts.masquerade_bit.min(31));
+        let match_all = opts.nodeport_addresses.is_empty()
+            || opts.nodeport_addresses.iter().any(|n| n.prefix_len() == 0);
+        let mut cidrs: Vec<String> = if match_all {
+            Vec::new()
+        } else {
+            opts.nodeport_addresses
+                .iter()
+                .map(|n| n.trunc().to_string())
+                .collect()
+        };
+        cidrs.dedup();
+        Self {
+            ctx: Ctx::new(&opts),
+            statics: fixed::static_chains(&mark),
+            nodeport_tail: fixed::nodeport_tail(&cidrs),
+            jumps: fixed::jumps(),
+            services: BTreeMap::new(),
+            dispatch: None,
+            complete: false,
+        }
+    }
+
+    /// Recompiles the services in `dirty` (and forgets deleted ones), reuses the cached
+    /// chains of the others (same `Arc`), and assembles the complete ruleset. The first
+    /// call compiles everything, whatever `dirty` says.
+    pub fn compile(&mut self, state: &ProxyState, dirty: &BTreeSet<ServiceName>) -> Ruleset {
+        if !self.complete {
+            return self.compile_all(state);
+        }
+        let mut changed = Changed::default();
+        for name in dirty {
+            let old = self.services.remove(name);
+            let Some(svc) = state.service(name) else {
+                changed.note(old.as_ref(), None);
+                continue;
+            };
+            let mut new = compile_service(svc, state, &self.ctx);
+            if let Some(old) = &old {
+                reuse_unchanged_chains(old, &mut new);
+            }
+            changed.note(old.as_ref(), Some(&new));
+            self.services.insert(name.clone(), new);
+        }
+        self.assemble(changed)
+    }
+
+    /// Recompiles everything.
+    pub fn compile_all(&mut self, state: &ProxyState) -> Ruleset {
+        self.services = state
+            .services()
+            .map(|svc| (svc.name.clone(), compile_service(svc, state, &self.ctx)))
+            .collect();
+        self.complete = true;
+        self.dispatch = None;
+        self.assemble(Changed::ALL)
+    }
+
+    fn assemble(&mut self, changed: Changed) -> Ruleset {
+        let services = &self.services;
+        let concat = |table: Table, name: &str, pick: fn(&CompiledService) -> &Vec<String>, tail: &[String]| {
+            let len = services.values().map(|s| pick(s).len()).sum::<usize>() + tail.len();
+            let mut rules = Vec::with_capacity(len);
+            for s in services.values() {
+                rules.extend(pick(s).iter().cloned());
+            }
+            rules.extend(tail.iter().cloned());
+            fixed::chain(table, name, rules)
+        };
+        let rebuild = |old: Option<&Arc<Chain>>, dirty: bool, build: &dyn Fn() -> Arc<Chain>| match old {
+            Some(chain) if !dirty => Arc::clone(chain),
+            _ => build(),
+        };
+        let prev = self.dispatch.as_ref();
+        let dispatch = Dispatch {
+            filter_services: rebuild(prev.map(|d| &d.filter_services), changed.filter_services, &|| {
+                concat(Table::Filter, KUBE_SERVICES, |s| &s.filter_services, &[])
+            }),
+            filter_external: rebuild(prev.map(|d| &d.filter_external), changed.filter_external, &|| {
+                concat(Table::Filter, KUBE_EXTERNAL_SERVICES, |s| &s.filter_external, &[])
+            }),
+            nat_services: rebuild(prev.map(|d| &d.nat_services), changed.nat_services, &|| {
+                concat(Table::Nat, KUBE_SERVICES, |s| &s.nat_services, &self.nodeport_tail)
+            }),
+            nat_nodeports: rebuild(prev.map(|d| &d.nat_nodeports), changed.nat_nodeports, &|| {
+                concat(Table::Nat, KUBE_NODEPORTS, |s| &s.nat_nodeports, &[])
+            }),
+        };
+
+        let own = services.values().map(|s| s.chains.len()).sum::<usize>();
+        let mut chains = Vec::with_capacity(7 + own);
+        // The order of names::FIXED_CHAINS.
+        chains.push(Arc::clone(&dispatch.filter_services));
+        chains.push(Arc::clone(&dispatch.filter_external));
+        chains.push(Arc::clone(&self.statics.forward));
+        chains.push(Arc::clone(&dispatch.nat_services));
+        chains.push(Arc::clone(&dispatch.nat_nodeports));
+        chains.push(Arc::clone(&self.statics.postrouting));
+        chains.push(Arc::clone(&self.statics.mark_masq));
+        for s in services.values() {
+            chains.extend(s.chains.iter().cloned());
+        }
+        self.dispatch = Some(dispatch);
+        Ruleset {
+            chains,
+            jumps: self.jumps.clone(),
+        }
+    }
+}
+
+/// Keeps the old `Arc` for every chain of `new` whose rules equal the old chain's.
+fn reuse_unchanged_chains(old: &CompiledService, new: &mut CompiledService) {
+    let by_name: HashMap<&str, &Arc<Chain>> =
+        old.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+    for chain in &mut new.chains {
+        if let Some(prev) = by_name.get(chain.name.as_str())
+            && prev.rules == chain.rules
+        {
+            *chain = Arc::clone(prev);
+        }
+    }
+}
+
+/// One-shot compile: `Compiler::new(opts.clone()).compile_all(state)`.
+pub fn compile(state: &ProxyState, opts: &CompileOptions) -> Ruleset {
+    Compiler::new(opts.clone()).compile_all(state)
+}

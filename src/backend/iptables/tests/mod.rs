@@ -1,0 +1,9 @@
+//! Tests of the compiler, the parser and the tracer together: golden rulesets, packet flows
+//! over the compiled rules, incremental compiles, and round trips through a real kernel.
+
+mod fixtures;
+mod flows;
+mod golden;
+mod incremental;
+mod kernel;
+mod netns;
