@@ -39,6 +39,10 @@ impl Topology {
     pub fn new(pods: usize, ports: &[u16]) -> Self {
         let node = Netns::new("node");
         node.sysctl("net.ipv4.ip_forward", "1");
+        // The node routes the client's traffic back out the client's link; the ICMP
+        // redirects that would cause use up the per-host ICMP budget that REJECT needs.
+        node.sysctl("net.ipv4.conf.all.send_redirects", "0");
+        node.sysctl("net.ipv4.conf.default.send_redirects", "0");
         let client = Netns::new("client");
         node.ip(&[
             "link",
