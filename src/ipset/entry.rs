@@ -214,3 +214,6 @@ fn protocol_from_number(number: u8) -> Option<Protocol> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

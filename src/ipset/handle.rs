@@ -14,7 +14,7 @@ use super::consts::{IPSET_ERR_PROTOCOL, IPSET_MAXNAMELEN, IPSET_PROTOCOL, IPSET_
 use super::entry::Entry;
 use super::error::{IpsetError, KernelError, Operation};
 use super::message::{IpsetCommand, IpsetMessage};
-use super::reply::{SetListing, listings, protocol_range, revision_range, set_names};
+use super::reply::{SetListing, failed_line, listings, protocol_range, revision_range, set_names};
 use super::request::{IfPresent, Request};
 use super::set_type::{CreateOptions, SetType};
 
@@ -214,7 +214,9 @@ impl IpsetHandle {
             messages += 1;
             if let Err(failure) = self.exchange(request) {
                 let entry = match &failure {
-                    Failure::Kernel { echo, .. } => failed_entry(echo, chunk),
+                    Failure::Kernel { echo, .. } => {
+                        failed_line(echo).and_then(|line| chunk.get(line - 1).copied())
+                    }
                     _ => None,
                 };
                 let bitmap = chunk.iter().any(|e| matches!(e, Entry::Port(_)));
@@ -324,17 +326,6 @@ impl IpsetHandle {
             }
         }
     }
-}
-
-/// The entry of `chunk` that the kernel named in the echo of a failed batch.
-fn failed_entry(echo: &[u8], chunk: &[Entry]) -> Option<Entry> {
-    let message = NetlinkMessage::<IpsetMessage>::deserialize(echo).ok()?;
-    let NetlinkPayload::InnerMessage(message) = message.payload else {
-        return None;
-    };
-    let line = message.line_no()? as usize;
-    // 0: the kernel did not blame an entry.
-    chunk.get(line.checked_sub(1)?).copied()
 }
 
 /// Names the operation, set and (when known) entry of a failed exchange. `bitmap` says

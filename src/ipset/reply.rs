@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use netlink_packet_core::DecodeError;
+use netlink_packet_core::{DecodeError, NetlinkMessage, NetlinkPayload};
 
 use super::data::DataAttr;
 use super::entry::{Entry, EntryError};
@@ -142,4 +142,18 @@ pub fn set_names(messages: &[IpsetMessage]) -> Result<Vec<String>, DecodeError> 
                 .ok_or_else(|| "list reply without IPSET_ATTR_SETNAME".into())
         })
         .collect()
+}
+
+/// The 1-based position of the entry the kernel blamed in the echo of a failed batch
+/// (see [`Request::batch`](super::request::Request::batch)); `None` when it blamed none
+/// or the echo was cut short.
+pub fn failed_line(echo: &[u8]) -> Option<usize> {
+    let message = NetlinkMessage::<IpsetMessage>::deserialize(echo).ok()?;
+    let NetlinkPayload::InnerMessage(message) = message.payload else {
+        return None;
+    };
+    match message.line_no()? {
+        0 => None,
+        line => Some(line as usize),
+    }
 }
