@@ -115,9 +115,7 @@ impl<T: AsRef<[u8]> + ?Sized> ParseableParametrized<NlaBuffer<&T>, u8> for Comma
         let attr = match kind {
             IPSET_ATTR_PROTOCOL => Self::Protocol(parse_u8(value).with_context(context_err)?),
             IPSET_ATTR_SETNAME => Self::SetName(parse_string(value).with_context(context_err)?),
-            IPSET_ATTR_TYPENAME => {
-                Self::TypeName(parse_string(value).with_context(context_err)?)
-            }
+            IPSET_ATTR_TYPENAME => Self::TypeName(parse_string(value).with_context(context_err)?),
             IPSET_ATTR_REVISION => Self::Revision(parse_u8(value).with_context(context_err)?),
             IPSET_ATTR_FAMILY => Self::Family(parse_u8(value).with_context(context_err)?),
             IPSET_ATTR_FLAGS => Self::Flags(parse_u32_be(value).with_context(context_err)?),

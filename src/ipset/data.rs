@@ -137,9 +137,7 @@ impl<T: AsRef<[u8]> + ?Sized> ParseableParametrized<NlaBuffer<&T>, DataContext> 
             (IPSET_ATTR_IP_TO, _) => Self::IpTo(parse_ip_nest(value).with_context(context_err)?),
             (IPSET_ATTR_CIDR, _) => Self::Cidr(parse_u8(value).with_context(context_err)?),
             (IPSET_ATTR_PORT, _) => Self::Port(parse_u16_be(value).with_context(context_err)?),
-            (IPSET_ATTR_PORT_TO, _) => {
-                Self::PortTo(parse_u16_be(value).with_context(context_err)?)
-            }
+            (IPSET_ATTR_PORT_TO, _) => Self::PortTo(parse_u16_be(value).with_context(context_err)?),
             (IPSET_ATTR_TIMEOUT, _) => {
                 Self::Timeout(parse_u32_be(value).with_context(context_err)?)
             }

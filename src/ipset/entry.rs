@@ -78,7 +78,10 @@ impl Entry {
             ],
             Self::Port(port) => vec![DataAttr::Port(port)],
             Self::Ip(ip) => vec![DataAttr::Ip(ip.into())],
-            Self::Net(net) => vec![DataAttr::Ip(net.addr().into()), DataAttr::Cidr(net.prefix_len())],
+            Self::Net(net) => vec![
+                DataAttr::Ip(net.addr().into()),
+                DataAttr::Cidr(net.prefix_len()),
+            ],
         }
     }
 
@@ -127,7 +130,8 @@ impl Entry {
             SetType::HashNet => {
                 let addr = v4(ip, "an address")?;
                 let prefix = cidr.unwrap_or(32);
-                let net = Ipv4Net::new(addr, prefix).map_err(|_| EntryError::Missing("a valid prefix"))?;
+                let net = Ipv4Net::new(addr, prefix)
+                    .map_err(|_| EntryError::Missing("a valid prefix"))?;
                 Self::Net(net)
             }
         })
@@ -152,19 +156,25 @@ impl Entry {
         let parsed = match set_type {
             SetType::HashIpPort => text.split_once(',').and_then(|(ip, rest)| {
                 let (proto, port) = proto_port(rest)?;
-                Some(Self::IpPort { ip: ip.parse().ok()?, proto, port })
+                Some(Self::IpPort {
+                    ip: ip.parse().ok()?,
+                    proto,
+                    port,
+                })
             }),
             SetType::HashIpPortIp => {
                 let mut parts = text.split(',');
                 match (parts.next(), parts.next(), parts.next(), parts.next()) {
-                    (Some(ip), Some(pp), Some(ip2), None) => proto_port(pp).and_then(|(proto, port)| {
-                        Some(Self::IpPortIp {
-                            ip: ip.parse().ok()?,
-                            proto,
-                            port,
-                            ip2: ip2.parse().ok()?,
+                    (Some(ip), Some(pp), Some(ip2), None) => {
+                        proto_port(pp).and_then(|(proto, port)| {
+                            Some(Self::IpPortIp {
+                                ip: ip.parse().ok()?,
+                                proto,
+                                port,
+                                ip2: ip2.parse().ok()?,
+                            })
                         })
-                    }),
+                    }
                     _ => None,
                 }
             }

@@ -27,7 +27,10 @@ enum Failure {
     Io(io::Error),
     Decode(String),
     /// The positive error code, and the request as the kernel echoed it.
-    Kernel { code: i32, echo: Vec<u8> },
+    Kernel {
+        code: i32,
+        echo: Vec<u8>,
+    },
 }
 
 /// The ipset client. Not `Sync`: one request at a time.
@@ -45,7 +48,9 @@ impl IpsetHandle {
     pub fn new() -> Result<Self, IpsetError> {
         let mut socket = Socket::new(NETLINK_NETFILTER).map_err(IpsetError::Open)?;
         socket.bind_auto().map_err(IpsetError::Open)?;
-        socket.connect(&SocketAddr::new(0, 0)).map_err(IpsetError::Open)?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(IpsetError::Open)?;
         let mut handle = Self {
             socket,
             seq: 1,
@@ -65,7 +70,11 @@ impl IpsetHandle {
     fn negotiate(&mut self) -> Result<(), IpsetError> {
         let op = Operation::Protocol;
         let mut reply = self.exchange(Request::protocol(IPSET_PROTOCOL));
-        if let Err(Failure::Kernel { code: IPSET_ERR_PROTOCOL, .. }) = reply {
+        if let Err(Failure::Kernel {
+            code: IPSET_ERR_PROTOCOL,
+            ..
+        }) = reply
+        {
             reply = self.exchange(Request::protocol(IPSET_PROTOCOL_MIN));
         }
         let messages = reply.map_err(|f| failure_error(op, "", None, false, f))?;
@@ -126,7 +135,11 @@ impl IpsetHandle {
     /// Destroys a set; fails with [`KernelError::SetInUse`] while rules reference it.
     pub fn destroy(&mut self, name: &str) -> Result<(), IpsetError> {
         check_name(name)?;
-        self.run(Operation::Destroy, name, Request::destroy(self.protocol, name))
+        self.run(
+            Operation::Destroy,
+            name,
+            Request::destroy(self.protocol, name),
+        )
     }
 
     /// Removes every entry of a set.
@@ -140,14 +153,22 @@ impl IpsetHandle {
     pub fn swap(&mut self, from: &str, to: &str) -> Result<(), IpsetError> {
         check_name(from)?;
         check_name(to)?;
-        self.run(Operation::Swap, from, Request::swap(self.protocol, from, to))
+        self.run(
+            Operation::Swap,
+            from,
+            Request::swap(self.protocol, from, to),
+        )
     }
 
     /// Renames a set.
     pub fn rename(&mut self, from: &str, to: &str) -> Result<(), IpsetError> {
         check_name(from)?;
         check_name(to)?;
-        self.run(Operation::Rename, from, Request::rename(self.protocol, from, to))
+        self.run(
+            Operation::Rename,
+            from,
+            Request::rename(self.protocol, from, to),
+        )
     }
 
     /// Adds one entry; fails with [`KernelError::EntryExists`] if it is a member.
@@ -236,7 +257,11 @@ impl IpsetHandle {
         let mut sets = listings(&messages).map_err(|e| decode_error(op, name, e.to_string()))?;
         match sets.pop() {
             Some(set) if sets.is_empty() && set.name == name => Ok(set),
-            _ => Err(decode_error(op, name, format!("{} sets in the dump", sets.len() + 1))),
+            _ => Err(decode_error(
+                op,
+                name,
+                format!("{} sets in the dump", sets.len() + 1),
+            )),
         }
     }
 
@@ -289,7 +314,8 @@ impl IpsetHandle {
             let mut offset = 0;
             while offset < buf.len() {
                 let raw = &buf[offset..];
-                let header = NetlinkBuffer::new_checked(raw).map_err(|e| Failure::Decode(e.to_string()))?;
+                let header =
+                    NetlinkBuffer::new_checked(raw).map_err(|e| Failure::Decode(e.to_string()))?;
                 let length = header.length() as usize;
                 let message_seq = header.sequence_number();
                 offset += length.div_ceil(4) * 4;

@@ -3,8 +3,8 @@
 //! attributes. The netlink header itself is `netlink_packet_core`'s.
 
 use netlink_packet_core::{
-    DecodeError, Emitable, ErrorContext, NetlinkDeserializable, NetlinkHeader,
-    NetlinkSerializable, NlasIterator, ParseableParametrized,
+    DecodeError, Emitable, ErrorContext, NetlinkDeserializable, NetlinkHeader, NetlinkSerializable,
+    NlasIterator, ParseableParametrized,
 };
 
 use super::attr::CommandAttr;

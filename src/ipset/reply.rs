@@ -19,7 +19,9 @@ pub struct VersionRange {
 
 /// The kernel's protocol range. Kernels before protocol 7 send no minimum.
 pub fn protocol_range(reply: &IpsetMessage) -> Result<VersionRange, DecodeError> {
-    let max = reply.protocol().ok_or("protocol reply without IPSET_ATTR_PROTOCOL")?;
+    let max = reply
+        .protocol()
+        .ok_or("protocol reply without IPSET_ATTR_PROTOCOL")?;
     Ok(VersionRange {
         min: reply.protocol_min().unwrap_or(max),
         max,
@@ -28,7 +30,9 @@ pub fn protocol_range(reply: &IpsetMessage) -> Result<VersionRange, DecodeError>
 
 /// The revisions the kernel offers of a type.
 pub fn revision_range(reply: &IpsetMessage) -> Result<VersionRange, DecodeError> {
-    let max = reply.revision().ok_or("type reply without IPSET_ATTR_REVISION")?;
+    let max = reply
+        .revision()
+        .ok_or("type reply without IPSET_ATTR_REVISION")?;
     Ok(VersionRange {
         min: reply.protocol_min().unwrap_or(max),
         max,
@@ -93,7 +97,9 @@ impl SetListing {
 pub fn listings(messages: &[IpsetMessage]) -> Result<Vec<SetListing>, DecodeError> {
     let mut sets: Vec<SetListing> = Vec::new();
     for message in messages {
-        let name = message.set_name().ok_or("list reply without IPSET_ATTR_SETNAME")?;
+        let name = message
+            .set_name()
+            .ok_or("list reply without IPSET_ATTR_SETNAME")?;
         if let Some(type_name) = message.type_name() {
             let family = message.family_attr().unwrap_or(0);
             let header = message.data().unwrap_or_default().to_vec();

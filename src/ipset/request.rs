@@ -2,8 +2,8 @@
 //! attributes, order and netlink flags), so the byte fixtures can compare them.
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader,
-    NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
 };
 
 use super::attr::CommandAttr;
@@ -59,7 +59,11 @@ impl Request {
 
     /// Asks for the kernel's protocol range; sent with kproxy's highest.
     pub fn protocol(protocol: u8) -> Self {
-        Self::new(NLM_F_REQUEST, IpsetCommand::Protocol, vec![CommandAttr::Protocol(protocol)])
+        Self::new(
+            NLM_F_REQUEST,
+            IpsetCommand::Protocol,
+            vec![CommandAttr::Protocol(protocol)],
+        )
     }
 
     /// Asks for the revisions the kernel offers of a type.
@@ -195,7 +199,10 @@ impl Request {
         Self::new(
             flags,
             command,
-            vec![CommandAttr::Protocol(protocol), CommandAttr::SetName(name.to_string())],
+            vec![
+                CommandAttr::Protocol(protocol),
+                CommandAttr::SetName(name.to_string()),
+            ],
         )
     }
 

@@ -17,11 +17,25 @@ fn set_type_of(entry: &Entry) -> SetType {
 
 fn any_entry() -> impl Strategy<Value = Entry> {
     let ip = any::<u32>().prop_map(Ipv4Addr::from);
-    let proto = prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp), Just(Protocol::Sctp)];
+    let proto = prop_oneof![
+        Just(Protocol::Tcp),
+        Just(Protocol::Udp),
+        Just(Protocol::Sctp)
+    ];
     prop_oneof![
-        (ip.clone(), proto.clone(), any::<u16>()).prop_map(|(ip, proto, port)| Entry::IpPort { ip, proto, port }),
-        (ip.clone(), proto, any::<u16>(), ip.clone())
-            .prop_map(|(ip, proto, port, ip2)| Entry::IpPortIp { ip, proto, port, ip2 }),
+        (ip.clone(), proto.clone(), any::<u16>()).prop_map(|(ip, proto, port)| Entry::IpPort {
+            ip,
+            proto,
+            port
+        }),
+        (ip.clone(), proto, any::<u16>(), ip.clone()).prop_map(|(ip, proto, port, ip2)| {
+            Entry::IpPortIp {
+                ip,
+                proto,
+                port,
+                ip2,
+            }
+        }),
         any::<u16>().prop_map(Entry::Port),
         ip.clone().prop_map(Entry::Ip),
         (ip, 1u8..=32).prop_map(|(ip, len)| Entry::Net(Ipv4Net::new(ip, len).unwrap().trunc())),
@@ -80,16 +94,32 @@ fn bad_text_and_attributes_are_errors() {
     assert!(Entry::parse(&SetType::HashIpPort, "10.96.0.1").is_err());
     assert!(Entry::parse(&SetType::HashIpPortIp, "10.96.0.1,tcp:1,1.2.3.4,5").is_err());
     assert!(Entry::parse(&SetType::ALL_PORTS, "70000").is_err());
-    let icmp = [DataAttr::Ip(Ipv4Addr::new(1, 1, 1, 1).into()), DataAttr::Port(0), DataAttr::Proto(1)];
-    assert_eq!(Entry::from_data(&SetType::HashIpPort, &icmp), Err(EntryError::Protocol(1)));
+    let icmp = [
+        DataAttr::Ip(Ipv4Addr::new(1, 1, 1, 1).into()),
+        DataAttr::Port(0),
+        DataAttr::Proto(1),
+    ];
+    assert_eq!(
+        Entry::from_data(&SetType::HashIpPort, &icmp),
+        Err(EntryError::Protocol(1))
+    );
     let v6 = [DataAttr::Ip("::1".parse().unwrap())];
-    assert!(matches!(Entry::from_data(&SetType::HashIp, &v6), Err(EntryError::Ipv6(_))));
-    assert_eq!(Entry::from_data(&SetType::HashIp, &[]), Err(EntryError::Missing("an address")));
+    assert!(matches!(
+        Entry::from_data(&SetType::HashIp, &v6),
+        Err(EntryError::Ipv6(_))
+    ));
+    assert_eq!(
+        Entry::from_data(&SetType::HashIp, &[]),
+        Err(EntryError::Missing("an address"))
+    );
 }
 
 #[test]
 fn types_accept_only_their_entries() {
-    let bitmap = SetType::BitmapPort { from: 30000, to: 32767 };
+    let bitmap = SetType::BitmapPort {
+        from: 30000,
+        to: 32767,
+    };
     assert!(bitmap.accepts(&Entry::Port(30080)));
     assert!(!bitmap.accepts(&Entry::Port(80)));
     assert!(!SetType::HashIp.accepts(&Entry::Port(80)));

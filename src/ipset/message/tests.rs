@@ -11,7 +11,9 @@ use crate::ipset::entry::Entry;
 use crate::ipset::error::{KernelError, Operation};
 use crate::ipset::fixtures::*;
 use crate::ipset::message::{IpsetCommand, IpsetMessage};
-use crate::ipset::reply::{VersionRange, failed_line, listings, protocol_range, revision_range, set_names};
+use crate::ipset::reply::{
+    VersionRange, failed_line, listings, protocol_range, revision_range, set_names,
+};
 use crate::ipset::request::{IfPresent, Request};
 use crate::ipset::set_type::{CreateOptions, SetType};
 use crate::model::Protocol;
@@ -74,15 +76,24 @@ fn protocol_request_and_reply() {
     both_ways(PROTOCOL_REQUEST, Request::protocol(P));
     let reply = &inner(PROTOCOL_REPLY)[0];
     assert_eq!(reply.command, IpsetCommand::Protocol);
-    assert_eq!(protocol_range(reply).unwrap(), VersionRange { min: 6, max: 7 });
+    assert_eq!(
+        protocol_range(reply).unwrap(),
+        VersionRange { min: 6, max: 7 }
+    );
 }
 
 #[test]
 fn type_request_and_reply() {
-    both_ways(TYPE_HASH_IP_PORT_REQUEST, Request::type_revisions(P, &SetType::HashIpPort));
+    both_ways(
+        TYPE_HASH_IP_PORT_REQUEST,
+        Request::type_revisions(P, &SetType::HashIpPort),
+    );
     let reply = &inner(TYPE_HASH_IP_PORT_REPLY)[0];
     assert_eq!(reply.type_name(), Some("hash:ip,port"));
-    assert_eq!(revision_range(reply).unwrap(), VersionRange { min: 0, max: 7 });
+    assert_eq!(
+        revision_range(reply).unwrap(),
+        VersionRange { min: 0, max: 7 }
+    );
 }
 
 #[test]
@@ -106,9 +117,27 @@ fn create_requests() {
     };
     let none = CreateOptions::default();
     let cases = [
-        (CREATE_HASH_IP_PORT, "KUBE-CLUSTER-IP", SetType::HashIpPort, 7, kube_sizes),
-        (CREATE_HASH_IP_PORT_IP, "KUBE-LOOP-BACK", SetType::HashIpPortIp, 6, kube_sizes),
-        (CREATE_BITMAP_PORT, "KUBE-NODE-PORT-TCP", SetType::ALL_PORTS, 3, none),
+        (
+            CREATE_HASH_IP_PORT,
+            "KUBE-CLUSTER-IP",
+            SetType::HashIpPort,
+            7,
+            kube_sizes,
+        ),
+        (
+            CREATE_HASH_IP_PORT_IP,
+            "KUBE-LOOP-BACK",
+            SetType::HashIpPortIp,
+            6,
+            kube_sizes,
+        ),
+        (
+            CREATE_BITMAP_PORT,
+            "KUBE-NODE-PORT-TCP",
+            SetType::ALL_PORTS,
+            3,
+            none,
+        ),
         (CREATE_HASH_IP, "ips", SetType::HashIp, 6, none),
         (CREATE_HASH_NET, "nets", SetType::HashNet, 7, none),
     ];
@@ -129,18 +158,41 @@ fn add_del_test_requests() {
     let https = ip_port([10, 96, 0, 1], Protocol::Tcp, 443);
     let cases = [
         (ADD_IP_PORT_TCP, "KUBE-CLUSTER-IP", https, IfPresent::Fail),
-        (ADD_IP_PORT_UDP, "KUBE-CLUSTER-IP", ip_port([10, 96, 0, 10], Protocol::Udp, 53), IfPresent::Fail),
+        (
+            ADD_IP_PORT_UDP,
+            "KUBE-CLUSTER-IP",
+            ip_port([10, 96, 0, 10], Protocol::Udp, 53),
+            IfPresent::Fail,
+        ),
         (ADD_EXIST, "KUBE-CLUSTER-IP", https, IfPresent::Ignore),
         (ADD_IP_PORT_IP, "KUBE-LOOP-BACK", lb, IfPresent::Fail),
-        (ADD_PORT, "KUBE-NODE-PORT-TCP", Entry::Port(30080), IfPresent::Fail),
-        (ADD_IP, "ips", Entry::Ip(Ipv4Addr::new(192, 168, 1, 1)), IfPresent::Fail),
-        (ADD_NET, "nets", Entry::Net("10.0.0.0/8".parse().unwrap()), IfPresent::Fail),
+        (
+            ADD_PORT,
+            "KUBE-NODE-PORT-TCP",
+            Entry::Port(30080),
+            IfPresent::Fail,
+        ),
+        (
+            ADD_IP,
+            "ips",
+            Entry::Ip(Ipv4Addr::new(192, 168, 1, 1)),
+            IfPresent::Fail,
+        ),
+        (
+            ADD_NET,
+            "nets",
+            Entry::Net("10.0.0.0/8".parse().unwrap()),
+            IfPresent::Fail,
+        ),
     ];
     for (fixture, name, entry, if_present) in cases {
         both_ways(fixture, Request::add(P, name, &entry, if_present));
     }
     let sctp = ip_port([10, 96, 0, 11], Protocol::Sctp, 9000);
-    both_ways(DEL_IP_PORT_SCTP, Request::del(P, "KUBE-CLUSTER-IP", &sctp, IfPresent::Fail));
+    both_ways(
+        DEL_IP_PORT_SCTP,
+        Request::del(P, "KUBE-CLUSTER-IP", &sctp, IfPresent::Fail),
+    );
     both_ways(TEST_IP_PORT, Request::test(P, "KUBE-CLUSTER-IP", &https));
 }
 
@@ -159,7 +211,13 @@ fn batch_request_matches_ipset_restore_but_for_the_command_line_number() {
         ip_port([10, 96, 0, 20], Protocol::Tcp, 80),
         ip_port([10, 96, 0, 21], Protocol::Udp, 53),
     ];
-    let request = Request::batch(IpsetCommand::Add, P, "KUBE-CLUSTER-IP", &entries, IfPresent::Fail);
+    let request = Request::batch(
+        IpsetCommand::Add,
+        P,
+        "KUBE-CLUSTER-IP",
+        &entries,
+        IfPresent::Fail,
+    );
     // The command-level IPSET_ATTR_LINENO (bytes 0x30..0x38) carries the first line
     // number in the tool's message and 0 in kproxy's, see `Request::batch`.
     let mut expected = RESTORE_ADD_BATCH.to_vec();
@@ -173,13 +231,36 @@ fn acks_and_errors_map_to_kernel_errors() {
     assert_eq!(error_code(ACK_CREATE), 0);
     assert_eq!(error_code(TEST_MEMBER_ACK), 0);
     let cases = [
-        (TEST_NOT_MEMBER_REPLY, Operation::Test, false, KernelError::EntryMissing),
-        (ADD_DUPLICATE_REPLY, Operation::Add, false, KernelError::EntryExists),
-        (DESTROY_MISSING_REPLY, Operation::Destroy, false, KernelError::NoSuchSet),
-        (RESTORE_OUT_OF_RANGE_REPLY, Operation::Add, true, KernelError::OutOfRange),
+        (
+            TEST_NOT_MEMBER_REPLY,
+            Operation::Test,
+            false,
+            KernelError::EntryMissing,
+        ),
+        (
+            ADD_DUPLICATE_REPLY,
+            Operation::Add,
+            false,
+            KernelError::EntryExists,
+        ),
+        (
+            DESTROY_MISSING_REPLY,
+            Operation::Destroy,
+            false,
+            KernelError::NoSuchSet,
+        ),
+        (
+            RESTORE_OUT_OF_RANGE_REPLY,
+            Operation::Add,
+            true,
+            KernelError::OutOfRange,
+        ),
     ];
     for (fixture, op, bitmap, expected) in cases {
-        assert_eq!(KernelError::from_code(error_code(fixture), op, bitmap), expected);
+        assert_eq!(
+            KernelError::from_code(error_code(fixture), op, bitmap),
+            expected
+        );
     }
 }
 
@@ -200,7 +281,10 @@ fn a_failed_batch_names_its_line() {
 fn list_reply_of_one_set() {
     let mut buf = LIST_REPLY.to_vec();
     buf.extend_from_slice(LIST_DONE);
-    assert!(matches!(messages(&buf).last().unwrap().payload, NetlinkPayload::Done(_)));
+    assert!(matches!(
+        messages(&buf).last().unwrap().payload,
+        NetlinkPayload::Done(_)
+    ));
     let sets = listings(&inner(&buf)).unwrap();
     assert_eq!(sets.len(), 1);
     let set = &sets[0];
@@ -230,15 +314,33 @@ fn list_reply_of_every_set() {
         })
         .collect();
     let expected = [
-        ("KUBE-CLUSTER-IP", "hash:ip,port", vec!["10.96.0.1,tcp:443", "10.96.0.10,udp:53"]),
-        ("KUBE-LOOP-BACK", "hash:ip,port,ip", vec!["10.244.1.5,tcp:8080,10.244.1.5"]),
-        ("KUBE-NODE-PORT-TCP", "bitmap:port range 0-65535", vec!["30080"]),
+        (
+            "KUBE-CLUSTER-IP",
+            "hash:ip,port",
+            vec!["10.96.0.1,tcp:443", "10.96.0.10,udp:53"],
+        ),
+        (
+            "KUBE-LOOP-BACK",
+            "hash:ip,port,ip",
+            vec!["10.244.1.5,tcp:8080,10.244.1.5"],
+        ),
+        (
+            "KUBE-NODE-PORT-TCP",
+            "bitmap:port range 0-65535",
+            vec!["30080"],
+        ),
         ("ips", "hash:ip", vec!["192.168.1.1"]),
         ("nets", "hash:net", vec!["10.0.0.0/8", "10.1.2.3"]),
     ];
     let expected: Vec<(String, String, Vec<String>)> = expected
         .iter()
-        .map(|(n, t, e)| (n.to_string(), t.to_string(), e.iter().map(|s| s.to_string()).collect()))
+        .map(|(n, t, e)| {
+            (
+                n.to_string(),
+                t.to_string(),
+                e.iter().map(|s| s.to_string()).collect(),
+            )
+        })
         .collect();
     assert_eq!(summary, expected);
 }
@@ -246,7 +348,16 @@ fn list_reply_of_every_set() {
 #[test]
 fn list_names_reply() {
     let names = set_names(&inner(LIST_NAMES_REPLY)).unwrap();
-    assert_eq!(names, ["KUBE-CLUSTER-IP", "KUBE-LOOP-BACK", "KUBE-NODE-PORT-TCP", "ips", "nets"]);
+    assert_eq!(
+        names,
+        [
+            "KUBE-CLUSTER-IP",
+            "KUBE-LOOP-BACK",
+            "KUBE-NODE-PORT-TCP",
+            "ips",
+            "nets"
+        ]
+    );
 }
 
 #[test]
@@ -260,8 +371,16 @@ fn unknown_attributes_and_entries_decode_instead_of_failing() {
             CommandAttr::Family(2),
             CommandAttr::Data(vec![]),
             CommandAttr::Adt(vec![
-                vec![DataAttr::Ip(Ipv4Addr::new(1, 2, 3, 4).into()), DataAttr::Port(0), DataAttr::Proto(1)],
-                vec![DataAttr::Ip(Ipv4Addr::new(1, 2, 3, 4).into()), DataAttr::Port(80), DataAttr::Proto(6)],
+                vec![
+                    DataAttr::Ip(Ipv4Addr::new(1, 2, 3, 4).into()),
+                    DataAttr::Port(0),
+                    DataAttr::Proto(1),
+                ],
+                vec![
+                    DataAttr::Ip(Ipv4Addr::new(1, 2, 3, 4).into()),
+                    DataAttr::Port(80),
+                    DataAttr::Proto(6),
+                ],
             ]),
         ],
     );
@@ -276,7 +395,10 @@ fn unknown_attributes_and_entries_decode_instead_of_failing() {
     let len = with_unknown.len() as u32;
     with_unknown[..4].copy_from_slice(&len.to_le_bytes());
     let decoded = inner(&with_unknown);
-    assert!(matches!(decoded[0].attrs.last(), Some(CommandAttr::Other(_))));
+    assert!(matches!(
+        decoded[0].attrs.last(),
+        Some(CommandAttr::Other(_))
+    ));
     let sets = listings(&decoded).unwrap();
     assert_eq!(sets[0].entries.len(), 1);
     assert_eq!(sets[0].undecodable.len(), 1);
@@ -286,7 +408,10 @@ fn unknown_attributes_and_entries_decode_instead_of_failing() {
 fn entries_before_their_header_are_an_error() {
     let orphan = IpsetMessage::new(
         IpsetCommand::List,
-        vec![CommandAttr::SetName("s".into()), CommandAttr::Adt(vec![vec![DataAttr::Port(1)]])],
+        vec![
+            CommandAttr::SetName("s".into()),
+            CommandAttr::Adt(vec![vec![DataAttr::Port(1)]]),
+        ],
     );
     assert!(listings(&[orphan]).is_err());
 }

@@ -76,7 +76,10 @@ impl IpsetOps for Fake {
 
     fn destroy(&mut self, name: &str) -> Result<(), IpsetError> {
         self.calls.push(format!("destroy {name}"));
-        self.sets.remove(name).map(drop).ok_or_else(|| no_such_set(Operation::Destroy, name))
+        self.sets
+            .remove(name)
+            .map(drop)
+            .ok_or_else(|| no_such_set(Operation::Destroy, name))
     }
 
     fn flush(&mut self, name: &str) -> Result<(), IpsetError> {
@@ -137,11 +140,25 @@ fn creates_a_missing_set_and_fills_it() {
 
 #[test]
 fn deletes_extra_entries_before_adding_missing_ones() {
-    let mut fake = Fake::default().with(NAME, SetType::HashIpPort, &[svc(1, 443), svc(2, 80), svc(3, 80)]);
+    let mut fake = Fake::default().with(
+        NAME,
+        SetType::HashIpPort,
+        &[svc(1, 443), svc(2, 80), svc(3, 80)],
+    );
     let desired = set(&[svc(1, 443), svc(4, 80)]);
     let changes = sync_set(&mut fake, NAME, &SetType::HashIpPort, &desired).unwrap();
-    assert_eq!((changes.added, changes.deleted, changes.requests), (1, 2, 3));
-    assert_eq!(fake.calls, [format!("list {NAME}"), format!("del {NAME} 2"), format!("add {NAME} 1")]);
+    assert_eq!(
+        (changes.added, changes.deleted, changes.requests),
+        (1, 2, 3)
+    );
+    assert_eq!(
+        fake.calls,
+        [
+            format!("list {NAME}"),
+            format!("del {NAME} 2"),
+            format!("add {NAME} 1")
+        ]
+    );
     assert_eq!(fake.sets[NAME].entries, desired);
 }
 
@@ -156,7 +173,11 @@ fn an_up_to_date_set_costs_one_list() {
 
 #[test]
 fn a_set_of_another_type_is_replaced_when_unused() {
-    let mut fake = Fake::default().with(NAME, SetType::HashIp, &[Entry::Ip(Ipv4Addr::new(1, 1, 1, 1))]);
+    let mut fake = Fake::default().with(
+        NAME,
+        SetType::HashIp,
+        &[Entry::Ip(Ipv4Addr::new(1, 1, 1, 1))],
+    );
     let desired = set(&[svc(1, 443)]);
     let changes = sync_set(&mut fake, NAME, &SetType::HashIpPort, &desired).unwrap();
     assert!(changes.recreated);
@@ -168,10 +189,19 @@ fn a_set_of_another_type_is_replaced_when_unused() {
 fn a_set_of_another_type_in_use_is_an_error_naming_it() {
     let mut fake = Fake::default().with(NAME, SetType::BitmapPort { from: 0, to: 1000 }, &[]);
     fake.sets.get_mut(NAME).unwrap().references = 1;
-    let err = sync_set(&mut fake, NAME, &SetType::ALL_PORTS, &set(&[Entry::Port(30080)])).unwrap_err();
+    let err = sync_set(
+        &mut fake,
+        NAME,
+        &SetType::ALL_PORTS,
+        &set(&[Entry::Port(30080)]),
+    )
+    .unwrap_err();
     assert!(matches!(err, IpsetError::TypeMismatch { .. }), "{err}");
     let text = err.to_string();
-    assert!(text.contains(NAME) && text.contains("range 0-1000"), "{text}");
+    assert!(
+        text.contains(NAME) && text.contains("range 0-1000"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -187,7 +217,13 @@ fn foreign_members_are_flushed() {
 #[test]
 fn entries_that_do_not_fit_are_refused_before_any_call() {
     let mut fake = Fake::default();
-    let err = sync_set(&mut fake, NAME, &SetType::HashIpPort, &set(&[Entry::Port(80)])).unwrap_err();
+    let err = sync_set(
+        &mut fake,
+        NAME,
+        &SetType::HashIpPort,
+        &set(&[Entry::Port(80)]),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("entry 80 does not fit"), "{err}");
     assert!(fake.calls.is_empty());
 }
