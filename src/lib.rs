@@ -6,6 +6,7 @@ pub mod backend;
 pub mod config;
 pub mod health;
 pub mod http;
+pub mod ipset;
 pub mod metrics;
 pub mod model;
 pub mod source;
