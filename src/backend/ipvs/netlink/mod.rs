@@ -18,7 +18,7 @@ mod timeouts;
 mod virtual_service;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod tests;
 
