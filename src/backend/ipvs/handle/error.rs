@@ -78,7 +78,7 @@ pub enum IpvsError {
         "IPVS is not available: the kernel has no generic netlink family IPVS (ip_vs not loaded?)"
     )]
     Unavailable,
-    #[error("{op}{target}: {errno}: {}", errno.desc())]
+    #[error("{op}{target}: {errno}")]
     Kernel {
         op: Operation,
         target: Target,
