@@ -4,7 +4,9 @@
 
 mod ipvs;
 
-use std::net::Ipv4Addr;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 use ipvs::ipvsadm::{View, from_client, ipvsadm, parse_list, parse_save, without_conns};
 use ipvs::{ipvs_or_skip, netns::Netns};
@@ -302,9 +304,10 @@ fn active_connections_are_counted() {
     if !ipvs_or_skip("active_connections_are_counted") {
         return;
     }
-    // A client namespace with the VIP, a server namespace behind a veth pair.
+    // Client namespace: the VIP on kube-ipvs0, a veth to the server namespace (the pod).
     let client = Netns::new();
     let server = Netns::new();
+    let pod_ip = Ipv4Addr::new(10, 244, 9, 2);
     let veth = format!("kpv{}", std::process::id() % 100_000);
     client.exec(&[
         "ip",
@@ -321,66 +324,68 @@ fn active_connections_are_counted() {
     ]);
     client.exec(&["ip", "addr", "add", "10.244.9.1/24", "dev", &veth]);
     client.exec(&["ip", "link", "set", &veth, "up"]);
-    server.exec(&["ip", "addr", "add", "10.244.9.2/24", "dev", "eth0"]);
-    server.exec(&["ip", "link", "set", "eth0", "up"]);
     client.exec(&["ip", "link", "add", "kube-ipvs0", "type", "dummy"]);
     client.exec(&["ip", "addr", "add", "10.96.0.1/32", "dev", "kube-ipvs0"]);
+    client.exec(&["ip", "link", "set", "kube-ipvs0", "up"]);
+    server.exec(&["ip", "addr", "add", "10.244.9.2/24", "dev", "eth0"]);
+    server.exec(&["ip", "link", "set", "eth0", "up"]);
+    // A local client's source address is the VIP itself: route the replies back.
+    server.exec(&["ip", "route", "add", "10.96.0.0/16", "via", "10.244.9.1"]);
 
     let mut h = client.handle();
     let key = tcp(VIP, 80);
     h.add_service(&svc(key, "rr")).unwrap();
-    h.add_destination(
-        &key,
-        &RealServer::new(Ipv4Addr::new(10, 244, 9, 2), 8080, 1),
-    )
-    .unwrap();
+    h.add_destination(&key, &RealServer::new(pod_ip, 8080, 1))
+        .unwrap();
 
-    // A listener that keeps connections open, and a client connected through the VIP.
-    let mut listener = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &server.name,
-            "socat",
-            "TCP-LISTEN:8080,fork,reuseaddr",
-            "EXEC:cat",
-        ])
-        .spawn()
-        .expect("socat listener");
-    let mut conn = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &client.name,
-            "socat",
-            "-",
-            "TCP:10.96.0.1:80,retry=50,interval=0.1",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("socat client");
+    let _echo = server.spawn(&["socat", "TCP-LISTEN:8080,fork,reuseaddr", "EXEC:cat"]);
+    // Wait (bounded) until the pod listens, probing it directly rather than via the VIP.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pod_addr = SocketAddr::from((pod_ip, 8080));
+    while client
+        .run_in(move || TcpStream::connect_timeout(&pod_addr, Duration::from_secs(1)).is_err())
     {
-        use std::io::{BufRead, BufReader, Write};
-        let mut stdin = conn.stdin.take().unwrap();
-        stdin.write_all(b"ping\n").unwrap();
-        let mut line = String::new();
-        BufReader::new(conn.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line, "ping\n", "echo through the VIP");
-        // The connection is established and open: the kernel counts it active.
-        let dests = h.destinations(&key).unwrap();
-        assert_eq!(dests[0].active_conns, 1, "{dests:?}");
-        let listed = parse_list(&ipvsadm(&client.name, &["-Ln"]));
-        assert_eq!(
-            listed["tcp/10.96.0.1:80"].dests["10.244.9.2:8080"].conns,
-            Some((1, 0))
-        );
-        assert!(dests[0].stats.unwrap().conns >= 1);
-        drop(stdin);
+        assert!(Instant::now() < deadline, "echo server never listened");
+        std::thread::sleep(Duration::from_millis(50));
     }
-    let _ = conn.wait();
-    let _ = listener.kill();
-    let _ = listener.wait();
+
+    let vip_addr = SocketAddr::from((VIP, 80));
+    let mut conn = client
+        .run_in(move || TcpStream::connect_timeout(&vip_addr, Duration::from_secs(5)))
+        .expect("connect through the VIP");
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(b"ping\n").unwrap();
+    let mut echo = [0u8; 5];
+    conn.read_exact(&mut echo).expect("echo through the VIP");
+    assert_eq!(&echo, b"ping\n");
+
+    // The connection is established and still open: the kernel counts it as active.
+    let dests = h.destinations(&key).unwrap();
+    assert_eq!(dests.len(), 1);
+    assert_eq!(
+        (dests[0].active_conns, dests[0].inactive_conns),
+        (1, 0),
+        "{dests:?}"
+    );
+    // Traffic counters reach the dump when the kernel's rate estimator next sums its
+    // per-CPU counters (every 2 s): poll with a deadline.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = h.destinations(&key).unwrap()[0].stats.expect("stats");
+        if stats.conns == 1 && stats.in_pkts >= 3 && stats.in_bytes > 0 {
+            assert!(stats.out_pkts >= 2 && stats.out_bytes > 0, "{stats:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "counters never arrived: {stats:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let listed = parse_list(&ipvsadm(&client.name, &["-Ln"]));
+    assert_eq!(
+        listed["tcp/10.96.0.1:80"].dests["10.244.9.2:8080"].conns,
+        Some((1, 0))
+    );
+    assert_eq!(from_client(&dump(&mut h), true), listed);
 }

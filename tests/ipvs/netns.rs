@@ -37,16 +37,32 @@ impl Netns {
         run(&full);
     }
 
-    /// An IPVS handle whose socket lives in this namespace.
-    pub fn handle(&self) -> IpvsHandle {
+    /// Runs `f` on a helper thread inside the namespace. Sockets it opens stay in the
+    /// namespace after the thread ends.
+    pub fn run_in<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         let path = format!("/run/netns/{}", self.name);
         std::thread::spawn(move || {
             let ns = File::open(&path).expect("open netns");
             setns(ns, CloneFlags::CLONE_NEWNET).expect("setns");
-            IpvsHandle::new().expect("IPVS handle in the namespace")
+            f()
         })
         .join()
         .expect("netns thread")
+    }
+
+    /// An IPVS handle whose socket lives in this namespace.
+    pub fn handle(&self) -> IpvsHandle {
+        self.run_in(|| IpvsHandle::new().expect("IPVS handle in the namespace"))
+    }
+
+    /// Starts a command inside the namespace; it is killed when the guard drops.
+    pub fn spawn(&self, args: &[&str]) -> ChildGuard {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .spawn()
+            .expect("spawn in netns");
+        ChildGuard(child)
     }
 }
 
@@ -55,6 +71,16 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .status();
+    }
+}
+
+/// A background process, killed (and reaped) on drop.
+pub struct ChildGuard(pub std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
