@@ -34,15 +34,10 @@ t0=$(now)
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 t=$(now)
-# The JSON stream names each test executable; --no-run builds without running.
+# The JSON stream names each test executable; --no-run builds without running. Only test
+# targets were asked for, so every non-null "executable" is one of them.
 json=$(cd "$root" && cargo test --no-run --message-format=json "${args[@]}")
-mapfile -t exes < <(printf '%s\n' "$json" | python3 -c '
-import json, sys
-for line in sys.stdin:
-    try: m = json.loads(line)
-    except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
-        print(m["executable"])')
+mapfile -t exes < <(printf '%s\n' "$json" | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
 echo "[run-ipvs-tests] built ${#exes[@]} test binaries ($(since "$t"))" >&2
 [ ${#exes[@]} -eq ${#tests[@]} ] || { echo "[run-ipvs-tests] expected ${#tests[@]} binaries" >&2; exit 1; }
 

@@ -100,3 +100,26 @@ pub(crate) fn parse_daemon(payload: &[u8]) -> Result<Vec<DaemonAttr>, DecodeErro
         .map(|nla| nla.and_then(|nla| DaemonAttr::parse(&nla)))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_core::Emitable;
+
+    #[test]
+    fn daemon_attributes_round_trip_with_the_port_in_network_order() {
+        let attrs = vec![
+            DaemonAttr::State(1),
+            DaemonAttr::McastIfn("eth0".into()),
+            DaemonAttr::SyncId(7),
+            DaemonAttr::McastPort(8848),
+            DaemonAttr::McastTtl(1),
+        ];
+        let mut buf = vec![0; attrs.as_slice().buffer_len()];
+        attrs.as_slice().emit(&mut buf);
+        // McastPort: header (6, 7) then 8848 = 0x2290 big-endian.
+        let port = buf.windows(6).position(|w| w == [6, 0, 7, 0, 0x22, 0x90]);
+        assert!(port.is_some(), "{buf:02x?}");
+        assert_eq!(parse_daemon(&buf).unwrap(), attrs);
+    }
+}
