@@ -2,6 +2,7 @@
 //! pure compiler and an executor, the only code that touches the kernel.
 
 pub mod iptables;
+pub mod ipvs;
 
 use thiserror::Error;
 
