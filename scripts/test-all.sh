@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --vm
-cargo test --all-targets 2>&1
+cargo test --lib --bins --tests 2>&1
 if [ -x tests/vm/run-ipvs-tests.sh ]; then
   tests/vm/run-ipvs-tests.sh
 fi
