@@ -131,3 +131,6 @@ pub fn cleanup(runner: &mut impl IptablesRunner) -> Result<usize, RunnerError> {
     }
     Ok(plan.size())
 }
+
+#[cfg(test)]
+mod tests;

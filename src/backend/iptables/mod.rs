@@ -2,6 +2,7 @@
 
 mod backend;
 pub mod compile;
+pub mod fake;
 pub mod kernel;
 pub mod names;
 pub mod parse;

@@ -188,7 +188,10 @@ impl Compiler {
 
     fn assemble(&mut self, changed: Changed) -> Ruleset {
         let services = &self.services;
-        let concat = |table: Table, name: &str, pick: fn(&CompiledService) -> &Vec<String>, tail: &[String]| {
+        let concat = |table: Table,
+                      name: &str,
+                      pick: fn(&CompiledService) -> &Vec<String>,
+                      tail: &[String]| {
             let len = services.values().map(|s| pick(s).len()).sum::<usize>() + tail.len();
             let mut rules = Vec::with_capacity(len);
             for s in services.values() {
@@ -197,24 +200,43 @@ impl Compiler {
             rules.extend(tail.iter().cloned());
             fixed::chain(table, name, rules)
         };
-        let rebuild = |old: Option<&Arc<Chain>>, dirty: bool, build: &dyn Fn() -> Arc<Chain>| match old {
-            Some(chain) if !dirty => Arc::clone(chain),
-            _ => build(),
-        };
+        let rebuild =
+            |old: Option<&Arc<Chain>>, dirty: bool, build: &dyn Fn() -> Arc<Chain>| match old {
+                Some(chain) if !dirty => Arc::clone(chain),
+                _ => build(),
+            };
         let prev = self.dispatch.as_ref();
         let dispatch = Dispatch {
-            filter_services: rebuild(prev.map(|d| &d.filter_services), changed.filter_services, &|| {
-                concat(Table::Filter, KUBE_SERVICES, |s| &s.filter_services, &[])
-            }),
-            filter_external: rebuild(prev.map(|d| &d.filter_external), changed.filter_external, &|| {
-                concat(Table::Filter, KUBE_EXTERNAL_SERVICES, |s| &s.filter_external, &[])
-            }),
+            filter_services: rebuild(
+                prev.map(|d| &d.filter_services),
+                changed.filter_services,
+                &|| concat(Table::Filter, KUBE_SERVICES, |s| &s.filter_services, &[]),
+            ),
+            filter_external: rebuild(
+                prev.map(|d| &d.filter_external),
+                changed.filter_external,
+                &|| {
+                    concat(
+                        Table::Filter,
+                        KUBE_EXTERNAL_SERVICES,
+                        |s| &s.filter_external,
+                        &[],
+                    )
+                },
+            ),
             nat_services: rebuild(prev.map(|d| &d.nat_services), changed.nat_services, &|| {
-                concat(Table::Nat, KUBE_SERVICES, |s| &s.nat_services, &self.nodeport_tail)
+                concat(
+                    Table::Nat,
+                    KUBE_SERVICES,
+                    |s| &s.nat_services,
+                    &self.nodeport_tail,
+                )
             }),
-            nat_nodeports: rebuild(prev.map(|d| &d.nat_nodeports), changed.nat_nodeports, &|| {
-                concat(Table::Nat, KUBE_NODEPORTS, |s| &s.nat_nodeports, &[])
-            }),
+            nat_nodeports: rebuild(
+                prev.map(|d| &d.nat_nodeports),
+                changed.nat_nodeports,
+                &|| concat(Table::Nat, KUBE_NODEPORTS, |s| &s.nat_nodeports, &[]),
+            ),
         };
 
         let own = services.values().map(|s| s.chains.len()).sum::<usize>();

@@ -94,7 +94,8 @@ fn compile_port(
     let ext_chain = chain_name("KUBE-EXT-", &hash);
 
     let node_port = port.node_port.filter(|&p| p != 0);
-    let external = node_port.is_some() || !svc.external_ips.is_empty() || !svc.load_balancer_ips.is_empty();
+    let external =
+        node_port.is_some() || !svc.external_ips.is_empty() || !svc.load_balancer_ips.is_empty();
     let itp_local = svc.internal_traffic_policy == TrafficPolicy::Local;
     let etp_local = external && svc.external_traffic_policy == TrafficPolicy::Local;
 
@@ -104,7 +105,11 @@ fn compile_port(
     // need the cluster chain even with Local policy, for the short-circuit rules.
     let uses_cluster = !itp_local || external;
     let uses_local = itp_local || etp_local;
-    let cluster_eps: &[ServiceEndpoint] = if uses_cluster { &selection.cluster } else { &[] };
+    let cluster_eps: &[ServiceEndpoint] = if uses_cluster {
+        &selection.cluster
+    } else {
+        &[]
+    };
     let local_eps: &[ServiceEndpoint] = if uses_local { &selection.local } else { &[] };
     let has_endpoints = !selection.cluster.is_empty();
     let has_internal = has_endpoints && (!itp_local || !local_eps.is_empty());
@@ -229,7 +234,12 @@ fn compile_port(
         let mut rules = Vec::with_capacity(4);
         if !etp_local {
             let mut r = String::with_capacity(100 + name.len());
-            push_comment3(&mut r, "masquerade traffic for ", name, " external destinations");
+            push_comment3(
+                &mut r,
+                "masquerade traffic for ",
+                name,
+                " external destinations",
+            );
             let _ = write!(r, " -j {KUBE_MARK_MASQ}");
             rules.push(trim(r));
         } else {
@@ -254,7 +264,12 @@ fn compile_port(
             let _ = write!(r, " -m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}");
             rules.push(trim(r));
             let mut r = String::with_capacity(120 + name.len());
-            push_comment3(&mut r, "route LOCAL traffic for ", name, " external destinations");
+            push_comment3(
+                &mut r,
+                "route LOCAL traffic for ",
+                name,
+                " external destinations",
+            );
             let _ = write!(r, " -m addrtype --src-type LOCAL -j {svc_chain}");
             rules.push(trim(r));
         }
@@ -281,7 +296,12 @@ fn compile_port(
                 if !cidr.is_empty() {
                     let _ = write!(r, "! -s {cidr} ");
                 }
-                r.push_str(&dest_rule(svc.cluster_ip, " cluster IP", port.port, KUBE_MARK_MASQ));
+                r.push_str(&dest_rule(
+                    svc.cluster_ip,
+                    " cluster IP",
+                    port.port,
+                    KUBE_MARK_MASQ,
+                ));
                 rules.push(r);
             }
         }
@@ -357,7 +377,10 @@ fn nat_chain(name: String, rules: Vec<String>) -> Arc<Chain> {
 }
 
 /// The union of both lists, sorted by (ip, port), each endpoint once.
-fn union_sorted<'a>(a: &'a [ServiceEndpoint], b: &'a [ServiceEndpoint]) -> Vec<&'a ServiceEndpoint> {
+fn union_sorted<'a>(
+    a: &'a [ServiceEndpoint],
+    b: &'a [ServiceEndpoint],
+) -> Vec<&'a ServiceEndpoint> {
     let mut out: Vec<&ServiceEndpoint> = a.iter().chain(b).collect();
     out.sort_by_key(|e| (e.ip, e.port));
     out.dedup_by_key(|e| (e.ip, e.port));

@@ -15,7 +15,7 @@ use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::backend::iptables::parse::{Tables, builtin_chains};
 use crate::backend::iptables::ruleset::{Ruleset, Table};
 use crate::model::{
-    Change, Conditions, EndpointSlice, ProxyState, Protocol, Service, ServiceName, TrafficPolicy,
+    Change, Conditions, EndpointSlice, Protocol, ProxyState, Service, ServiceName, TrafficPolicy,
 };
 
 /// Restores `ruleset` (replacing the tables) and checks iptables-save prints it back.
@@ -34,7 +34,9 @@ fn assert_kernel_holds(ns: &Netns, ruleset: &Ruleset) -> Result<(), String> {
                 .ok_or_else(|| format!("{name}/{} missing in the kernel", chain.name))?;
             let kernel_rules: Vec<&str> = kernel.rules.iter().map(|r| r.text.as_str()).collect();
             if kernel_rules != chain.rules {
-                let at = (0..).find(|&i| kernel_rules.get(i).copied() != chain.rules.get(i).map(String::as_str));
+                let at = (0..).find(|&i| {
+                    kernel_rules.get(i).copied() != chain.rules.get(i).map(String::as_str)
+                });
                 let at = at.expect("lists differ somewhere");
                 return Err(format!(
                     "{name}/{} differs at rule {at} ({} compiled, {} in the kernel):\ncompiled: {:?}\nkernel:   {:?}",
@@ -58,15 +60,25 @@ fn assert_kernel_holds(ns: &Netns, ruleset: &Ruleset) -> Result<(), String> {
                 .map(|c| c.rules.iter().map(|r| r.text.as_str()).collect())
                 .unwrap_or_default();
             if got != want {
-                return Err(format!("{name}/{builtin} jumps differ:\nwant {want:#?}\ngot  {got:#?}"));
+                return Err(format!(
+                    "{name}/{builtin} jumps differ:\nwant {want:#?}\ngot  {got:#?}"
+                ));
             }
         }
         let theirs: BTreeSet<&str> = saved
             .table(name)
-            .map(|t| t.chains.values().filter(|c| c.policy.is_none()).map(|c| c.name.as_str()).collect())
+            .map(|t| {
+                t.chains
+                    .values()
+                    .filter(|c| c.policy.is_none())
+                    .map(|c| c.name.as_str())
+                    .collect()
+            })
             .unwrap_or_default();
         if theirs != ours {
-            return Err(format!("{name}: kernel chains {theirs:?} != compiled {ours:?}"));
+            return Err(format!(
+                "{name}: kernel chains {theirs:?} != compiled {ours:?}"
+            ));
         }
     }
     Ok(())
@@ -90,7 +102,10 @@ fn compiled_rules_round_trip_through_the_kernel() {
             ..options()
         },
         CompileOptions {
-            nodeport_addresses: vec!["192.168.0.9/24".parse().unwrap(), "10.0.0.0/8".parse().unwrap()],
+            nodeport_addresses: vec![
+                "192.168.0.9/24".parse().unwrap(),
+                "10.0.0.0/8".parse().unwrap(),
+            ],
             cluster_cidr: Some("0.0.0.0/0".parse().unwrap()),
             masquerade_bit: 0,
             ..options()
@@ -105,7 +120,8 @@ fn compiled_rules_round_trip_through_the_kernel() {
 
 #[test]
 fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
-    let Some(ns) = Netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel") else {
+    let Some(ns) = Netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel")
+    else {
         return;
     };
     let long = "a".repeat(63);
@@ -136,7 +152,11 @@ fn dns_label(max: usize) -> impl Strategy<Value = String> {
 }
 
 fn protocol() -> impl Strategy<Value = Protocol> {
-    prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp), Just(Protocol::Sctp)]
+    prop_oneof![
+        Just(Protocol::Tcp),
+        Just(Protocol::Udp),
+        Just(Protocol::Sctp)
+    ]
 }
 
 fn policy() -> impl Strategy<Value = TrafficPolicy> {
@@ -144,10 +164,12 @@ fn policy() -> impl Strategy<Value = TrafficPolicy> {
 }
 
 fn conditions() -> impl Strategy<Value = Conditions> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| Conditions {
-        ready,
-        serving,
-        terminating,
+    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| {
+        Conditions {
+            ready,
+            serving,
+            terminating,
+        }
     })
 }
 
@@ -156,10 +178,18 @@ type EndpointSpec = (u32, u16, bool, Conditions);
 /// A service and one slice for it, both random.
 fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
     let ports = prop::collection::vec(
-        (prop_oneof![Just(String::new()), "[a-z][-a-z0-9]{0,13}"], any::<u16>(), protocol(), prop::option::of(30000u16..=32767)),
+        (
+            prop_oneof![Just(String::new()), "[a-z][-a-z0-9]{0,13}"],
+            any::<u16>(),
+            protocol(),
+            prop::option::of(30000u16..=32767),
+        ),
         1..4,
     );
-    let endpoints = prop::collection::vec((any::<u32>(), any::<u16>(), any::<bool>(), conditions()), 0..6);
+    let endpoints = prop::collection::vec(
+        (any::<u32>(), any::<u16>(), any::<bool>(), conditions()),
+        0..6,
+    );
     (
         dns_label(63),
         dns_label(63),
@@ -195,15 +225,22 @@ fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
 }
 
 fn compile_options() -> impl Strategy<Value = CompileOptions> {
-    let net = (any::<u32>(), 0u8..=32).prop_map(|(ip, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(ip), len).unwrap());
-    (any::<bool>(), 0u8..=31, prop::option::of(net.clone()), prop::collection::vec(net, 0..3)).prop_map(
-        |(masquerade_all, masquerade_bit, cluster_cidr, nodeport_addresses)| CompileOptions {
-            masquerade_all,
-            masquerade_bit,
-            cluster_cidr,
-            nodeport_addresses,
-        },
+    let net = (any::<u32>(), 0u8..=32)
+        .prop_map(|(ip, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(ip), len).unwrap());
+    (
+        any::<bool>(),
+        0u8..=31,
+        prop::option::of(net.clone()),
+        prop::collection::vec(net, 0..3),
     )
+        .prop_map(
+            |(masquerade_all, masquerade_bit, cluster_cidr, nodeport_addresses)| CompileOptions {
+                masquerade_all,
+                masquerade_bit,
+                cluster_cidr,
+                nodeport_addresses,
+            },
+        )
 }
 
 /// No state may produce input iptables-restore refuses, and whatever it accepts must come
@@ -218,7 +255,10 @@ fn random_states_are_accepted_and_saved_back_verbatim() {
         failure_persistence: None,
         ..Config::default()
     });
-    let strategy = (prop::collection::vec(service_and_slice(), 0..5), compile_options());
+    let strategy = (
+        prop::collection::vec(service_and_slice(), 0..5),
+        compile_options(),
+    );
     runner
         .run(&strategy, |(services, opts)| {
             let mut state = ProxyState::new(NODE);
@@ -242,7 +282,9 @@ fn random_states_are_accepted_and_saved_back_verbatim() {
                         dst: svc.cluster_ip,
                         dport: port.port,
                     };
-                    tracer.trace(packet).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    tracer
+                        .trace(packet)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 }
             }
             Ok(())

@@ -1,0 +1,190 @@
+//! The executor against the stateful fake: what each kind of sync writes.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use super::*;
+use crate::backend::iptables::fake::FakeRunner;
+use crate::model::{Change, Conditions, EndpointSlice, Protocol, Service, ServiceName};
+
+fn service(name: &str, last: u8) -> Service {
+    Service::new("ns", name, Ipv4Addr::new(10, 96, 0, last)).with_port(
+        "http",
+        80,
+        Protocol::Tcp,
+        None,
+    )
+}
+
+fn slice(svc: &Service, pods: &[u8]) -> EndpointSlice {
+    pods.iter().fold(
+        EndpointSlice::new(&svc.name, &format!("{}-1", svc.name.name)).with_port(
+            "http",
+            8080,
+            Protocol::Tcp,
+        ),
+        |s, p| {
+            s.with_endpoint(
+                Ipv4Addr::new(10, 244, 0, *p),
+                Some("node-a"),
+                Conditions::READY,
+            )
+        },
+    )
+}
+
+struct Fixture {
+    state: ProxyState,
+    backend: IptablesBackend<FakeRunner>,
+    metrics: Metrics,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let mut state = ProxyState::new("node-a");
+        for (name, last, pods) in [("a", 1, &[1u8, 2][..]), ("b", 2, &[3, 4][..])] {
+            let svc = service(name, last);
+            state.apply(Change::SliceUpdated(slice(&svc, pods)));
+            state.apply(Change::ServiceUpdated(svc));
+        }
+        let metrics = Metrics::new();
+        let backend = IptablesBackend::new(
+            CompileOptions::default(),
+            FakeRunner::default(),
+            metrics.clone(),
+        );
+        let mut f = Self {
+            state,
+            backend,
+            metrics,
+        };
+        f.sync(true).expect("first sync");
+        f
+    }
+
+    fn sync(&mut self, full: bool) -> Result<SyncReport, SyncError> {
+        let pending = self.state.take_pending();
+        self.backend.sync(&self.state, &pending, full)
+    }
+
+    fn restores(&self) -> usize {
+        self.backend.runner.restores.len()
+    }
+
+    fn last_restore(&self) -> &str {
+        self.backend
+            .runner
+            .restores
+            .last()
+            .map_or("", String::as_str)
+    }
+}
+
+fn chains_of(input: &str, comment: &str) -> BTreeSet<String> {
+    input
+        .lines()
+        .filter(|l| l.starts_with("-A ") && l.contains(comment))
+        .filter_map(|l| l.split_whitespace().nth(1).map(String::from))
+        .collect()
+}
+
+#[test]
+fn an_unchanged_state_writes_nothing_even_on_a_full_sync() {
+    let mut f = Fixture::new();
+    let before = f.restores();
+    assert_eq!(f.sync(true).unwrap().objects_written, 0);
+    assert_eq!(f.sync(false).unwrap().objects_written, 0);
+    assert_eq!(
+        f.restores(),
+        before,
+        "no iptables-restore when nothing differs"
+    );
+}
+
+#[test]
+fn a_partial_sync_writes_only_the_changed_service_chains() {
+    let mut f = Fixture::new();
+    let a = service("a", 1);
+    f.state.apply(Change::SliceUpdated(slice(&a, &[1, 5])));
+    let report = f.sync(false).unwrap();
+    let input = f.last_restore().to_string();
+    assert!(
+        chains_of(&input, "ns/b:http").is_empty(),
+        "service b was rewritten:\n{input}"
+    );
+    assert!(!chains_of(&input, "ns/a:http").is_empty(), "{input}");
+    assert!(
+        input.contains("10.244.0.5:8080") && input.contains("-X KUBE-SEP-"),
+        "{input}"
+    );
+    assert!(
+        !input.contains(":KUBE-SERVICES"),
+        "dispatch did not change:\n{input}"
+    );
+    assert!(report.objects_written <= 4, "{report:?}");
+}
+
+#[test]
+fn a_full_sync_repairs_a_flushed_chain_and_only_that() {
+    let mut f = Fixture::new();
+    f.backend
+        .runner_mut()
+        .chain_mut(Table::Nat, "KUBE-SERVICES")
+        .unwrap()
+        .clear();
+    assert_eq!(
+        f.sync(false).unwrap().objects_written,
+        0,
+        "a partial sync trusts its memory"
+    );
+    let report = f.sync(true).unwrap();
+    assert_eq!(report.objects_written, 1);
+    assert!(f.last_restore().contains(":KUBE-SERVICES"));
+    assert!(
+        !f.backend
+            .runner
+            .chain_mut(Table::Nat, "KUBE-SERVICES")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_deleted_service_loses_its_chains() {
+    let mut f = Fixture::new();
+    f.state
+        .apply(Change::ServiceDeleted(ServiceName::new("ns", "b")));
+    f.sync(false).unwrap();
+    let names = f.backend.runner.chain_names(Table::Nat);
+    let svc_chains = names.iter().filter(|n| n.starts_with("KUBE-SVC-")).count();
+    assert_eq!(svc_chains, 1, "{names:?}");
+    assert!(!f.last_restore().contains("ns/b:http"));
+}
+
+#[test]
+fn a_failed_restore_is_counted_and_the_next_sync_reads_the_kernel() {
+    let mut f = Fixture::new();
+    f.backend.runner_mut().fail_next_restore = true;
+    f.state.apply(Change::ServiceUpdated(service("c", 3)));
+    let pending = f.state.take_pending();
+    assert!(f.backend.sync(&f.state, &pending, false).is_err());
+    assert_eq!(f.metrics.restore_failures.get(), 1);
+    f.state.restore_pending(pending);
+    // The retry is asked for as partial but must be full: the kernel state is unknown.
+    let report = f.sync(false).unwrap();
+    assert!(report.full);
+    assert!(f.last_restore().contains("ns/c:http has no endpoints"));
+}
+
+#[test]
+fn cleanup_removes_every_chain_and_jump() {
+    let mut f = Fixture::new();
+    let removed = cleanup(f.backend.runner_mut()).unwrap();
+    assert!(removed > 5);
+    for table in Table::ALL {
+        let names = f.backend.runner.chain_names(table);
+        assert!(names.iter().all(|n| !n.starts_with("KUBE-")), "{names:?}");
+        let save = f.backend.runner_mut().save(table).unwrap();
+        assert!(!save.contains("KUBE-"), "{save}");
+    }
+}
