@@ -118,6 +118,7 @@ async fn start_source(
         .await
         .context("connecting to the API server")?;
     let node_name = node_name.to_string();
+    tokio::spawn(kube::record_start(client.clone(), node_name.clone()));
     Ok(tokio::spawn(async move {
         kube::run(client, node_name, tx, metrics)
             .await

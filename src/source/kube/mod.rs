@@ -7,6 +7,7 @@
 //! EndpointSlices are complete; later relists arrive as ordinary updates and deletes.
 
 mod client;
+mod events;
 mod node;
 mod state;
 mod streak;
@@ -26,6 +27,7 @@ use crate::metrics::Metrics;
 use crate::model::Change;
 
 pub use client::client;
+pub use events::record_start;
 pub use node::{ZONE_LABEL, node_info};
 
 use state::{SourceState, Update};
