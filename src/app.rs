@@ -74,13 +74,12 @@ pub async fn run(config: Config) -> Result<()> {
             "configuration setting not implemented by kproxy; ignored"
         );
     }
-    let source = start_source(&config, &node_name, tx, &metrics).await?;
-
     let periods = Periods {
         min_sync: config.min_sync_period(),
         sync: config.sync_period(),
     };
     let health = ProxyHealth::new(health_timeout(periods.sync));
+    let source = start_source(&config, &node_name, tx, &metrics, &health).await?;
     start_http(&config, &health, &metrics).await?;
     let state = ProxyState::new(node_name);
     let sync = SyncLoop::new(state, backend, periods, metrics, health, 1);
@@ -99,11 +98,14 @@ pub async fn run(config: Config) -> Result<()> {
 }
 
 /// Starts the manifest directory source, or the API source when there is no directory.
+/// Only the API source knows the Node object, so only it reports the node's eligibility
+/// for load-balancer traffic to `/healthz`.
 async fn start_source(
     config: &Config,
     node_name: &str,
     tx: mpsc::Sender<Change>,
     metrics: &Metrics,
+    health: &ProxyHealth,
 ) -> Result<tokio::task::JoinHandle<Result<()>>> {
     let metrics = metrics.clone();
     if let Some(dir) = config.manifests.clone() {
@@ -119,8 +121,10 @@ async fn start_source(
         .context("connecting to the API server")?;
     let node_name = node_name.to_string();
     tokio::spawn(kube::record_start(client.clone(), node_name.clone()));
+    let health = health.clone();
+    let eligible = move |eligible| health.set_node_eligible(eligible);
     Ok(tokio::spawn(async move {
-        kube::run(client, node_name, tx, metrics)
+        kube::run_reporting_eligibility(client, node_name, tx, metrics, eligible)
             .await
             .context("API source")
     }))

@@ -28,7 +28,7 @@ use crate::model::Change;
 
 pub use client::client;
 pub use events::record_start;
-pub use node::{ZONE_LABEL, node_info};
+pub use node::{ZONE_LABEL, node_eligible, node_info};
 
 use state::{SourceState, Update};
 
@@ -63,6 +63,19 @@ pub async fn run(
     tx: mpsc::Sender<Change>,
     metrics: Metrics,
 ) -> Result<(), KubeSourceError> {
+    run_reporting_eligibility(client, node_name, tx, metrics, |_| {}).await
+}
+
+/// [`run`], also calling `eligible` whenever [`node_eligible`] of this node's Node object
+/// changes (kube-proxy's `NodeEligibleHandler`, which feeds `/healthz`). It is not a
+/// [`Change`]: it changes no rule, only what the health endpoint tells load balancers.
+pub async fn run_reporting_eligibility(
+    client: kube::Client,
+    node_name: String,
+    tx: mpsc::Sender<Change>,
+    metrics: Metrics,
+    mut eligible: impl FnMut(bool) + Send,
+) -> Result<(), KubeSourceError> {
     let labels = watcher::Config::default().labels(PROXY_LABEL_SELECTOR);
     let services = watcher(Api::<core::Service>::all(client.clone()), labels.clone())
         .default_backoff()
@@ -79,12 +92,23 @@ pub async fn run(
     .map(Update::Node);
     let mut updates = stream::select_all([services.boxed(), slices.boxed(), node.boxed()]);
     let mut state = SourceState::new(&node_name, metrics);
+    let mut was_eligible = state.node_eligible();
     loop {
         let update = tokio::select! {
             () = tx.closed() => return Ok(()),
             update = updates.next() => update.ok_or(KubeSourceError::WatchEnded)?,
         };
-        for change in state.handle(update) {
+        let changes = state.handle(update);
+        if state.node_eligible() != was_eligible {
+            was_eligible = state.node_eligible();
+            tracing::info!(
+                node = %node_name,
+                eligible = was_eligible,
+                "node eligibility for load-balancer traffic changed"
+            );
+            eligible(was_eligible);
+        }
+        for change in changes {
             if tx.send(change).await.is_err() {
                 return Ok(());
             }

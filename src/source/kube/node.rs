@@ -1,4 +1,5 @@
-//! This node's Node object → [`NodeInfo`]: its zone and IPv4 addresses.
+//! This node's Node object → [`NodeInfo`] (its zone and IPv4 addresses), and whether it may
+//! receive load-balancer traffic (for `/healthz`).
 
 use std::net::Ipv4Addr;
 
@@ -6,6 +7,7 @@ use k8s_openapi::api::core::v1::Node;
 
 use kube::runtime::watcher::Event;
 
+use crate::health;
 use crate::model::{Change, NodeInfo};
 
 /// The well-known topology label kube-proxy reads for topology-aware routing.
@@ -44,12 +46,28 @@ pub fn node_info(name: &str, node: &Node) -> NodeInfo {
     }
 }
 
+/// Whether the node may receive load-balancer traffic, by kube-proxy's rule (`SyncNode`):
+/// not being deleted and not tainted for deletion by the cluster autoscaler.
+pub fn node_eligible(node: &Node) -> bool {
+    let taints = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_deref())
+        .unwrap_or_default();
+    health::node_eligible(
+        node.metadata.deletion_timestamp.is_some(),
+        taints.iter().map(|t| t.key.as_str()),
+    )
+}
+
 /// This node's info as last reported. Starts as the bare name, which is what the state
 /// starts with, so an unchanged bare node is not reported again.
 pub struct NodeTracker {
     last: NodeInfo,
     /// Whether the list in progress contained the node.
     seen_in_list: bool,
+    /// [`node_eligible`] of the last Node object seen.
+    eligible: bool,
 }
 
 impl NodeTracker {
@@ -60,13 +78,24 @@ impl NodeTracker {
                 ..NodeInfo::default()
             },
             seen_in_list: false,
+            // Eligible until a Node object says otherwise, as kube-proxy starts.
+            eligible: true,
         }
+    }
+
+    /// [`node_eligible`] of the last Node object seen (a deleted one included, as
+    /// kube-proxy's handler does); `true` before any.
+    pub fn eligible(&self) -> bool {
+        self.eligible
     }
 
     /// The change one watcher event leads to. A deleted Node (or one missing from a
     /// relist) leaves only the name.
     pub fn handle(&mut self, event: Event<Node>) -> Option<Change> {
         let name = self.last.name.clone();
+        if let Event::InitApply(node) | Event::Apply(node) | Event::Delete(node) = &event {
+            self.eligible = node_eligible(node);
+        }
         let info = match event {
             Event::Init => {
                 self.seen_in_list = false;
@@ -159,6 +188,37 @@ mod tests {
                 ..NodeInfo::default()
             }
         );
+    }
+
+    #[test]
+    fn eligibility_follows_deletion_and_the_autoscaler_taint() {
+        use k8s_openapi::api::core::v1::{NodeSpec, Taint};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+        let taint = |key: &str| Taint {
+            key: key.into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        };
+        let tainted = |keys: &[&str]| Node {
+            spec: Some(NodeSpec {
+                taints: Some(keys.iter().map(|k| taint(k)).collect()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut t = NodeTracker::new("n1");
+        assert!(t.eligible());
+        t.handle(Event::Apply(tainted(&["node.kubernetes.io/unschedulable"])));
+        assert!(t.eligible());
+        t.handle(Event::Apply(tainted(&[health::TO_BE_DELETED_TAINT])));
+        assert!(!t.eligible());
+        t.handle(Event::Apply(Node::default()));
+        assert!(t.eligible());
+        let mut deleting = Node::default();
+        deleting.metadata.deletion_timestamp = Some(Time(Default::default()));
+        t.handle(Event::Delete(deleting));
+        assert!(!t.eligible());
     }
 
     #[test]

@@ -46,6 +46,11 @@ impl SourceState {
         }
     }
 
+    /// Whether this node may receive load-balancer traffic (see [`super::node_eligible`]).
+    pub fn node_eligible(&self) -> bool {
+        self.node.eligible()
+    }
+
     /// The changes to send for one update, in order.
     pub fn handle(&mut self, update: Update) -> Vec<Change> {
         let mut changes = match update {
