@@ -298,6 +298,13 @@ fn first_sync_waits_for_the_initial_lists_and_health_and_metrics_follow() {
     let (status, body) = c.health("/healthz");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"nodeEligible\":true"), "{body}");
+    eventually(WAIT, "the Starting event", || {
+        c.api
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path.ends_with("/events") && r.status == Some(201))
+            .then_some(())
+    });
 
     // Endpoint changes are counted.
     let endpoint_changes = "kubeproxy_sync_proxy_rules_endpoint_changes_total";

@@ -32,9 +32,31 @@ pub(super) async fn handle(
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
     let index = shared.record(req.method().as_str(), &path, &params);
-    let response = route(&shared, req.method(), &path, &params).await;
+    let response = if req.method() == Method::POST && is_events_path(&path) {
+        create_event(req).await
+    } else {
+        route(&shared, req.method(), &path, &params).await
+    };
     shared.set_status(index, response.status().as_u16());
     Ok(response)
+}
+
+/// `/apis/events.k8s.io/v1/namespaces/{ns}/events`, where kproxy records its events.
+fn is_events_path(path: &str) -> bool {
+    path.strip_prefix("/apis/events.k8s.io/v1/namespaces/")
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(_, tail)| tail == "events")
+}
+
+/// Accepts an event as created, echoing it back like the API server (the request log shows it).
+async fn create_event(req: Request<Incoming>) -> Response<Body> {
+    match req.into_body().collect().await {
+        Ok(body) => match serde_json::from_slice::<Value>(&body.to_bytes()) {
+            Ok(event) => json_response(StatusCode::CREATED, &event),
+            Err(e) => status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+        },
+        Err(e) => status(StatusCode::BAD_REQUEST, "BadRequest", &e.to_string()),
+    }
 }
 
 async fn route(
