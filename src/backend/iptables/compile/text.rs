@@ -7,10 +7,13 @@ use std::fmt::Write as _;
 /// The kernel's limit for `-m comment` (`XT_MAX_COMMENT_LEN` 256, including the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
 
-/// Appends ` -m comment --comment <text>`, quoted as `iptables-save` quotes it, truncating
-/// text the kernel would refuse.
+/// Appends `-m comment --comment <text>` (after a space unless `out` is empty), quoted as
+/// `iptables-save` quotes it, truncating text the kernel would refuse.
 pub fn push_comment(out: &mut String, text: &str) {
-    out.push_str(" -m comment --comment ");
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str("-m comment --comment ");
     push_quoted(out, truncate(text, MAX_COMMENT_LEN));
 }
 
@@ -22,7 +25,10 @@ pub fn push_comment3(out: &mut String, prefix: &str, name: &str, suffix: &str) {
         push_comment(out, &joined);
         return;
     }
-    out.push_str(" -m comment --comment ");
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str("-m comment --comment ");
     let plain = |s: &str| s.bytes().all(is_plain);
     let empty = prefix.is_empty() && name.is_empty() && suffix.is_empty();
     if !empty && plain(prefix) && plain(name) && plain(suffix) {
@@ -54,13 +60,14 @@ fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
 
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        if matches!(c, '"' | '\\' | '\'') {
-            out.push('\\');
-        }
-        out.push(c);
+fn push_escaped(out: &mut String, mut text: &str) {
+    while let Some(i) = text.find(['"', '\\', '\'']) {
+        out.push_str(&text[..i]);
+        out.push('\\');
+        out.push_str(&text[i..=i]);
+        text = &text[i + 1..];
     }
+    out.push_str(text);
 }
 
 fn truncate(text: &str, max: usize) -> &str {

@@ -1,1 +1,236 @@
-//! (being written)
+//! The incremental compiler gives the same rules as a full compile, and shares the chains
+//! (same `Arc`) of everything that did not change.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use proptest::prelude::*;
+
+use super::arbitrary::{compile_options, service_and_slice};
+use super::fixtures::*;
+use crate::backend::iptables::compile::{CompileOptions, Compiler, compile};
+use crate::backend::iptables::names::KUBE_SERVICES;
+use crate::backend::iptables::ruleset::{Chain, Ruleset, Table};
+use crate::model::{Change, Conditions, EndpointSlice, ProxyState, Protocol, Service};
+
+fn chains_by_name(r: &Ruleset) -> HashMap<(Table, &str), &Arc<Chain>> {
+    r.chains.iter().map(|c| ((c.table, c.name.as_str()), c)).collect()
+}
+
+/// Applies `change` and hands the dirty set over, as the sync loop does.
+fn apply(state: &mut ProxyState, change: Change) -> BTreeSet<crate::model::ServiceName> {
+    state.apply(change);
+    state.take_pending().dirty
+}
+
+fn two_services() -> (ProxyState, Service, Service) {
+    let a = service("a", 1, Some(30001));
+    let b = service("b", 2, None);
+    let st = state(
+        &[a.clone(), b.clone()],
+        &[
+            slice(&a, &[(local_pod(1), NODE, Conditions::READY), (remote_pod(1), OTHER_NODE, Conditions::READY)]),
+            slice(&b, &[(local_pod(2), NODE, Conditions::READY)]),
+        ],
+    );
+    (st, a, b)
+}
+
+#[test]
+fn endpoint_change_recompiles_only_its_service_and_keeps_dispatch_chains() {
+    let (mut st, a, _) = two_services();
+    let mut compiler = Compiler::new(options());
+    let before = compiler.compile(&st, &BTreeSet::new());
+    assert_eq!(before, compile(&st, &options()), "the first compile is a full one");
+
+    let grown = slice(
+        &a,
+        &[
+            (local_pod(1), NODE, Conditions::READY),
+            (remote_pod(1), OTHER_NODE, Conditions::READY),
+            (remote_pod(3), OTHER_NODE, Conditions::READY),
+        ],
+    );
+    let dirty = apply(&mut st, Change::SliceUpdated(grown));
+    let after = compiler.compile(&st, &dirty);
+    assert_eq!(after, compile(&st, &options()));
+
+    let old = chains_by_name(&before);
+    let new = chains_by_name(&after);
+    let shared = |table, name: &str| Arc::ptr_eq(old[&(table, name)], new[&(table, name)]);
+    for chain in &before.chains {
+        let name = chain.name.as_str();
+        let same_content = new.get(&(chain.table, name)).is_some_and(|c| c.rules == chain.rules);
+        // Every chain whose rules did not change is the very same Arc, including the
+        // service-independent and dispatch chains (only endpoints changed).
+        assert_eq!(shared(chain.table, name), same_content, "{name}");
+    }
+    assert!(shared(Table::Nat, KUBE_SERVICES));
+    let changed: Vec<&str> = after
+        .chains
+        .iter()
+        .filter(|c| !old.get(&(c.table, c.name.as_str())).is_some_and(|o| Arc::ptr_eq(o, c)))
+        .map(|c| c.name.as_str())
+        .collect();
+    // The SVC chain of `a` and the new endpoint's SEP chain.
+    assert_eq!(changed.len(), 2, "{changed:?}");
+}
+
+#[test]
+fn deleted_service_disappears_and_unchanged_dirty_service_keeps_its_chains() {
+    let (mut st, a, b) = two_services();
+    let mut compiler = Compiler::new(options());
+    let before = compiler.compile_all(&st);
+    let mut dirty = apply(&mut st, Change::ServiceDeleted(a.name.clone()));
+    // A service marked dirty without a real change (e.g. a node update).
+    dirty.insert(b.name.clone());
+    let after = compiler.compile(&st, &dirty);
+    assert_eq!(after, compile(&st, &options()));
+    assert!(after.chains.iter().all(|c| !c.rules.iter().any(|r| r.contains("ns/a:"))));
+    let old = chains_by_name(&before);
+    for chain in after.chains.iter().filter(|c| c.rules.iter().any(|r| r.contains("ns/b:"))) {
+        if chain.name != KUBE_SERVICES {
+            assert!(Arc::ptr_eq(old[&(chain.table, chain.name.as_str())], chain), "{}", chain.name);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Any sequence of updates and deletes, compiled incrementally, equals a full compile.
+    #[test]
+    fn incremental_equals_full(
+        opts in compile_options(),
+        steps in prop::collection::vec((service_and_slice(), 0u8..4, any::<bool>()), 1..12),
+    ) {
+        let mut st = ProxyState::new(NODE);
+        let mut compiler = Compiler::new(opts.clone());
+        compiler.compile_all(&st);
+        for ((svc, slice), which, delete) in steps {
+            // Few distinct names, so steps hit the same services again.
+            let mut svc = svc;
+            svc.name = crate::model::ServiceName::new("ns", format!("s{which}"));
+            let mut slice = slice;
+            slice.service = svc.name.clone();
+            slice.name = crate::model::SliceName::new("ns", format!("s{which}-1"));
+            if delete {
+                st.apply(Change::ServiceDeleted(svc.name.clone()));
+            } else {
+                st.apply(Change::ServiceUpdated(svc));
+                st.apply(Change::SliceUpdated(slice));
+            }
+            let dirty = st.take_pending().dirty;
+            let incremental = compiler.compile(&st, &dirty);
+            prop_assert_eq!(incremental, compile(&st, &opts));
+        }
+    }
+}
+
+/// `n` services with `per` endpoints each, ClusterIP + NodePort, half of them local.
+pub fn big_state(n: u32, per: u32) -> ProxyState {
+    let mut st = ProxyState::new(NODE);
+    for i in 0..n {
+        let ip = Ipv4Addr::from(0xac1e_0000 + i);
+        let svc = Service::new("ns", &format!("svc-{i}"), ip).with_port("http", 80, Protocol::Tcp, Some((30000 + i % 2768) as u16));
+        let mut slice = EndpointSlice::new(&svc.name, &format!("svc-{i}-1")).with_port("http", 8080, Protocol::Tcp);
+        for j in 0..per {
+            let node = if j % 2 == 0 { NODE } else { OTHER_NODE };
+            slice = slice.with_endpoint(Ipv4Addr::from(0x0ab4_0000 + i * per + j), Some(node), Conditions::READY);
+        }
+        st.apply(Change::ServiceUpdated(svc));
+        st.apply(Change::SliceUpdated(slice));
+    }
+    st.take_pending();
+    st
+}
+
+/// Timing at the benchmark's scale; meaningful in release:
+/// `cargo test --release --lib compile_speed -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn compile_speed_at_10k_services() {
+    let mut st = big_state(10_000, 10);
+    let mut compiler = Compiler::new(CompileOptions {
+        cluster_cidr: Some("10.180.0.0/16".parse().unwrap()),
+        ..CompileOptions::default()
+    });
+    let mut best_full = f64::MAX;
+    let mut rules = 0;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = compiler.compile_all(&st);
+        best_full = best_full.min(t.elapsed().as_secs_f64());
+        rules = r.chains.iter().map(|c| c.rules.len()).sum::<usize>();
+    }
+    let mut best_incr = f64::MAX;
+    for k in 0..5u32 {
+        let svc = st.service(&crate::model::ServiceName::new("ns", "svc-77")).unwrap().clone();
+        let slice = EndpointSlice::new(&svc.name, "svc-77-1")
+            .with_port("http", 8080, Protocol::Tcp)
+            .with_endpoint(Ipv4Addr::new(10, 99, 0, k as u8), Some(NODE), Conditions::READY);
+        let dirty = apply(&mut st, Change::SliceUpdated(slice));
+        let t = Instant::now();
+        let r = compiler.compile(&st, &dirty);
+        best_incr = best_incr.min(t.elapsed().as_secs_f64());
+        assert!(r.chains.len() > 10_000);
+    }
+    let cpu0 = process_cpu_seconds();
+    for _ in 0..10 {
+        compiler.compile_all(&st);
+    }
+    let cpu = (process_cpu_seconds() - cpu0) / 10.0;
+    eprintln!(
+        "10k services x 10 endpoints: {rules} rules; full compile {:.1} ms wall (best of 5), \
+         {:.1} ms CPU (mean of 10, all threads); incremental {:.2} ms",
+        best_full * 1e3,
+        cpu * 1e3,
+        best_incr * 1e3
+    );
+}
+
+#[test]
+#[ignore]
+fn compile_speed_breakdown() {
+    let st = big_state(10_000, 10);
+    let t = Instant::now();
+    let mut n = 0;
+    for svc in st.services() {
+        for port in &svc.ports {
+            let eps = st.endpoints(&svc.name, port);
+            n += crate::model::select_endpoints(&eps).cluster.len();
+        }
+    }
+    eprintln!("endpoints+select: {:.1} ms ({n})", t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    let mut x = 0u8;
+    for i in 0..110_000u32 {
+        let s = format!("ns/svc-{i}:httptcp10.180.0.1:8080");
+        x ^= crate::backend::iptables::names::hash16(&[&s])[0];
+    }
+    eprintln!("110k hashes: {:.1} ms ({x})", t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    let mut v = Vec::new();
+    for i in 0..350_000u32 {
+        let mut s = String::with_capacity(100);
+        use std::fmt::Write as _;
+        let _ = write!(s, "-s {}/32 -m comment --comment \"ns/svc-{i}:http\" -j KUBE-MARK-MASQ", Ipv4Addr::from(i));
+        v.push(s);
+    }
+    eprintln!("350k formatted strings: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+    let t = Instant::now();
+    drop(v);
+    eprintln!("dropping them: {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+}
+
+/// User + system CPU time of this process, from /proc/self/stat (clock ticks of 10 ms).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+    (ticks(11) + ticks(12)) / 100.0
+}
