@@ -89,7 +89,7 @@ pub fn write_dispatch(plan: &PortPlan, out: &mut CompiledService) {
 
 /// `-d IP/32 -p P -m comment --comment "<name><suffix>" -m P --dport N -j TARGET`.
 pub fn dest_rule(plan: &PortPlan, ip: Ipv4Addr, suffix: &str, dport: u16, target: &str) -> String {
-    let mut r = String::with_capacity(100 + plan.name.len());
+    let mut r = String::with_capacity(160 + plan.name.len());
     r.push_str("-d ");
     push_ip(&mut r, ip);
     r.push_str("/32 -p ");
@@ -101,7 +101,7 @@ pub fn dest_rule(plan: &PortPlan, ip: Ipv4Addr, suffix: &str, dport: u16, target
 
 /// `-p P -m comment --comment "<name><suffix>"<matches> -m P --dport N -j TARGET`.
 fn node_port_rule(plan: &PortPlan, suffix: &str, matches: &str, dport: u16, target: &str) -> String {
-    let mut r = String::with_capacity(120 + plan.name.len());
+    let mut r = String::with_capacity(170 + plan.name.len());
     r.push_str("-p ");
     r.push_str(plan.proto);
     push_comment3(&mut r, "", plan.name, suffix);

@@ -246,7 +246,7 @@ fn compile_many(state: &ProxyState, ctx: &Ctx) -> Vec<(ServiceName, CompiledServ
     let services: Vec<&crate::model::Service> = state.services().collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let one = |svc: &&crate::model::Service| (svc.name.clone(), compile_service(svc, state, ctx));
-    if threads < 2 || services.len() < 512 {
+    if threads < 2 || services.len() < 512 || std::env::var_os("KP_ONE_THREAD").is_some() {
         return services.iter().map(one).collect();
     }
     let chunk = services.len().div_ceil(threads);

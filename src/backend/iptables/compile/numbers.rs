@@ -16,18 +16,32 @@ pub fn push_ip(out: &mut String, ip: Ipv4Addr) {
 }
 
 /// Appends `n` in decimal.
-pub fn push_u32(out: &mut String, mut n: u32) {
-    let mut buf = [0u8; 10];
-    let mut i = buf.len();
+pub fn push_u32(out: &mut String, n: u32) {
+    let (digits, start) = decimal(n);
+    push_ascii(out, &digits[start..]);
+}
+
+/// The decimal digits of `n`, right-aligned: `digits[start..]`.
+fn decimal(mut n: u32) -> ([u8; 10], usize) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
+        digits[i] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
-            break;
+            return (digits, i);
         }
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).expect("digits are ASCII"));
+}
+
+/// Appends ASCII bytes (digits, dots, base32) without re-validating them as UTF-8.
+pub fn push_ascii(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len());
+    for &b in bytes {
+        debug_assert!(b.is_ascii());
+        out.push(char::from(b));
+    }
 }
 
 /// `ip:port` (at most 21 bytes) kept inline, so naming an endpoint allocates nothing.
@@ -61,24 +75,19 @@ impl AddrText {
     }
 
     fn put_u32(&mut self, n: u32) {
-        let mut digits = [0u8; 10];
-        let mut i = digits.len();
-        let mut n = n;
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        for &d in &digits[i..] {
+        let (digits, start) = decimal(n);
+        for &d in &digits[start..] {
             self.put(d);
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..usize::from(self.len)]).expect("digits, dots and a colon")
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..usize::from(self.len)]
+    }
+
+    /// Appends the text to `out`.
+    pub fn push_to(&self, out: &mut String) {
+        push_ascii(out, self.as_bytes());
     }
 }
 
@@ -95,8 +104,13 @@ mod tests {
             assert_eq!(s, ip.to_string());
         }
         let longest: Ipv4Addr = "255.255.255.255".parse().unwrap();
-        assert_eq!(AddrText::new(longest, 65535).as_str(), "255.255.255.255:65535");
-        assert_eq!(AddrText::new(Ipv4Addr::UNSPECIFIED, 0).as_str(), "0.0.0.0:0");
+        let text = |a: AddrText| {
+            let mut s = String::new();
+            a.push_to(&mut s);
+            s
+        };
+        assert_eq!(text(AddrText::new(longest, 65535)), "255.255.255.255:65535");
+        assert_eq!(text(AddrText::new(Ipv4Addr::UNSPECIFIED, 0)), "0.0.0.0:0");
         for n in [0, 7, 10, 65535, 4_294_967_295] {
             let mut s = String::new();
             push_u32(&mut s, n);

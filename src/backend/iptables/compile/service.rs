@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::Ctx;
 use super::dispatch::write_dispatch;
 use super::numbers::{AddrText, push_ip};
-use super::text::push_comment3;
+use super::text::{push_comment3, push_endpoint_comment};
 use crate::backend::iptables::names::{KUBE_MARK_MASQ, chain_name, hash16};
 use crate::backend::iptables::ruleset::{Chain, Table};
 use crate::model::{
@@ -137,7 +137,7 @@ fn compile_port(
     let local_eps: &[ServiceEndpoint] = if uses_local { &selection.local } else { &[] };
     let has_endpoints = !selection.cluster.is_empty();
 
-    let hash = hash16(&[name, proto]);
+    let hash = hash16(&[name.as_bytes(), proto.as_bytes()]);
     let named = |prefix: &str, used: bool| if used { chain_name(prefix, &hash) } else { String::new() };
     let plan = PortPlan {
         svc,
@@ -171,7 +171,10 @@ fn compile_port(
                 ip: e.ip,
                 port: e.port,
                 addr,
-                chain: chain_name("KUBE-SEP-", &hash16(&[name, proto, addr.as_str()])),
+                chain: chain_name(
+                    "KUBE-SEP-",
+                    &hash16(&[name.as_bytes(), proto.as_bytes(), addr.as_bytes()]),
+                ),
             }
         })
         .collect();
@@ -214,7 +217,7 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx) -> Vec<String> {
     let name = plan.name;
     let mut rules = Vec::with_capacity(4);
     let mut rule = |before: &str, prefix: &str, after: &str, target: &str| {
-        let mut r = String::with_capacity(100 + name.len());
+        let mut r = String::with_capacity(180 + name.len());
         r.push_str(before);
         push_comment3(&mut r, prefix, name, " external destinations");
         r.push_str(after);
@@ -269,8 +272,8 @@ fn policy_rules(plan: &PortPlan, ctx: &Ctx, masquerade: Option<String>, eps: &[&
     rules.extend(masquerade);
     if let Some(seconds) = &affinity {
         for ep in eps {
-            let mut r = String::with_capacity(160 + name.len());
-            push_comment3(&mut r, name, " -> ", ep.addr.as_str());
+            let mut r = String::with_capacity(200 + name.len());
+            push_endpoint_comment(&mut r, name, &ep.addr);
             r.push_str(" -m recent --rcheck --seconds ");
             r.push_str(seconds);
             r.push_str(" --reap --name ");
@@ -282,8 +285,8 @@ fn policy_rules(plan: &PortPlan, ctx: &Ctx, masquerade: Option<String>, eps: &[&
     }
     let n = eps.len();
     for (i, ep) in eps.iter().enumerate() {
-        let mut r = String::with_capacity(110 + name.len());
-        push_comment3(&mut r, name, " -> ", ep.addr.as_str());
+        let mut r = String::with_capacity(140 + name.len());
+        push_endpoint_comment(&mut r, name, &ep.addr);
         if i + 1 < n {
             r.push_str(" -m statistic --mode random --probability ");
             r.push_str(&ctx.probability(n - i));
@@ -304,7 +307,7 @@ fn endpoint_rules(plan: &PortPlan, comment: &str, ep: &Ep) -> Vec<String> {
     hairpin.push_str(comment);
     hairpin.push_str(" -j ");
     hairpin.push_str(KUBE_MARK_MASQ);
-    let mut dnat = String::with_capacity(120 + comment.len());
+    let mut dnat = String::with_capacity(140 + comment.len());
     dnat.push_str("-p ");
     dnat.push_str(plan.proto);
     dnat.push(' ');
@@ -315,7 +318,7 @@ fn endpoint_rules(plan: &PortPlan, comment: &str, ep: &Ep) -> Vec<String> {
         dnat.push_str(" --mask 255.255.255.255 --rsource");
     }
     dnat.push_str(" -j DNAT --to-destination ");
-    dnat.push_str(ep.addr.as_str());
+    ep.addr.push_to(&mut dnat);
     vec![hairpin, dnat]
 }
 

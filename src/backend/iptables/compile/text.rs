@@ -4,6 +4,8 @@
 
 use std::fmt::Write as _;
 
+use super::numbers::AddrText;
+
 /// The kernel's limit for `-m comment` (`XT_MAX_COMMENT_LEN` 256, including the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
 
@@ -60,8 +62,28 @@ fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
 
+/// Appends `-m comment --comment "<name> -> <ip:port>"`, kube-proxy's comment on the rules
+/// that pick an endpoint, without formatting the address into a string first.
+pub fn push_endpoint_comment(out: &mut String, name: &str, addr: &AddrText) {
+    if name.len() + 4 + addr.as_bytes().len() > MAX_COMMENT_LEN {
+        let mut text = String::new();
+        addr.push_to(&mut text);
+        push_comment3(out, name, " -> ", &text);
+        return;
+    }
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str("-m comment --comment \"");
+    push_escaped(out, name);
+    out.push_str(" -> ");
+    addr.push_to(out);
+    out.push('"');
+}
+
 fn push_escaped(out: &mut String, mut text: &str) {
-    while let Some(i) = text.find(['"', '\\', '\'']) {
+    let special = |b: u8| matches!(b, b'"' | b'\\' | b'\'');
+    while let Some(i) = text.bytes().position(special) {
         out.push_str(&text[..i]);
         out.push('\\');
         out.push_str(&text[i..=i]);
@@ -133,6 +155,18 @@ mod tests {
         assert_eq!(q("a'b"), "\"a\\'b\"");
         assert_eq!(q("a\\b"), "\"a\\\\b\"");
         assert_eq!(q(""), "\"\"");
+    }
+
+    #[test]
+    fn endpoint_comment_equals_comment_of_joined_text() {
+        let addr = AddrText::new("10.180.0.1".parse().unwrap(), 80);
+        for name in ["ns/svc:http", "a'b", &"x".repeat(250)] {
+            let mut a = String::from("-s 1.2.3.4/32");
+            push_endpoint_comment(&mut a, name, &addr);
+            let mut b = String::from("-s 1.2.3.4/32");
+            push_comment(&mut b, &format!("{name} -> 10.180.0.1:80"));
+            assert_eq!(a, b);
+        }
     }
 
     #[test]
