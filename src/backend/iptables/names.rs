@@ -116,11 +116,10 @@ pub(crate) fn hash16(parts: &[&[u8]]) -> [u8; 16] {
 
 /// `prefix` followed by a [`hash16`].
 pub(crate) fn chain_name(prefix: &str, hash: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(prefix.len() + 16);
-    out.push_str(prefix);
-    // Base32 is ASCII: push the bytes as they are.
-    out.extend(hash.iter().map(|&b| char::from(b)));
-    out
+    let mut out = Vec::with_capacity(prefix.len() + 16);
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(hash);
+    String::from_utf8(out).expect("base32 is ASCII")
 }
 
 #[cfg(test)]

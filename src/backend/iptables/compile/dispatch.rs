@@ -6,7 +6,6 @@ use std::net::Ipv4Addr;
 
 use super::numbers::{push_ip, push_u32};
 use super::service::{CompiledService, PortPlan};
-use super::text::push_comment3;
 
 /// What a port's filter rules do when traffic cannot be served.
 #[derive(Clone, Copy)]
@@ -94,7 +93,7 @@ pub fn dest_rule(plan: &PortPlan, ip: Ipv4Addr, suffix: &str, dport: u16, target
     push_ip(&mut r, ip);
     r.push_str("/32 -p ");
     r.push_str(plan.proto);
-    push_comment3(&mut r, "", plan.name, suffix);
+    plan.comment.push(&mut r, "", suffix);
     push_dport_target(&mut r, plan.proto, dport, target);
     r
 }
@@ -104,7 +103,7 @@ fn node_port_rule(plan: &PortPlan, suffix: &str, matches: &str, dport: u16, targ
     let mut r = String::with_capacity(170 + plan.name.len());
     r.push_str("-p ");
     r.push_str(plan.proto);
-    push_comment3(&mut r, "", plan.name, suffix);
+    plan.comment.push(&mut r, "", suffix);
     r.push_str(matches);
     push_dport_target(&mut r, plan.proto, dport, target);
     r

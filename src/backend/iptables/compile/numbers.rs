@@ -5,14 +5,9 @@ use std::net::Ipv4Addr;
 
 /// Appends `ip` in dotted-quad form.
 pub fn push_ip(out: &mut String, ip: Ipv4Addr) {
-    let [a, b, c, d] = ip.octets();
-    push_u32(out, a.into());
-    out.push('.');
-    push_u32(out, b.into());
-    out.push('.');
-    push_u32(out, c.into());
-    out.push('.');
-    push_u32(out, d.into());
+    let mut text = AddrText::empty();
+    text.put_ip(ip);
+    out.push_str(text.as_str());
 }
 
 /// Appends `n` in decimal.
@@ -35,14 +30,29 @@ fn decimal(mut n: u32) -> ([u8; 10], usize) {
     }
 }
 
-/// Appends ASCII bytes (digits, dots, base32) without re-validating them as UTF-8.
-pub fn push_ascii(out: &mut String, bytes: &[u8]) {
-    out.reserve(bytes.len());
-    for &b in bytes {
-        debug_assert!(b.is_ascii());
-        out.push(char::from(b));
-    }
+/// Appends ASCII digits. (Checking a short slice as UTF-8 costs less than pushing its
+/// bytes one `char` at a time.)
+fn push_ascii(out: &mut String, bytes: &[u8]) {
+    out.push_str(std::str::from_utf8(bytes).expect("ASCII digits"));
 }
+
+/// The decimal text of every octet value: the hot path formats ~10⁶ of them.
+static OCTETS: [([u8; 3], u8); 256] = {
+    let mut table = [([0u8; 3], 0u8); 256];
+    let mut n = 0;
+    while n < 256 {
+        let (h, t, o) = ((n / 100) as u8, ((n / 10) % 10) as u8, (n % 10) as u8);
+        table[n] = if n >= 100 {
+            ([b'0' + h, b'0' + t, b'0' + o], 3)
+        } else if n >= 10 {
+            ([b'0' + t, b'0' + o, 0], 2)
+        } else {
+            ([b'0' + o, 0, 0], 1)
+        };
+        n += 1;
+    }
+    table
+};
 
 /// `ip:port` (at most 21 bytes) kept inline, so naming an endpoint allocates nothing.
 #[derive(Clone, Copy)]
@@ -53,20 +63,30 @@ pub struct AddrText {
 
 impl AddrText {
     pub fn new(ip: Ipv4Addr, port: u16) -> Self {
-        let mut text = Self {
-            buf: [0; 21],
-            len: 0,
-        };
-        let [a, b, c, d] = ip.octets();
-        for (i, octet) in [a, b, c, d].into_iter().enumerate() {
-            if i > 0 {
-                text.put(b'.');
-            }
-            text.put_u32(octet.into());
-        }
+        let mut text = Self::empty();
+        text.put_ip(ip);
         text.put(b':');
         text.put_u32(port.into());
         text
+    }
+
+    fn empty() -> Self {
+        Self {
+            buf: [0; 21],
+            len: 0,
+        }
+    }
+
+    fn put_ip(&mut self, ip: Ipv4Addr) {
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                self.put(b'.');
+            }
+            let (digits, len) = &OCTETS[usize::from(octet)];
+            for &d in &digits[..usize::from(*len)] {
+                self.put(d);
+            }
+        }
     }
 
     fn put(&mut self, b: u8) {
@@ -85,9 +105,13 @@ impl AddrText {
         &self.buf[..usize::from(self.len)]
     }
 
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("digits, dots and a colon")
+    }
+
     /// Appends the text to `out`.
     pub fn push_to(&self, out: &mut String) {
-        push_ascii(out, self.as_bytes());
+        out.push_str(self.as_str());
     }
 }
 
@@ -97,7 +121,7 @@ mod tests {
 
     #[test]
     fn matches_display() {
-        for ip in ["0.0.0.0", "255.255.255.255", "10.180.0.1", "1.22.133.4"] {
+        for ip in ["0.0.0.0", "255.255.255.255", "10.180.0.1", "1.22.133.4", "9.99.100.199"] {
             let ip: Ipv4Addr = ip.parse().unwrap();
             let mut s = String::new();
             push_ip(&mut s, ip);

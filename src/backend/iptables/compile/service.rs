@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::Ctx;
 use super::dispatch::write_dispatch;
 use super::numbers::{AddrText, push_ip};
-use super::text::{push_comment3, push_endpoint_comment};
+use super::text::CommentName;
 use crate::backend::iptables::names::{KUBE_MARK_MASQ, chain_name, hash16};
 use crate::backend::iptables::ruleset::{Chain, Table};
 use crate::model::{
@@ -51,6 +51,8 @@ pub struct PortPlan<'a> {
     pub port: &'a ServicePort,
     /// `ns/name:port` (or `ns/name`), the text of every comment.
     pub name: &'a str,
+    /// `name`, escaped once for the comments.
+    pub comment: CommentName<'a>,
     pub proto: &'static str,
     pub node_port: Option<u16>,
     pub itp_local: bool,
@@ -143,6 +145,7 @@ fn compile_port(
         svc,
         port,
         name,
+        comment: CommentName::new(name),
         proto,
         node_port,
         itp_local,
@@ -205,7 +208,7 @@ fn compile_port(
     }
     // `-m comment --comment "ns/name:port"`, the same in every endpoint chain.
     let mut sep_comment = String::with_capacity(24 + name.len());
-    push_comment3(&mut sep_comment, "", name, "");
+    plan.comment.push(&mut sep_comment, "", "");
     for ep in eps {
         let rules = endpoint_rules(&plan, &sep_comment, &ep);
         out.chains.push(nat_chain(ep.chain, rules));
@@ -219,7 +222,7 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx) -> Vec<String> {
     let mut rule = |before: &str, prefix: &str, after: &str, target: &str| {
         let mut r = String::with_capacity(180 + name.len());
         r.push_str(before);
-        push_comment3(&mut r, prefix, name, " external destinations");
+        plan.comment.push(&mut r, prefix, " external destinations");
         r.push_str(after);
         r.push_str(" -j ");
         r.push_str(target);
@@ -273,7 +276,7 @@ fn policy_rules(plan: &PortPlan, ctx: &Ctx, masquerade: Option<String>, eps: &[&
     if let Some(seconds) = &affinity {
         for ep in eps {
             let mut r = String::with_capacity(200 + name.len());
-            push_endpoint_comment(&mut r, name, &ep.addr);
+            plan.comment.push_endpoint(&mut r, &ep.addr);
             r.push_str(" -m recent --rcheck --seconds ");
             r.push_str(seconds);
             r.push_str(" --reap --name ");
@@ -286,7 +289,7 @@ fn policy_rules(plan: &PortPlan, ctx: &Ctx, masquerade: Option<String>, eps: &[&
     let n = eps.len();
     for (i, ep) in eps.iter().enumerate() {
         let mut r = String::with_capacity(140 + name.len());
-        push_endpoint_comment(&mut r, name, &ep.addr);
+        plan.comment.push_endpoint(&mut r, &ep.addr);
         if i + 1 < n {
             r.push_str(" -m statistic --mode random --probability ");
             r.push_str(&ctx.probability(n - i));
