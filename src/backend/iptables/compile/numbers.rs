@@ -36,18 +36,19 @@ fn push_ascii(out: &mut String, bytes: &[u8]) {
     out.push_str(std::str::from_utf8(bytes).expect("ASCII digits"));
 }
 
-/// The decimal text of every octet value: the hot path formats ~10⁶ of them.
-static OCTETS: [([u8; 3], u8); 256] = {
-    let mut table = [([0u8; 3], 0u8); 256];
+/// The decimal text of every octet value followed by a dot, and its length with the dot:
+/// the hot path formats ~10⁶ octets.
+static OCTETS: [([u8; 4], u8); 256] = {
+    let mut table = [([0u8; 4], 0u8); 256];
     let mut n = 0;
     while n < 256 {
         let (h, t, o) = ((n / 100) as u8, ((n / 10) % 10) as u8, (n % 10) as u8);
         table[n] = if n >= 100 {
-            ([b'0' + h, b'0' + t, b'0' + o], 3)
+            ([b'0' + h, b'0' + t, b'0' + o, b'.'], 4)
         } else if n >= 10 {
-            ([b'0' + t, b'0' + o, 0], 2)
+            ([b'0' + t, b'0' + o, b'.', 0], 3)
         } else {
-            ([b'0' + o, 0, 0], 1)
+            ([b'0' + o, b'.', 0, 0], 2)
         };
         n += 1;
     }
@@ -57,7 +58,8 @@ static OCTETS: [([u8; 3], u8); 256] = {
 /// `ip:port` (at most 21 bytes) kept inline, so naming an endpoint allocates nothing.
 #[derive(Clone, Copy)]
 pub struct AddrText {
-    buf: [u8; 21],
+    /// 21 bytes of text, plus slack for [`AddrText::put_ip`]'s 4-byte copies.
+    buf: [u8; 24],
     len: u8,
 }
 
@@ -72,21 +74,21 @@ impl AddrText {
 
     fn empty() -> Self {
         Self {
-            buf: [0; 21],
+            buf: [0; 24],
             len: 0,
         }
     }
 
     fn put_ip(&mut self, ip: Ipv4Addr) {
-        for (i, octet) in ip.octets().into_iter().enumerate() {
-            if i > 0 {
-                self.put(b'.');
-            }
-            let (digits, len) = &OCTETS[usize::from(octet)];
-            for &d in &digits[..usize::from(*len)] {
-                self.put(d);
-            }
+        // Each octet is copied with its dot as 4 bytes (the buffer has room), then the
+        // length moves past what is real; the last dot is dropped.
+        for octet in ip.octets() {
+            let (text, len) = OCTETS[usize::from(octet)];
+            let at = usize::from(self.len);
+            self.buf[at..at + 4].copy_from_slice(&text);
+            self.len += len;
         }
+        self.len -= 1;
     }
 
     fn put(&mut self, b: u8) {

@@ -31,6 +31,8 @@ pub struct CompiledService {
     pub filter_external: Vec<String>,
     /// The service's own nat chains.
     pub chains: Vec<Arc<Chain>>,
+    /// How many endpoints the service has (for the large-cluster threshold).
+    pub endpoints: usize,
 }
 
 /// How `-s` tells pod traffic from other traffic (kube-proxy's "local detector").
@@ -53,6 +55,8 @@ pub struct PortPlan<'a> {
     pub name: &'a str,
     /// `name`, escaped once for the comments.
     pub comment: CommentName<'a>,
+    /// Large-cluster mode: per-endpoint rules carry no comment.
+    pub large: bool,
     pub proto: &'static str,
     pub node_port: Option<u16>,
     pub itp_local: bool,
@@ -89,18 +93,45 @@ struct Ep {
     chain: String,
 }
 
-pub fn compile_service(svc: &Service, state: &ProxyState, ctx: &Ctx) -> CompiledService {
-    let mut out = CompiledService::default();
-    let mut name = String::with_capacity(96);
+/// A service with the endpoints of each of its ports, read from the state once.
+pub struct Gathered<'a> {
+    pub svc: &'a Service,
+    /// Each port once (a repeated name and protocol would repeat its chains) with its endpoints.
+    ports: Vec<(&'a ServicePort, Vec<ServiceEndpoint>)>,
+    /// All endpoints of all ports, as kube-proxy counts them for its large-cluster mode.
+    pub endpoints: usize,
+}
+
+pub fn gather<'a>(svc: &'a Service, state: &ProxyState) -> Gathered<'a> {
+    let mut ports = Vec::with_capacity(svc.ports.len());
     for (i, port) in svc.ports.iter().enumerate() {
-        // Two ports with the same name and protocol would give the same chains; the model
-        // should refuse such a service, but the compiler must never emit a duplicate chain.
+        // The model should refuse such a service, but the compiler must never emit a
+        // duplicate chain.
         let duplicate = svc.ports[..i]
             .iter()
             .any(|p| p.name == port.name && p.protocol == port.protocol);
-        if duplicate {
-            continue;
+        if !duplicate {
+            ports.push((port, state.endpoints(&svc.name, port)));
         }
+    }
+    Gathered {
+        svc,
+        endpoints: ports.iter().map(|(_, eps)| eps.len()).sum(),
+        ports,
+    }
+}
+
+/// Compiles a gathered service. `large` is kube-proxy's large-cluster mode: no comments in
+/// the per-endpoint rules, which makes the ruleset much smaller to write and to restore.
+pub fn compile_service(gathered: &Gathered, ctx: &Ctx, large: bool) -> CompiledService {
+    let svc = gathered.svc;
+    let mut out = CompiledService {
+        nat_services: Vec::with_capacity(svc.ports.len()),
+        endpoints: gathered.endpoints,
+        ..CompiledService::default()
+    };
+    let mut name = String::with_capacity(96);
+    for (port, endpoints) in &gathered.ports {
         name.clear();
         name.push_str(&svc.name.namespace);
         name.push('/');
@@ -109,7 +140,7 @@ pub fn compile_service(svc: &Service, state: &ProxyState, ctx: &Ctx) -> Compiled
             name.push(':');
             name.push_str(&port.name);
         }
-        compile_port(svc, port, &name, state, ctx, &mut out);
+        compile_port(svc, port, &name, endpoints, ctx, large, &mut out);
     }
     out
 }
@@ -118,8 +149,9 @@ fn compile_port(
     svc: &Service,
     port: &ServicePort,
     name: &str,
-    state: &ProxyState,
+    endpoints: &[ServiceEndpoint],
     ctx: &Ctx,
+    large: bool,
     out: &mut CompiledService,
 ) {
     let proto = port.protocol.as_str();
@@ -129,8 +161,7 @@ fn compile_port(
     let itp_local = svc.internal_traffic_policy == TrafficPolicy::Local;
     let etp_local = external && svc.external_traffic_policy == TrafficPolicy::Local;
 
-    let endpoints = state.endpoints(&svc.name, port);
-    let selection = select_endpoints(&endpoints);
+    let selection = select_endpoints(endpoints);
     // kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints: externally reachable ports
     // need the cluster chain even with Local policy, for the short-circuit rules.
     let uses_cluster = !itp_local || external;
@@ -146,6 +177,7 @@ fn compile_port(
         port,
         name,
         comment: CommentName::new(name),
+        large,
         proto,
         node_port,
         itp_local,
@@ -190,6 +222,7 @@ fn compile_port(
             .collect()
     };
 
+    out.chains.reserve(eps.len() + 3);
     if !plan.ext_chain.is_empty() {
         let rules = ext_rules(&plan, ctx);
         out.chains.push(nat_chain(plan.ext_chain.clone(), rules));
@@ -206,9 +239,14 @@ fn compile_port(
         let rules = policy_rules(&plan, ctx, masquerade, &lookup(list));
         out.chains.push(nat_chain(chain.clone(), rules));
     }
-    // `-m comment --comment "ns/name:port"`, the same in every endpoint chain.
-    let mut sep_comment = String::with_capacity(24 + name.len());
-    plan.comment.push(&mut sep_comment, "", "");
+    // ` -m comment --comment "ns/name:port"`, the same in every endpoint chain.
+    let sep_comment = if large {
+        String::new()
+    } else {
+        let mut comment = String::with_capacity(24 + name.len());
+        plan.comment.push(&mut comment, "", "");
+        format!(" {comment}")
+    };
     for ep in eps {
         let rules = endpoint_rules(&plan, &sep_comment, &ep);
         out.chains.push(nat_chain(ep.chain, rules));
@@ -276,8 +314,10 @@ fn policy_rules(plan: &PortPlan, ctx: &Ctx, masquerade: Option<String>, eps: &[&
     if let Some(seconds) = &affinity {
         for ep in eps {
             let mut r = String::with_capacity(200 + name.len());
-            plan.comment.push_endpoint(&mut r, &ep.addr);
-            r.push_str(" -m recent --rcheck --seconds ");
+            if !plan.large {
+                plan.comment.push_endpoint(&mut r, &ep.addr);
+            }
+            push_part(&mut r, "-m recent --rcheck --seconds ");
             r.push_str(seconds);
             r.push_str(" --reap --name ");
             r.push_str(&ep.chain);
@@ -289,31 +329,41 @@ fn policy_rules(plan: &PortPlan, ctx: &Ctx, masquerade: Option<String>, eps: &[&
     let n = eps.len();
     for (i, ep) in eps.iter().enumerate() {
         let mut r = String::with_capacity(140 + name.len());
-        plan.comment.push_endpoint(&mut r, &ep.addr);
+        if !plan.large {
+            plan.comment.push_endpoint(&mut r, &ep.addr);
+        }
         if i + 1 < n {
-            r.push_str(" -m statistic --mode random --probability ");
+            push_part(&mut r, "-m statistic --mode random --probability ");
             r.push_str(&ctx.probability(n - i));
         }
-        r.push_str(" -j ");
+        push_part(&mut r, "-j ");
         r.push_str(&ep.chain);
         rules.push(r);
     }
     rules
 }
 
-/// `KUBE-SEP-`: masquerade hairpin traffic (a pod reaching itself), then DNAT.
+/// Appends `part`, after a space unless `r` is empty.
+fn push_part(r: &mut String, part: &str) {
+    if !r.is_empty() {
+        r.push(' ');
+    }
+    r.push_str(part);
+}
+
+/// `KUBE-SEP-`: masquerade hairpin traffic (a pod reaching itself), then DNAT. `comment` is
+/// empty or starts with a space.
 fn endpoint_rules(plan: &PortPlan, comment: &str, ep: &Ep) -> Vec<String> {
     let mut hairpin = String::with_capacity(40 + comment.len());
     hairpin.push_str("-s ");
     push_ip(&mut hairpin, ep.ip);
-    hairpin.push_str("/32 ");
+    hairpin.push_str("/32");
     hairpin.push_str(comment);
     hairpin.push_str(" -j ");
     hairpin.push_str(KUBE_MARK_MASQ);
     let mut dnat = String::with_capacity(140 + comment.len());
     dnat.push_str("-p ");
     dnat.push_str(plan.proto);
-    dnat.push(' ');
     dnat.push_str(comment);
     if plan.svc.session_affinity.is_some() {
         dnat.push_str(" -m recent --set --name ");

@@ -97,6 +97,42 @@ fn deleted_service_disappears_and_unchanged_dirty_service_keeps_its_chains() {
     }
 }
 
+#[test]
+fn crossing_the_large_cluster_threshold_recompiles_everything() {
+    // 2 services x 500 endpoints = 1000: not yet large.
+    let mut st = big_state(2, 500);
+    let mut compiler = Compiler::new(options());
+    let small = compiler.compile_all(&st);
+    // The per-endpoint rules: all of the KUBE-SEP- chains, and the jumps to them.
+    let endpoint_rules = |r: &Ruleset| -> Vec<String> {
+        r.chains
+            .iter()
+            .flat_map(|c| c.rules.iter().map(move |rule| (c, rule)))
+            .filter(|(c, rule)| c.name.starts_with("KUBE-SEP-") || rule.contains("-j KUBE-SEP-"))
+            .map(|(_, rule)| rule.clone())
+            .collect()
+    };
+    let has_sep_comments = |r: &Ruleset| endpoint_rules(r).iter().all(|rule| rule.contains("-m comment"));
+    assert!(has_sep_comments(&small));
+
+    // One more endpoint in svc-1 makes the cluster large: svc-0's chains change too.
+    let svc = st.service(&crate::model::ServiceName::new("ns", "svc-1")).unwrap().clone();
+    let mut grown = EndpointSlice::new(&svc.name, "svc-1-2").with_port("http", 8080, Protocol::Tcp);
+    grown = grown.with_endpoint(Ipv4Addr::new(10, 99, 0, 1), Some(NODE), Conditions::READY);
+    let dirty = apply(&mut st, Change::SliceUpdated(grown));
+    let large = compiler.compile(&st, &dirty);
+    assert_eq!(large, compile(&st, &options()));
+    assert!(endpoint_rules(&large).iter().all(|rule| !rule.contains("-m comment")));
+    // The dispatch rules keep theirs.
+    let services = large.chain(Table::Nat, KUBE_SERVICES).unwrap();
+    assert!(services.rules.iter().all(|r| r.contains("-m comment")));
+
+    let dirty = apply(&mut st, Change::SliceDeleted(crate::model::SliceName::new("ns", "svc-1-2")));
+    let back = compiler.compile(&st, &dirty);
+    assert_eq!(back, compile(&st, &options()));
+    assert!(has_sep_comments(&back));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
 

@@ -129,6 +129,30 @@ fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
     assert_kernel_holds(&ns, &ruleset).unwrap();
 }
 
+#[test]
+fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
+    let Some(ns) = Netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace") else {
+        return;
+    };
+    // 120 services x 10 endpoints: past kube-proxy's 1000-endpoint threshold.
+    let st = super::incremental::big_state(120, 10);
+    let ruleset = compile(&st, &options());
+    assert!(ruleset.chains.iter().any(|c| c.name.starts_with("KUBE-SEP-") && !c.rules[0].contains("comment")));
+    assert_kernel_holds(&ns, &ruleset).unwrap();
+    let tables = parsed(&ruleset);
+    let svc = st.service(&ServiceName::new("ns", "svc-7")).unwrap();
+    let trace = crate::backend::iptables::trace::Tracer::new(&tables, &[NODE_IP])
+        .trace(crate::backend::iptables::trace::Packet {
+            src: OUTSIDE,
+            proto: Protocol::Tcp,
+            dst: NODE_IP,
+            dport: svc.ports[0].node_port.unwrap(),
+        })
+        .unwrap();
+    assert_eq!(trace.paths.len(), 10, "{}", trace.output);
+    assert!(trace.masquerade);
+}
+
 /// No state may produce input iptables-restore refuses, and whatever it accepts must come
 /// back from iptables-save exactly as compiled.
 #[test]
