@@ -141,10 +141,26 @@ mod tests {
     fn chain_names_match_kube_proxy_hashing() {
         let ep = |s: &str| ChainKind::Sep(s.parse().unwrap());
         let cases = [
-            (ChainKind::Svc, spn("ns1", "svc1", "p80", Protocol::Tcp), "KUBE-SVC-XPGD46QRK7WJZT7O"),
-            (ChainKind::Svl, spn("ns1", "svc1", "p80", Protocol::Tcp), "KUBE-SVL-XPGD46QRK7WJZT7O"),
-            (ChainKind::Ext, spn("ns2", "svc2", "", Protocol::Udp), "KUBE-EXT-GUEUWVKGZ4WHNBUY"),
-            (ChainKind::Fw, spn("ns3", "svc3", "dns", Protocol::Sctp), "KUBE-FW-MFP5PVMEEJW367XL"),
+            (
+                ChainKind::Svc,
+                spn("ns1", "svc1", "p80", Protocol::Tcp),
+                "KUBE-SVC-XPGD46QRK7WJZT7O",
+            ),
+            (
+                ChainKind::Svl,
+                spn("ns1", "svc1", "p80", Protocol::Tcp),
+                "KUBE-SVL-XPGD46QRK7WJZT7O",
+            ),
+            (
+                ChainKind::Ext,
+                spn("ns2", "svc2", "", Protocol::Udp),
+                "KUBE-EXT-GUEUWVKGZ4WHNBUY",
+            ),
+            (
+                ChainKind::Fw,
+                spn("ns3", "svc3", "dns", Protocol::Sctp),
+                "KUBE-FW-MFP5PVMEEJW367XL",
+            ),
             (
                 ep("10.180.0.1:80"),
                 spn("ns1", "svc1", "p80", Protocol::Tcp),

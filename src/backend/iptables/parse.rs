@@ -142,7 +142,8 @@ impl Tables {
                 if current.is_some() {
                     return Err(err(format!("table {name} started before COMMIT")));
                 }
-                let fresh = ParsedTable::new(name).ok_or_else(|| err(format!("unknown table {name}")))?;
+                let fresh =
+                    ParsedTable::new(name).ok_or_else(|| err(format!("unknown table {name}")))?;
                 let table = match next.tables.get(name) {
                     Some(existing) if noflush => existing.clone(),
                     _ => fresh,
@@ -205,12 +206,20 @@ impl Tables {
     }
 }
 
-fn declare_chain(table: &mut ParsedTable, table_name: &str, name: &str, policy: &str) -> Result<(), String> {
+fn declare_chain(
+    table: &mut ParsedTable,
+    table_name: &str,
+    name: &str,
+    policy: &str,
+) -> Result<(), String> {
     let builtin = builtin_chains(table_name).unwrap_or(&[]).contains(&name);
     match (builtin, policy) {
         (true, "-") => Err(format!("built-in chain {name} needs a policy")),
         (true, policy) => {
-            let chain = table.chains.get_mut(name).expect("built-in chains always exist");
+            let chain = table
+                .chains
+                .get_mut(name)
+                .expect("built-in chains always exist");
             chain.policy = Some(policy.to_string());
             Ok(())
         }
@@ -252,7 +261,10 @@ fn apply_command(table: &mut ParsedTable, line: &str) -> Result<(), String> {
                 && !is_standard_target(&target.name)
                 && !table.chains.contains_key(&target.name)
             {
-                return Err(format!("jump to chain {:?}, which does not exist", target.name));
+                return Err(format!(
+                    "jump to chain {:?}, which does not exist",
+                    target.name
+                ));
             }
             let chain = table
                 .chains
@@ -327,8 +339,21 @@ fn apply_command(table: &mut ParsedTable, line: &str) -> Result<(), String> {
 pub fn is_standard_target(name: &str) -> bool {
     matches!(
         name,
-        "ACCEPT" | "DROP" | "RETURN" | "REJECT" | "DNAT" | "SNAT" | "MASQUERADE" | "MARK"
-            | "LOG" | "CONNMARK" | "REDIRECT" | "NOTRACK" | "CT" | "QUEUE" | "NFQUEUE"
+        "ACCEPT"
+            | "DROP"
+            | "RETURN"
+            | "REJECT"
+            | "DNAT"
+            | "SNAT"
+            | "MASQUERADE"
+            | "MARK"
+            | "LOG"
+            | "CONNMARK"
+            | "REDIRECT"
+            | "NOTRACK"
+            | "CT"
+            | "QUEUE"
+            | "NFQUEUE"
     )
 }
 
@@ -531,17 +556,38 @@ COMMIT
             .collect();
         assert_eq!(
             base,
-            [("-s", true, "10.244.0.0/16"), ("-d", false, "10.96.0.1/32"), ("-p", false, "tcp")]
+            [
+                ("-s", true, "10.244.0.0/16"),
+                ("-d", false, "10.96.0.1/32"),
+                ("-p", false, "tcp")
+            ]
         );
         assert_eq!(masq.matches[1].module, "comment");
-        assert_eq!(masq.matches[1].options[0].value(), Some("ns/svc:http cluster IP"));
+        assert_eq!(
+            masq.matches[1].options[0].value(),
+            Some("ns/svc:http cluster IP")
+        );
         assert_eq!(masq.matches[2].options[0].name, "--dport");
         assert_eq!(masq.target.as_ref().unwrap().name, "KUBE-MARK-MASQ");
 
         let recent = &svc.rules[1];
         assert_eq!(recent.matches[1].options[0].value(), Some("a\"b \\ c'd"));
-        let names: Vec<_> = recent.matches[2].options.iter().map(|o| o.name.as_str()).collect();
-        assert_eq!(names, ["--rcheck", "--seconds", "--reap", "--name", "--mask", "--rsource"]);
+        let names: Vec<_> = recent.matches[2]
+            .options
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "--rcheck",
+                "--seconds",
+                "--reap",
+                "--name",
+                "--mask",
+                "--rsource"
+            ]
+        );
         assert!(recent.matches[2].options[0].values.is_empty());
     }
 
@@ -557,8 +603,11 @@ COMMIT
     #[test]
     fn noflush_restore_replaces_declared_chains_only() {
         let mut t = Tables::parse(SAVED).unwrap();
-        t.restore("*nat\n:KUBE-SVC-ABC - [0:0]\n-A KUBE-SVC-ABC -j RETURN\nCOMMIT\n", true)
-            .unwrap();
+        t.restore(
+            "*nat\n:KUBE-SVC-ABC - [0:0]\n-A KUBE-SVC-ABC -j RETURN\nCOMMIT\n",
+            true,
+        )
+        .unwrap();
         assert_eq!(t.chain("nat", "KUBE-SVC-ABC").unwrap().rules.len(), 1);
         assert_eq!(t.chain("nat", "PREROUTING").unwrap().rules.len(), 1);
         t.restore("*nat\n:KUBE-SVC-ABC - [0:0]\n-D PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SVC-ABC\n-X KUBE-SVC-ABC\nCOMMIT\n", true)
@@ -581,12 +630,21 @@ COMMIT
         let before = t.clone();
         for (bad, line) in [
             ("*nat\n-A KUBE-NOPE -j RETURN\nCOMMIT\n", 2),
-            ("*nat\n:KUBE-A - [0:0]\n-A KUBE-A -j KUBE-UNDEFINED\nCOMMIT\n", 3),
+            (
+                "*nat\n:KUBE-A - [0:0]\n-A KUBE-A -j KUBE-UNDEFINED\nCOMMIT\n",
+                3,
+            ),
             ("*nat\n-X KUBE-MARK-MASQ\nCOMMIT\n", 2),
-            ("*nat\n:KUBE-A - [0:0]\n-A KUBE-A -m comment --comment \"open\nCOMMIT\n", 3),
+            (
+                "*nat\n:KUBE-A - [0:0]\n-A KUBE-A -m comment --comment \"open\nCOMMIT\n",
+                3,
+            ),
             ("*nat\n:KUBE-A - [0:0]\n", 2),
             ("*bogus\nCOMMIT\n", 1),
-            ("*nat\n:KUBE-A - [0:0]\n-A KUBE-A --dport 80 -j RETURN\nCOMMIT\n", 3),
+            (
+                "*nat\n:KUBE-A - [0:0]\n-A KUBE-A --dport 80 -j RETURN\nCOMMIT\n",
+                3,
+            ),
         ] {
             let e = t.restore(bad, true).unwrap_err();
             assert_eq!(e.line, line, "{bad:?}: {e}");

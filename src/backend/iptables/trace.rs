@@ -201,7 +201,12 @@ impl<'a> Tracer<'a> {
 
     /// Runs a built-in chain and applies its policy to what falls off its end. A table
     /// that is absent (not restored at all) lets everything through.
-    fn run_builtin(&self, table: &str, chain: &str, st: State) -> Result<Vec<(State, Exit)>, TraceError> {
+    fn run_builtin(
+        &self,
+        table: &str,
+        chain: &str,
+        st: State,
+    ) -> Result<Vec<(State, Exit)>, TraceError> {
         let Some(parsed) = self.tables.table(table) else {
             return Ok(vec![(st, Exit::Continue)]);
         };
@@ -225,7 +230,13 @@ impl<'a> Tracer<'a> {
             .collect())
     }
 
-    fn run_chain(&self, table: &str, chain: &ParsedChain, st: State, depth: usize) -> Result<Vec<(State, Exit)>, TraceError> {
+    fn run_chain(
+        &self,
+        table: &str,
+        chain: &ParsedChain,
+        st: State,
+        depth: usize,
+    ) -> Result<Vec<(State, Exit)>, TraceError> {
         if depth > MAX_DEPTH {
             return Err(TraceError::TooDeep {
                 table: table.to_string(),
@@ -259,7 +270,8 @@ impl<'a> Tracer<'a> {
                     i += 1;
                     continue;
                 };
-                st.rules.push(format!("{table}/{}: {}", chain.name, rule.text));
+                st.rules
+                    .push(format!("{table}/{}: {}", chain.name, rule.text));
                 match self.apply_target(&place, target, &mut st)? {
                     Step::Next => i += 1,
                     Step::Exit(exit) => {
@@ -270,7 +282,9 @@ impl<'a> Tracer<'a> {
                         for (sub_st, exit) in self.run_chain(table, sub, st, depth + 1)? {
                             match exit {
                                 // -g does not come back: the current chain ends too.
-                                Exit::Continue if target.goto => done.push((sub_st, Exit::Continue)),
+                                Exit::Continue if target.goto => {
+                                    done.push((sub_st, Exit::Continue))
+                                }
                                 Exit::Continue => pending.push((i + 1, sub_st)),
                                 other => done.push((sub_st, other)),
                             }
@@ -283,9 +297,18 @@ impl<'a> Tracer<'a> {
         Ok(done)
     }
 
-    fn apply_target<'t>(&'t self, place: &Place, target: &Target, st: &mut State) -> Result<Step<'t>, TraceError> {
+    fn apply_target<'t>(
+        &'t self,
+        place: &Place,
+        target: &Target,
+        st: &mut State,
+    ) -> Result<Step<'t>, TraceError> {
         let only_opts = |allowed: &[&str]| -> Result<(), TraceError> {
-            match target.options.iter().find(|o| !allowed.contains(&o.name.as_str()) || o.negated) {
+            match target
+                .options
+                .iter()
+                .find(|o| !allowed.contains(&o.name.as_str()) || o.negated)
+            {
                 Some(o) => Err(place.unsupported(format!("{} option {}", target.name, o.name))),
                 None => Ok(()),
             }
@@ -312,12 +335,14 @@ impl<'a> Tracer<'a> {
                     .iter()
                     .find_map(|o| o.value())
                     .ok_or_else(|| place.unsupported("DNAT without --to-destination"))?;
-                let (ip, port) = parse_dnat(to).ok_or_else(|| place.unsupported(format!("DNAT to {to:?}")))?;
+                let (ip, port) =
+                    parse_dnat(to).ok_or_else(|| place.unsupported(format!("DNAT to {to:?}")))?;
                 Step::Exit(Exit::Dnat(ip, port))
             }
             "MARK" => {
                 for opt in &target.options {
-                    st.mark = apply_mark(st.mark, opt).ok_or_else(|| place.unsupported(format!("MARK {}", opt.name)))?;
+                    st.mark = apply_mark(st.mark, opt)
+                        .ok_or_else(|| place.unsupported(format!("MARK {}", opt.name)))?;
                 }
                 Step::Next
             }
@@ -359,16 +384,33 @@ impl<'a> Tracer<'a> {
     }
 
     /// Evaluates one option, ignoring its negation (the caller applies it).
-    fn eval_option(&self, place: &Place, m: &Match, opt: &Opt, st: &State) -> Result<Verdict, TraceError> {
-        let bad = |why: &str| place.unsupported(format!("-m {} {} {:?}: {why}", m.module, opt.name, opt.values));
+    fn eval_option(
+        &self,
+        place: &Place,
+        m: &Match,
+        opt: &Opt,
+        st: &State,
+    ) -> Result<Verdict, TraceError> {
+        let bad = |why: &str| {
+            place.unsupported(format!(
+                "-m {} {} {:?}: {why}",
+                m.module, opt.name, opt.values
+            ))
+        };
         let value = || opt.value().ok_or_else(|| bad("needs one value"));
         let yes = |b: bool| if b { Verdict::Yes } else { Verdict::No };
         let v = match (m.module.as_str(), opt.name.as_str()) {
-            ("", "-s") => yes(parse_net(value()?).ok_or_else(|| bad("address"))?.contains(&st.src)),
-            ("", "-d") => yes(parse_net(value()?).ok_or_else(|| bad("address"))?.contains(&st.dst)),
+            ("", "-s") => yes(parse_net(value()?)
+                .ok_or_else(|| bad("address"))?
+                .contains(&st.src)),
+            ("", "-d") => yes(parse_net(value()?)
+                .ok_or_else(|| bad("address"))?
+                .contains(&st.dst)),
             ("", "-p") => match value()? {
                 "all" => Verdict::Yes,
-                p => yes(Protocol::from_kubernetes(&p.to_ascii_uppercase()).ok_or_else(|| bad("protocol"))? == st.proto),
+                p => yes(Protocol::from_kubernetes(&p.to_ascii_uppercase())
+                    .ok_or_else(|| bad("protocol"))?
+                    == st.proto),
             },
             ("comment", "--comment") => Verdict::Yes,
             ("tcp" | "udp" | "sctp", "--dport" | "--destination-port") => {
@@ -382,7 +424,11 @@ impl<'a> Tracer<'a> {
                 if value()? != "LOCAL" {
                     return Err(bad("only LOCAL is understood"));
                 }
-                let ip = if opt.name == "--src-type" { st.src } else { st.dst };
+                let ip = if opt.name == "--src-type" {
+                    st.src
+                } else {
+                    st.dst
+                };
                 yes(self.is_local(ip))
             }
             ("statistic", "--mode") if value()? == "random" => Verdict::Yes,
@@ -396,10 +442,16 @@ impl<'a> Tracer<'a> {
             }
             ("recent", "--rcheck" | "--update") => {
                 let name = recent_option(m, "--name").unwrap_or("DEFAULT");
-                let addr = if m.options.iter().any(|o| o.name == "--rdest") { st.dst } else { st.src };
+                let addr = if m.options.iter().any(|o| o.name == "--rdest") {
+                    st.dst
+                } else {
+                    st.src
+                };
                 yes(self.recent.iter().any(|(n, a)| n == name && *a == addr))
             }
-            ("recent", "--set" | "--name" | "--seconds" | "--reap" | "--rsource" | "--rdest") => Verdict::Yes,
+            ("recent", "--set" | "--name" | "--seconds" | "--reap" | "--rsource" | "--rdest") => {
+                Verdict::Yes
+            }
             ("recent", "--mask") if value()? == "255.255.255.255" => Verdict::Yes,
             ("mark", "--mark") => {
                 let (v, mask) = parse_mark(value()?).ok_or_else(|| bad("mark"))?;
@@ -407,7 +459,9 @@ impl<'a> Tracer<'a> {
             }
             ("conntrack", "--ctstate") => {
                 let states = value()?;
-                yes(states.split(',').any(|s| s == "NEW" || (s == "DNAT" && st.dnat)))
+                yes(states
+                    .split(',')
+                    .any(|s| s == "NEW" || (s == "DNAT" && st.dnat)))
             }
             _ => return Err(bad("not understood by the tracer")),
         };
@@ -422,7 +476,10 @@ enum Step<'t> {
 }
 
 fn recent_option<'m>(m: &'m Match, name: &str) -> Option<&'m str> {
-    m.options.iter().find(|o| o.name == name).and_then(Opt::value)
+    m.options
+        .iter()
+        .find(|o| o.name == name)
+        .and_then(Opt::value)
 }
 
 fn outcome(st: State, output: &str) -> PathOutcome {

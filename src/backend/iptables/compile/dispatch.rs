@@ -99,7 +99,13 @@ pub fn dest_rule(plan: &PortPlan, ip: Ipv4Addr, suffix: &str, dport: u16, target
 }
 
 /// `-p P -m comment --comment "<name><suffix>"<matches> -m P --dport N -j TARGET`.
-fn node_port_rule(plan: &PortPlan, suffix: &str, matches: &str, dport: u16, target: &str) -> String {
+fn node_port_rule(
+    plan: &PortPlan,
+    suffix: &str,
+    matches: &str,
+    dport: u16,
+    target: &str,
+) -> String {
     let mut r = String::with_capacity(170 + plan.name.len());
     r.push_str("-p ");
     r.push_str(plan.proto);

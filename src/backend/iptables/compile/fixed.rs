@@ -56,7 +56,8 @@ pub fn static_chains(mark: &str) -> StaticChains {
 /// `KUBE-NODEPORTS`. With `--nodeport-addresses`, one rule per CIDR (as iptables-save
 /// prints it), limited to this node's own addresses as kube-proxy's per-IP rules are.
 pub fn nodeport_tail(cidrs: &[String]) -> Vec<String> {
-    const COMMENT: &str = "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
+    const COMMENT: &str =
+        "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
     let tail = format!(" -m addrtype --dst-type LOCAL -j {KUBE_NODEPORTS}");
     if cidrs.is_empty() {
         return vec![comment_rule("", COMMENT, &tail)];
@@ -72,14 +73,62 @@ pub fn nodeport_tail(cidrs: &[String]) -> Vec<String> {
 pub fn jumps() -> Vec<Jump> {
     let new = "-m conntrack --ctstate NEW";
     let specs: [(Table, &'static str, &str, &str, &str); 8] = [
-        (Table::Filter, "INPUT", new, "kubernetes externally-visible service portals", KUBE_EXTERNAL_SERVICES),
-        (Table::Filter, "FORWARD", new, "kubernetes externally-visible service portals", KUBE_EXTERNAL_SERVICES),
-        (Table::Filter, "FORWARD", new, "kubernetes service portals", KUBE_SERVICES),
-        (Table::Filter, "OUTPUT", new, "kubernetes service portals", KUBE_SERVICES),
-        (Table::Filter, "FORWARD", "", "kubernetes forwarding rules", KUBE_FORWARD),
-        (Table::Nat, "OUTPUT", "", "kubernetes service portals", KUBE_SERVICES),
-        (Table::Nat, "PREROUTING", "", "kubernetes service portals", KUBE_SERVICES),
-        (Table::Nat, "POSTROUTING", "", "kubernetes postrouting rules", KUBE_POSTROUTING),
+        (
+            Table::Filter,
+            "INPUT",
+            new,
+            "kubernetes externally-visible service portals",
+            KUBE_EXTERNAL_SERVICES,
+        ),
+        (
+            Table::Filter,
+            "FORWARD",
+            new,
+            "kubernetes externally-visible service portals",
+            KUBE_EXTERNAL_SERVICES,
+        ),
+        (
+            Table::Filter,
+            "FORWARD",
+            new,
+            "kubernetes service portals",
+            KUBE_SERVICES,
+        ),
+        (
+            Table::Filter,
+            "OUTPUT",
+            new,
+            "kubernetes service portals",
+            KUBE_SERVICES,
+        ),
+        (
+            Table::Filter,
+            "FORWARD",
+            "",
+            "kubernetes forwarding rules",
+            KUBE_FORWARD,
+        ),
+        (
+            Table::Nat,
+            "OUTPUT",
+            "",
+            "kubernetes service portals",
+            KUBE_SERVICES,
+        ),
+        (
+            Table::Nat,
+            "PREROUTING",
+            "",
+            "kubernetes service portals",
+            KUBE_SERVICES,
+        ),
+        (
+            Table::Nat,
+            "POSTROUTING",
+            "",
+            "kubernetes postrouting rules",
+            KUBE_POSTROUTING,
+        ),
     ];
     specs
         .into_iter()

@@ -176,7 +176,8 @@ impl Compiler {
             .filter_map(|name| self.services.get(name))
             .map(|s| s.endpoints)
             .sum();
-        let total = self.total_endpoints - before + gathered.iter().map(|g| g.endpoints).sum::<usize>();
+        let total =
+            self.total_endpoints - before + gathered.iter().map(|g| g.endpoints).sum::<usize>();
         if is_large(total) != self.large {
             return self.compile_all(state);
         }
@@ -223,7 +224,10 @@ impl Compiler {
 
     fn assemble(&mut self, changed: Changed) -> Ruleset {
         let services = &self.services;
-        let concat = |table: Table, name: &str, pick: fn(&CompiledService) -> &Vec<String>, tail: &[String]| {
+        let concat = |table: Table,
+                      name: &str,
+                      pick: fn(&CompiledService) -> &Vec<String>,
+                      tail: &[String]| {
             let len = services.values().map(|s| pick(s).len()).sum::<usize>() + tail.len();
             let mut rules = Vec::with_capacity(len);
             for s in services.values() {
@@ -232,24 +236,43 @@ impl Compiler {
             rules.extend(tail.iter().cloned());
             fixed::chain(table, name, rules)
         };
-        let rebuild = |old: Option<&Arc<Chain>>, dirty: bool, build: &dyn Fn() -> Arc<Chain>| match old {
-            Some(chain) if !dirty => Arc::clone(chain),
-            _ => build(),
-        };
+        let rebuild =
+            |old: Option<&Arc<Chain>>, dirty: bool, build: &dyn Fn() -> Arc<Chain>| match old {
+                Some(chain) if !dirty => Arc::clone(chain),
+                _ => build(),
+            };
         let prev = self.dispatch.as_ref();
         let dispatch = Dispatch {
-            filter_services: rebuild(prev.map(|d| &d.filter_services), changed.filter_services, &|| {
-                concat(Table::Filter, KUBE_SERVICES, |s| &s.filter_services, &[])
-            }),
-            filter_external: rebuild(prev.map(|d| &d.filter_external), changed.filter_external, &|| {
-                concat(Table::Filter, KUBE_EXTERNAL_SERVICES, |s| &s.filter_external, &[])
-            }),
+            filter_services: rebuild(
+                prev.map(|d| &d.filter_services),
+                changed.filter_services,
+                &|| concat(Table::Filter, KUBE_SERVICES, |s| &s.filter_services, &[]),
+            ),
+            filter_external: rebuild(
+                prev.map(|d| &d.filter_external),
+                changed.filter_external,
+                &|| {
+                    concat(
+                        Table::Filter,
+                        KUBE_EXTERNAL_SERVICES,
+                        |s| &s.filter_external,
+                        &[],
+                    )
+                },
+            ),
             nat_services: rebuild(prev.map(|d| &d.nat_services), changed.nat_services, &|| {
-                concat(Table::Nat, KUBE_SERVICES, |s| &s.nat_services, &self.nodeport_tail)
+                concat(
+                    Table::Nat,
+                    KUBE_SERVICES,
+                    |s| &s.nat_services,
+                    &self.nodeport_tail,
+                )
             }),
-            nat_nodeports: rebuild(prev.map(|d| &d.nat_nodeports), changed.nat_nodeports, &|| {
-                concat(Table::Nat, KUBE_NODEPORTS, |s| &s.nat_nodeports, &[])
-            }),
+            nat_nodeports: rebuild(
+                prev.map(|d| &d.nat_nodeports),
+                changed.nat_nodeports,
+                &|| concat(Table::Nat, KUBE_NODEPORTS, |s| &s.nat_nodeports, &[]),
+            ),
         };
 
         let own = services.values().map(|s| s.chains.len()).sum::<usize>();
@@ -286,8 +309,10 @@ fn is_large(total_endpoints: usize) -> bool {
 /// compile independently, and a full compile at 10k services is the one place where the
 /// compiler's time is felt.
 fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < 512 || std::env::var_os("KP_ONE_THREAD").is_some() {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads < 2 || items.len() < 512 {
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);

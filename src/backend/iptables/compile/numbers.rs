@@ -123,7 +123,13 @@ mod tests {
 
     #[test]
     fn matches_display() {
-        for ip in ["0.0.0.0", "255.255.255.255", "10.180.0.1", "1.22.133.4", "9.99.100.199"] {
+        for ip in [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.180.0.1",
+            "1.22.133.4",
+            "9.99.100.199",
+        ] {
             let ip: Ipv4Addr = ip.parse().unwrap();
             let mut s = String::new();
             push_ip(&mut s, ip);

@@ -76,12 +76,20 @@ pub struct PortPlan<'a> {
 impl PortPlan<'_> {
     /// Where cluster-IP traffic goes.
     pub fn internal_chain(&self) -> &str {
-        if self.itp_local { &self.svl_chain } else { &self.svc_chain }
+        if self.itp_local {
+            &self.svl_chain
+        } else {
+            &self.svc_chain
+        }
     }
 
     /// Where external traffic goes after the `KUBE-EXT-` special cases.
     fn external_policy_chain(&self) -> &str {
-        if self.etp_local { &self.svl_chain } else { &self.svc_chain }
+        if self.etp_local {
+            &self.svl_chain
+        } else {
+            &self.svc_chain
+        }
     }
 }
 
@@ -166,12 +174,22 @@ fn compile_port(
     // need the cluster chain even with Local policy, for the short-circuit rules.
     let uses_cluster = !itp_local || external;
     let uses_local = itp_local || etp_local;
-    let cluster_eps: &[ServiceEndpoint] = if uses_cluster { &selection.cluster } else { &[] };
+    let cluster_eps: &[ServiceEndpoint] = if uses_cluster {
+        &selection.cluster
+    } else {
+        &[]
+    };
     let local_eps: &[ServiceEndpoint] = if uses_local { &selection.local } else { &[] };
     let has_endpoints = !selection.cluster.is_empty();
 
     let hash = hash16(&[name.as_bytes(), proto.as_bytes()]);
-    let named = |prefix: &str, used: bool| if used { chain_name(prefix, &hash) } else { String::new() };
+    let named = |prefix: &str, used: bool| {
+        if used {
+            chain_name(prefix, &hash)
+        } else {
+            String::new()
+        }
+    };
     let plan = PortPlan {
         svc,
         port,
@@ -216,7 +234,9 @@ fn compile_port(
     let lookup = |list: &[ServiceEndpoint]| -> Vec<&Ep> {
         list.iter()
             .filter_map(|e| {
-                let i = eps.binary_search_by_key(&(e.ip, e.port), |x| (x.ip, x.port)).ok()?;
+                let i = eps
+                    .binary_search_by_key(&(e.ip, e.port), |x| (x.ip, x.port))
+                    .ok()?;
                 Some(&eps[i])
             })
             .collect()
@@ -275,7 +295,12 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx) -> Vec<String> {
             PodDetector::None => {}
             PodDetector::All => rule("", "pod traffic for ", "", &plan.svc_chain),
             PodDetector::Cidr(cidr) => {
-                rule(&format!("-s {cidr}"), "pod traffic for ", "", &plan.svc_chain);
+                rule(
+                    &format!("-s {cidr}"),
+                    "pod traffic for ",
+                    "",
+                    &plan.svc_chain,
+                );
             }
         }
         // The node itself: its source address would not reach back, so masquerade.
@@ -298,12 +323,23 @@ fn cluster_ip_masquerade(plan: &PortPlan, ctx: &Ctx) -> Option<String> {
         _ => return None,
     };
     let mut r = prefix;
-    r.push_str(&super::dispatch::dest_rule(plan, plan.svc.cluster_ip, " cluster IP", plan.port.port, KUBE_MARK_MASQ));
+    r.push_str(&super::dispatch::dest_rule(
+        plan,
+        plan.svc.cluster_ip,
+        " cluster IP",
+        plan.port.port,
+        KUBE_MARK_MASQ,
+    ));
     Some(r)
 }
 
 /// `KUBE-SVC-` / `KUBE-SVL-`: affinity checks, then the random spread over `eps`.
-fn policy_rules(plan: &PortPlan, ctx: &Ctx, masquerade: Option<String>, eps: &[&Ep]) -> Vec<String> {
+fn policy_rules(
+    plan: &PortPlan,
+    ctx: &Ctx,
+    masquerade: Option<String>,
+    eps: &[&Ep],
+) -> Vec<String> {
     let name = plan.name;
     let affinity = plan.svc.session_affinity.map(|t| {
         // The kernel refuses `--seconds 0`.

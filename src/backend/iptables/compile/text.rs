@@ -215,7 +215,11 @@ mod tests {
                 let mut b = String::from(start);
                 push_comment(&mut b, &format!("{name} -> 10.180.0.1:80"));
                 assert_eq!(a, b, "{name:?}");
-                for (prefix, suffix) in [("", ""), ("pod traffic for ", " external destinations"), ("", " cluster IP")] {
+                for (prefix, suffix) in [
+                    ("", ""),
+                    ("pod traffic for ", " external destinations"),
+                    ("", " cluster IP"),
+                ] {
                     let mut a = String::from(start);
                     cn.push(&mut a, prefix, suffix);
                     let mut b = String::from(start);

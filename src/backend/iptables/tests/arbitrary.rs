@@ -19,7 +19,11 @@ fn dns_label(max: usize) -> impl Strategy<Value = String> {
 }
 
 fn protocol() -> impl Strategy<Value = Protocol> {
-    prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp), Just(Protocol::Sctp)]
+    prop_oneof![
+        Just(Protocol::Tcp),
+        Just(Protocol::Udp),
+        Just(Protocol::Sctp)
+    ]
 }
 
 fn policy() -> impl Strategy<Value = TrafficPolicy> {
@@ -27,22 +31,30 @@ fn policy() -> impl Strategy<Value = TrafficPolicy> {
 }
 
 fn conditions() -> impl Strategy<Value = Conditions> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| Conditions {
-        ready,
-        serving,
-        terminating,
+    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| {
+        Conditions {
+            ready,
+            serving,
+            terminating,
+        }
     })
 }
-
-type EndpointSpec = (u32, u16, bool, Conditions);
 
 /// A service and one slice for it, both random.
 pub fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
     let ports = prop::collection::vec(
-        (prop_oneof![Just(String::new()), "[a-z][-a-z0-9]{0,13}"], any::<u16>(), protocol(), prop::option::of(30000u16..=32767)),
+        (
+            prop_oneof![Just(String::new()), "[a-z][-a-z0-9]{0,13}"],
+            any::<u16>(),
+            protocol(),
+            prop::option::of(30000u16..=32767),
+        ),
         1..4,
     );
-    let endpoints = prop::collection::vec((any::<u32>(), any::<u16>(), any::<bool>(), conditions()), 0..6);
+    let endpoints = prop::collection::vec(
+        (any::<u32>(), any::<u16>(), any::<bool>(), conditions()),
+        0..6,
+    );
     (
         dns_label(63),
         dns_label(63),
@@ -69,7 +81,7 @@ pub fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
             for (port_name, port, proto, _) in &ports {
                 slice = slice.with_port(port_name, port.wrapping_add(1), *proto);
             }
-            for (ip, _, local, cond) in eps.iter().map(|e: &EndpointSpec| *e) {
+            for &(ip, _, local, cond) in &eps {
                 let node = if local { NODE } else { OTHER_NODE };
                 slice = slice.with_endpoint(Ipv4Addr::from(ip), Some(node), cond);
             }
@@ -78,14 +90,20 @@ pub fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
 }
 
 pub fn compile_options() -> impl Strategy<Value = CompileOptions> {
-    let net = (any::<u32>(), 0u8..=32).prop_map(|(ip, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(ip), len).unwrap());
-    (any::<bool>(), 0u8..=31, prop::option::of(net.clone()), prop::collection::vec(net, 0..3)).prop_map(
-        |(masquerade_all, masquerade_bit, cluster_cidr, nodeport_addresses)| CompileOptions {
-            masquerade_all,
-            masquerade_bit,
-            cluster_cidr,
-            nodeport_addresses,
-        },
+    let net = (any::<u32>(), 0u8..=32)
+        .prop_map(|(ip, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(ip), len).unwrap());
+    (
+        any::<bool>(),
+        0u8..=31,
+        prop::option::of(net.clone()),
+        prop::collection::vec(net, 0..3),
     )
+        .prop_map(
+            |(masquerade_all, masquerade_bit, cluster_cidr, nodeport_addresses)| CompileOptions {
+                masquerade_all,
+                masquerade_bit,
+                cluster_cidr,
+                nodeport_addresses,
+            },
+        )
 }
-

@@ -18,7 +18,7 @@ use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::backend::iptables::parse::Tables;
 use crate::backend::iptables::ruleset::Ruleset;
 use crate::model::{
-    Change, Conditions, EndpointSlice, ProxyState, Protocol, Service, TrafficPolicy,
+    Change, Conditions, EndpointSlice, Protocol, ProxyState, Service, TrafficPolicy,
 };
 
 pub const NODE: &str = "node-a";
@@ -74,8 +74,11 @@ pub fn with_affinity(mut svc: Service, seconds: u64) -> Service {
 
 /// A slice for port `p80`/TCP of `svc`, target port 80: (ip, node, conditions).
 pub fn slice(svc: &Service, endpoints: &[(Ipv4Addr, &str, Conditions)]) -> EndpointSlice {
-    let mut slice = EndpointSlice::new(&svc.name, &format!("{}-1", svc.name.name))
-        .with_port("p80", 80, Protocol::Tcp);
+    let mut slice = EndpointSlice::new(&svc.name, &format!("{}-1", svc.name.name)).with_port(
+        "p80",
+        80,
+        Protocol::Tcp,
+    );
     for (ip, node, conditions) in endpoints {
         slice = slice.with_endpoint(*ip, Some(node), *conditions);
     }
@@ -96,8 +99,12 @@ pub fn state(services: &[Service], slices: &[EndpointSlice]) -> ProxyState {
 
 /// The compiled ruleset parsed back, as the tracer reads it.
 pub fn parsed(ruleset: &Ruleset) -> Tables {
-    Tables::parse(&ruleset.to_restore_input())
-        .unwrap_or_else(|e| panic!("compiled rules do not parse: {e}\n{}", ruleset.to_restore_input()))
+    Tables::parse(&ruleset.to_restore_input()).unwrap_or_else(|e| {
+        panic!(
+            "compiled rules do not parse: {e}\n{}",
+            ruleset.to_restore_input()
+        )
+    })
 }
 
 pub fn compile_parsed(state: &ProxyState, opts: &CompileOptions) -> Tables {

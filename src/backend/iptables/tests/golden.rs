@@ -8,14 +8,20 @@ use std::path::PathBuf;
 
 use super::fixtures::*;
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::model::{Conditions, EndpointSlice, ProxyState, Protocol, Service, TrafficPolicy};
+use crate::model::{Conditions, EndpointSlice, Protocol, ProxyState, Service, TrafficPolicy};
 
 use TrafficPolicy::{Cluster, Local};
 
 const READY: Conditions = Conditions::READY;
 
 fn two_endpoints(svc: &Service) -> EndpointSlice {
-    slice(svc, &[(local_pod(1), NODE, READY), (remote_pod(1), OTHER_NODE, READY)])
+    slice(
+        svc,
+        &[
+            (local_pod(1), NODE, READY),
+            (remote_pod(1), OTHER_NODE, READY),
+        ],
+    )
 }
 
 fn one(svc: Service) -> ProxyState {
@@ -40,14 +46,22 @@ fn cases() -> Vec<(&'static str, ProxyState, CompileOptions)> {
     external.external_ips = vec![Ipv4Addr::new(192, 168, 99, 11)];
     let mut no_eps = service("noeps", 44, Some(3004));
     no_eps.external_ips = vec![Ipv4Addr::new(192, 168, 99, 22)];
-    let etp_remote = lb(with_policies(service("etpremote", 45, Some(3005)), Local, Cluster));
+    let etp_remote = lb(with_policies(
+        service("etpremote", 45, Some(3005)),
+        Local,
+        Cluster,
+    ));
     let etp_remote_slice = slice(&etp_remote, &[(remote_pod(5), OTHER_NODE, READY)]);
     let terminating = service("terminating", 46, None);
     let terminating_slice = slice(
         &terminating,
-        &[(local_pod(6), NODE, TERMINATING), (remote_pod(6), OTHER_NODE, NOT_SERVING)],
+        &[
+            (local_pod(6), NODE, TERMINATING),
+            (remote_pod(6), OTHER_NODE, NOT_SERVING),
+        ],
     );
-    let sctp = Service::new("ns", "sctp", svc_ip(47)).with_port("", 3868, Protocol::Sctp, Some(3007));
+    let sctp =
+        Service::new("ns", "sctp", svc_ip(47)).with_port("", 3868, Protocol::Sctp, Some(3007));
     let sctp_slice = EndpointSlice::new(&sctp.name, "sctp-1")
         .with_port("", 3868, Protocol::Sctp)
         .with_endpoint(remote_pod(7), Some(OTHER_NODE), READY);
@@ -55,16 +69,52 @@ fn cases() -> Vec<(&'static str, ProxyState, CompileOptions)> {
         ("empty", state(&[], &[]), options()),
         ("cluster_ip", one(service("clusterip", 41, None)), options()),
         ("multi_port", state(&[multi], &[multi_slice]), options()),
-        ("node_port", one(service("nodeport", 48, Some(3001))), options()),
+        (
+            "node_port",
+            one(service("nodeport", 48, Some(3001))),
+            options(),
+        ),
         ("external_ip", one(external), options()),
-        ("load_balancer", one(lb(service("lb", 49, Some(3009)))), options()),
-        ("etp_local", one(lb(with_policies(service("etplocal", 50, Some(3010)), Local, Cluster))), options()),
-        ("etp_local_no_local_endpoints", state(&[etp_remote], &[etp_remote_slice]), options()),
-        ("itp_local", one(with_policies(service("itplocal", 51, None), Cluster, Local)), options()),
-        ("affinity", one(with_affinity(service("affinity", 52, None), 3600)), options()),
+        (
+            "load_balancer",
+            one(lb(service("lb", 49, Some(3009)))),
+            options(),
+        ),
+        (
+            "etp_local",
+            one(lb(with_policies(
+                service("etplocal", 50, Some(3010)),
+                Local,
+                Cluster,
+            ))),
+            options(),
+        ),
+        (
+            "etp_local_no_local_endpoints",
+            state(&[etp_remote], &[etp_remote_slice]),
+            options(),
+        ),
+        (
+            "itp_local",
+            one(with_policies(service("itplocal", 51, None), Cluster, Local)),
+            options(),
+        ),
+        (
+            "affinity",
+            one(with_affinity(service("affinity", 52, None), 3600)),
+            options(),
+        ),
         ("no_endpoints", state(&[no_eps], &[]), options()),
-        ("terminating_only", state(&[terminating], &[terminating_slice]), options()),
-        ("sctp_unnamed_port", state(&[sctp], &[sctp_slice]), options()),
+        (
+            "terminating_only",
+            state(&[terminating], &[terminating_slice]),
+            options(),
+        ),
+        (
+            "sctp_unnamed_port",
+            state(&[sctp], &[sctp_slice]),
+            options(),
+        ),
         (
             "masquerade_all",
             one(service("masqall", 53, None)),
@@ -75,14 +125,21 @@ fn cases() -> Vec<(&'static str, ProxyState, CompileOptions)> {
         ),
         (
             "no_cluster_cidr",
-            one(lb(with_policies(service("nocidr", 54, Some(3014)), Local, Cluster))),
+            one(lb(with_policies(
+                service("nocidr", 54, Some(3014)),
+                Local,
+                Cluster,
+            ))),
             CompileOptions::default(),
         ),
         (
             "nodeport_addresses",
             one(service("npaddr", 55, Some(3015))),
             CompileOptions {
-                nodeport_addresses: vec!["192.168.0.0/24".parse().unwrap(), "10.1.2.3/8".parse().unwrap()],
+                nodeport_addresses: vec![
+                    "192.168.0.0/24".parse().unwrap(),
+                    "10.1.2.3/8".parse().unwrap(),
+                ],
                 masquerade_bit: 3,
                 ..options()
             },
@@ -117,7 +174,11 @@ fn golden_rulesets() {
     let skeleton = compile(&state(&[], &[]), &options()).to_restore_input();
     for (name, st, opts) in cases() {
         let full = compile(&st, &opts).to_restore_input();
-        let got = if name == "empty" { full } else { without_skeleton(&full, &skeleton) };
+        let got = if name == "empty" {
+            full
+        } else {
+            without_skeleton(&full, &skeleton)
+        };
         let path = golden_path(name);
         if update {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -130,10 +191,18 @@ fn golden_rulesets() {
                 .lines()
                 .filter(|l| !got.lines().any(|g| g == *l))
                 .map(|l| format!("- {l}"))
-                .chain(got.lines().filter(|l| !want.lines().any(|w| w == *l)).map(|l| format!("+ {l}")))
+                .chain(
+                    got.lines()
+                        .filter(|l| !want.lines().any(|w| w == *l))
+                        .map(|l| format!("+ {l}")),
+                )
                 .collect();
             failures.push(format!("{name} ({}):\n{}", path.display(), diff.join("\n")));
         }
     }
-    assert!(failures.is_empty(), "golden mismatch (UPDATE_GOLDEN=1 to accept):\n{}", failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatch (UPDATE_GOLDEN=1 to accept):\n{}",
+        failures.join("\n\n")
+    );
 }

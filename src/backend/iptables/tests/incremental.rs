@@ -13,10 +13,13 @@ use super::fixtures::*;
 use crate::backend::iptables::compile::{CompileOptions, Compiler, compile};
 use crate::backend::iptables::names::KUBE_SERVICES;
 use crate::backend::iptables::ruleset::{Chain, Ruleset, Table};
-use crate::model::{Change, Conditions, EndpointSlice, ProxyState, Protocol, Service};
+use crate::model::{Change, Conditions, EndpointSlice, Protocol, ProxyState, Service};
 
 fn chains_by_name(r: &Ruleset) -> HashMap<(Table, &str), &Arc<Chain>> {
-    r.chains.iter().map(|c| ((c.table, c.name.as_str()), c)).collect()
+    r.chains
+        .iter()
+        .map(|c| ((c.table, c.name.as_str()), c))
+        .collect()
 }
 
 /// Applies `change` and hands the dirty set over, as the sync loop does.
@@ -31,7 +34,13 @@ fn two_services() -> (ProxyState, Service, Service) {
     let st = state(
         &[a.clone(), b.clone()],
         &[
-            slice(&a, &[(local_pod(1), NODE, Conditions::READY), (remote_pod(1), OTHER_NODE, Conditions::READY)]),
+            slice(
+                &a,
+                &[
+                    (local_pod(1), NODE, Conditions::READY),
+                    (remote_pod(1), OTHER_NODE, Conditions::READY),
+                ],
+            ),
             slice(&b, &[(local_pod(2), NODE, Conditions::READY)]),
         ],
     );
@@ -43,7 +52,11 @@ fn endpoint_change_recompiles_only_its_service_and_keeps_dispatch_chains() {
     let (mut st, a, _) = two_services();
     let mut compiler = Compiler::new(options());
     let before = compiler.compile(&st, &BTreeSet::new());
-    assert_eq!(before, compile(&st, &options()), "the first compile is a full one");
+    assert_eq!(
+        before,
+        compile(&st, &options()),
+        "the first compile is a full one"
+    );
 
     let grown = slice(
         &a,
@@ -62,7 +75,9 @@ fn endpoint_change_recompiles_only_its_service_and_keeps_dispatch_chains() {
     let shared = |table, name: &str| Arc::ptr_eq(old[&(table, name)], new[&(table, name)]);
     for chain in &before.chains {
         let name = chain.name.as_str();
-        let same_content = new.get(&(chain.table, name)).is_some_and(|c| c.rules == chain.rules);
+        let same_content = new
+            .get(&(chain.table, name))
+            .is_some_and(|c| c.rules == chain.rules);
         // Every chain whose rules did not change is the very same Arc, including the
         // service-independent and dispatch chains (only endpoints changed).
         assert_eq!(shared(chain.table, name), same_content, "{name}");
@@ -71,7 +86,10 @@ fn endpoint_change_recompiles_only_its_service_and_keeps_dispatch_chains() {
     let changed: Vec<&str> = after
         .chains
         .iter()
-        .filter(|c| !old.get(&(c.table, c.name.as_str())).is_some_and(|o| Arc::ptr_eq(o, c)))
+        .filter(|c| {
+            !old.get(&(c.table, c.name.as_str()))
+                .is_some_and(|o| Arc::ptr_eq(o, c))
+        })
         .map(|c| c.name.as_str())
         .collect();
     // The SVC chain of `a` and the new endpoint's SEP chain.
@@ -88,11 +106,24 @@ fn deleted_service_disappears_and_unchanged_dirty_service_keeps_its_chains() {
     dirty.insert(b.name.clone());
     let after = compiler.compile(&st, &dirty);
     assert_eq!(after, compile(&st, &options()));
-    assert!(after.chains.iter().all(|c| !c.rules.iter().any(|r| r.contains("ns/a:"))));
+    assert!(
+        after
+            .chains
+            .iter()
+            .all(|c| !c.rules.iter().any(|r| r.contains("ns/a:")))
+    );
     let old = chains_by_name(&before);
-    for chain in after.chains.iter().filter(|c| c.rules.iter().any(|r| r.contains("ns/b:"))) {
+    for chain in after
+        .chains
+        .iter()
+        .filter(|c| c.rules.iter().any(|r| r.contains("ns/b:")))
+    {
         if chain.name != KUBE_SERVICES {
-            assert!(Arc::ptr_eq(old[&(chain.table, chain.name.as_str())], chain), "{}", chain.name);
+            assert!(
+                Arc::ptr_eq(old[&(chain.table, chain.name.as_str())], chain),
+                "{}",
+                chain.name
+            );
         }
     }
 }
@@ -112,22 +143,36 @@ fn crossing_the_large_cluster_threshold_recompiles_everything() {
             .map(|(_, rule)| rule.clone())
             .collect()
     };
-    let has_sep_comments = |r: &Ruleset| endpoint_rules(r).iter().all(|rule| rule.contains("-m comment"));
+    let has_sep_comments = |r: &Ruleset| {
+        endpoint_rules(r)
+            .iter()
+            .all(|rule| rule.contains("-m comment"))
+    };
     assert!(has_sep_comments(&small));
 
     // One more endpoint in svc-1 makes the cluster large: svc-0's chains change too.
-    let svc = st.service(&crate::model::ServiceName::new("ns", "svc-1")).unwrap().clone();
+    let svc = st
+        .service(&crate::model::ServiceName::new("ns", "svc-1"))
+        .unwrap()
+        .clone();
     let mut grown = EndpointSlice::new(&svc.name, "svc-1-2").with_port("http", 8080, Protocol::Tcp);
     grown = grown.with_endpoint(Ipv4Addr::new(10, 99, 0, 1), Some(NODE), Conditions::READY);
     let dirty = apply(&mut st, Change::SliceUpdated(grown));
     let large = compiler.compile(&st, &dirty);
     assert_eq!(large, compile(&st, &options()));
-    assert!(endpoint_rules(&large).iter().all(|rule| !rule.contains("-m comment")));
+    assert!(
+        endpoint_rules(&large)
+            .iter()
+            .all(|rule| !rule.contains("-m comment"))
+    );
     // The dispatch rules keep theirs.
     let services = large.chain(Table::Nat, KUBE_SERVICES).unwrap();
     assert!(services.rules.iter().all(|r| r.contains("-m comment")));
 
-    let dirty = apply(&mut st, Change::SliceDeleted(crate::model::SliceName::new("ns", "svc-1-2")));
+    let dirty = apply(
+        &mut st,
+        Change::SliceDeleted(crate::model::SliceName::new("ns", "svc-1-2")),
+    );
     let back = compiler.compile(&st, &dirty);
     assert_eq!(back, compile(&st, &options()));
     assert!(has_sep_comments(&back));
@@ -170,11 +215,24 @@ pub fn big_state(n: u32, per: u32) -> ProxyState {
     let mut st = ProxyState::new(NODE);
     for i in 0..n {
         let ip = Ipv4Addr::from(0xac1e_0000 + i);
-        let svc = Service::new("ns", &format!("svc-{i}"), ip).with_port("http", 80, Protocol::Tcp, Some((30000 + i % 2768) as u16));
-        let mut slice = EndpointSlice::new(&svc.name, &format!("svc-{i}-1")).with_port("http", 8080, Protocol::Tcp);
+        let svc = Service::new("ns", &format!("svc-{i}"), ip).with_port(
+            "http",
+            80,
+            Protocol::Tcp,
+            Some((30000 + i % 2768) as u16),
+        );
+        let mut slice = EndpointSlice::new(&svc.name, &format!("svc-{i}-1")).with_port(
+            "http",
+            8080,
+            Protocol::Tcp,
+        );
         for j in 0..per {
             let node = if j % 2 == 0 { NODE } else { OTHER_NODE };
-            slice = slice.with_endpoint(Ipv4Addr::from(0x0ab4_0000 + i * per + j), Some(node), Conditions::READY);
+            slice = slice.with_endpoint(
+                Ipv4Addr::from(0x0ab4_0000 + i * per + j),
+                Some(node),
+                Conditions::READY,
+            );
         }
         st.apply(Change::ServiceUpdated(svc));
         st.apply(Change::SliceUpdated(slice));
@@ -203,10 +261,17 @@ fn compile_speed_at_10k_services() {
     }
     let mut best_incr = f64::MAX;
     for k in 0..5u32 {
-        let svc = st.service(&crate::model::ServiceName::new("ns", "svc-77")).unwrap().clone();
+        let svc = st
+            .service(&crate::model::ServiceName::new("ns", "svc-77"))
+            .unwrap()
+            .clone();
         let slice = EndpointSlice::new(&svc.name, "svc-77-1")
             .with_port("http", 8080, Protocol::Tcp)
-            .with_endpoint(Ipv4Addr::new(10, 99, 0, k as u8), Some(NODE), Conditions::READY);
+            .with_endpoint(
+                Ipv4Addr::new(10, 99, 0, k as u8),
+                Some(NODE),
+                Conditions::READY,
+            );
         let dirty = apply(&mut st, Change::SliceUpdated(slice));
         let t = Instant::now();
         let r = compiler.compile(&st, &dirty);
@@ -236,7 +301,10 @@ fn compile_speed_at_10k_services() {
         drop_one * 1e3
     );
     // KP_ITERS lets `perf stat` difference two runs to count one compile's instructions.
-    let iters: u32 = std::env::var("KP_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let iters: u32 = std::env::var("KP_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
     let cpu0 = process_cpu_seconds();
     for _ in 0..iters {
         compiler.compile_all(&st);
@@ -256,7 +324,12 @@ fn process_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
     (ticks(11) + ticks(12)) / 100.0
 }

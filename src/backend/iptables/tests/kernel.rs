@@ -17,7 +17,7 @@ use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::backend::iptables::parse::{Tables, builtin_chains};
 use crate::backend::iptables::ruleset::{Ruleset, Table};
 use crate::model::{
-    Change, Conditions, EndpointSlice, ProxyState, Protocol, Service, ServiceName, TrafficPolicy,
+    Change, Conditions, EndpointSlice, Protocol, ProxyState, Service, ServiceName, TrafficPolicy,
 };
 
 /// Restores `ruleset` (replacing the tables) and checks iptables-save prints it back.
@@ -36,7 +36,9 @@ fn assert_kernel_holds(ns: &Netns, ruleset: &Ruleset) -> Result<(), String> {
                 .ok_or_else(|| format!("{name}/{} missing in the kernel", chain.name))?;
             let kernel_rules: Vec<&str> = kernel.rules.iter().map(|r| r.text.as_str()).collect();
             if kernel_rules != chain.rules {
-                let at = (0..).find(|&i| kernel_rules.get(i).copied() != chain.rules.get(i).map(String::as_str));
+                let at = (0..).find(|&i| {
+                    kernel_rules.get(i).copied() != chain.rules.get(i).map(String::as_str)
+                });
                 let at = at.expect("lists differ somewhere");
                 return Err(format!(
                     "{name}/{} differs at rule {at} ({} compiled, {} in the kernel):\ncompiled: {:?}\nkernel:   {:?}",
@@ -60,15 +62,25 @@ fn assert_kernel_holds(ns: &Netns, ruleset: &Ruleset) -> Result<(), String> {
                 .map(|c| c.rules.iter().map(|r| r.text.as_str()).collect())
                 .unwrap_or_default();
             if got != want {
-                return Err(format!("{name}/{builtin} jumps differ:\nwant {want:#?}\ngot  {got:#?}"));
+                return Err(format!(
+                    "{name}/{builtin} jumps differ:\nwant {want:#?}\ngot  {got:#?}"
+                ));
             }
         }
         let theirs: BTreeSet<&str> = saved
             .table(name)
-            .map(|t| t.chains.values().filter(|c| c.policy.is_none()).map(|c| c.name.as_str()).collect())
+            .map(|t| {
+                t.chains
+                    .values()
+                    .filter(|c| c.policy.is_none())
+                    .map(|c| c.name.as_str())
+                    .collect()
+            })
             .unwrap_or_default();
         if theirs != ours {
-            return Err(format!("{name}: kernel chains {theirs:?} != compiled {ours:?}"));
+            return Err(format!(
+                "{name}: kernel chains {theirs:?} != compiled {ours:?}"
+            ));
         }
     }
     Ok(())
@@ -92,7 +104,10 @@ fn compiled_rules_round_trip_through_the_kernel() {
             ..options()
         },
         CompileOptions {
-            nodeport_addresses: vec!["192.168.0.9/24".parse().unwrap(), "10.0.0.0/8".parse().unwrap()],
+            nodeport_addresses: vec![
+                "192.168.0.9/24".parse().unwrap(),
+                "10.0.0.0/8".parse().unwrap(),
+            ],
             cluster_cidr: Some("0.0.0.0/0".parse().unwrap()),
             masquerade_bit: 0,
             ..options()
@@ -107,7 +122,8 @@ fn compiled_rules_round_trip_through_the_kernel() {
 
 #[test]
 fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
-    let Some(ns) = Netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel") else {
+    let Some(ns) = Netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel")
+    else {
         return;
     };
     let long = "a".repeat(63);
@@ -131,13 +147,19 @@ fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
 
 #[test]
 fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
-    let Some(ns) = Netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace") else {
+    let Some(ns) = Netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace")
+    else {
         return;
     };
     // 120 services x 10 endpoints: past kube-proxy's 1000-endpoint threshold.
     let st = super::incremental::big_state(120, 10);
     let ruleset = compile(&st, &options());
-    assert!(ruleset.chains.iter().any(|c| c.name.starts_with("KUBE-SEP-") && !c.rules[0].contains("comment")));
+    assert!(
+        ruleset
+            .chains
+            .iter()
+            .any(|c| c.name.starts_with("KUBE-SEP-") && !c.rules[0].contains("comment"))
+    );
     assert_kernel_holds(&ns, &ruleset).unwrap();
     let tables = parsed(&ruleset);
     let svc = st.service(&ServiceName::new("ns", "svc-7")).unwrap();
@@ -165,7 +187,10 @@ fn random_states_are_accepted_and_saved_back_verbatim() {
         failure_persistence: None,
         ..Config::default()
     });
-    let strategy = (prop::collection::vec(service_and_slice(), 0..5), compile_options());
+    let strategy = (
+        prop::collection::vec(service_and_slice(), 0..5),
+        compile_options(),
+    );
     runner
         .run(&strategy, |(services, opts)| {
             let mut state = ProxyState::new(NODE);
@@ -189,7 +214,9 @@ fn random_states_are_accepted_and_saved_back_verbatim() {
                         dst: svc.cluster_ip,
                         dport: port.port,
                     };
-                    tracer.trace(packet).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                    tracer
+                        .trace(packet)
+                        .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 }
             }
             Ok(())

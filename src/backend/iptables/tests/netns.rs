@@ -72,13 +72,19 @@ impl Netns {
 
     pub fn save(&self) -> String {
         let out = self.run("iptables-save", &[], "");
-        assert!(out.status.success(), "iptables-save failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "iptables-save failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("iptables-save prints UTF-8")
     }
 }
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
