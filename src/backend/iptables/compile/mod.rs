@@ -166,60 +166,74 @@ impl Compiler {
         if !self.complete {
             return self.compile_all(state);
         }
-        let gathered: Vec<Gathered> = dirty
-            .iter()
-            .filter_map(|name| state.service(name))
-            .map(|svc| gather(svc, state))
-            .collect();
+        let services: Vec<&Service> = dirty.iter().filter_map(|n| state.service(n)).collect();
+        let gathered = par_map(&services, |svc| gather(svc, state));
         let before: usize = dirty
             .iter()
             .filter_map(|name| self.services.get(name))
             .map(|s| s.endpoints)
             .sum();
-        let total =
-            self.total_endpoints - before + gathered.iter().map(|g| g.endpoints).sum::<usize>();
+        let after: usize = gathered.iter().map(|g| g.endpoints).sum();
+        let total = self.total_endpoints - before + after;
         if is_large(total) != self.large {
             return self.compile_all(state);
         }
         self.total_endpoints = total;
-        let mut changed = Changed::default();
-        for name in dirty {
-            if state.service(name).is_none() {
-                let old = self.services.remove(name);
-                changed.note(old.as_ref(), None);
-            }
-        }
-        for g in &gathered {
-            let name = &g.svc.name;
-            let old = self.services.remove(name);
-            let mut new = compile_service(g, &self.ctx, self.large);
-            if let Some(old) = &old {
-                reuse_unchanged_chains(old, &mut new);
-            }
-            changed.note(old.as_ref(), Some(&new));
-            self.services.insert(name.clone(), new);
-        }
+        let removed: Vec<&ServiceName> = dirty
+            .iter()
+            .filter(|n| state.service(n).is_none())
+            .collect();
+        let changed = self.update(gathered, removed);
         self.assemble(changed)
     }
 
-    /// Recompiles everything.
+    /// Compiles the whole state: every service's endpoints are read afresh, and a service
+    /// is compiled again unless exactly the same inputs produced its cached chains (then
+    /// those are kept: equal inputs give equal rules).
     pub fn compile_all(&mut self, state: &ProxyState) -> Ruleset {
-        // Dropping the old cache is a large free; do it before compiling, not during.
-        self.services = BTreeMap::new();
         let services: Vec<&Service> = state.services().collect();
         let gathered = par_map(&services, |svc| gather(svc, state));
         self.total_endpoints = gathered.iter().map(|g| g.endpoints).sum();
         self.large = is_large(self.total_endpoints);
-        let (ctx, large) = (&self.ctx, self.large);
-        let compiled = par_map(&gathered, |g| compile_service(g, ctx, large));
-        self.services = services
-            .iter()
-            .map(|svc| svc.name.clone())
-            .zip(compiled)
+        let removed: Vec<ServiceName> = self
+            .services
+            .keys()
+            .filter(|n| state.service(n).is_none())
+            .cloned()
             .collect();
+        let cold = self.services.is_empty() || self.dispatch.is_none();
+        let mut changed = self.update(gathered, removed.iter().collect());
+        if cold {
+            changed = Changed::ALL;
+        }
         self.complete = true;
-        self.dispatch = None;
-        self.assemble(Changed::ALL)
+        self.assemble(changed)
+    }
+
+    /// Compiles the `gathered` services whose inputs changed (in parallel), keeps the
+    /// others, forgets `removed`, and says which dispatch chains changed.
+    fn update(&mut self, gathered: Vec<Gathered>, removed: Vec<&ServiceName>) -> Changed {
+        let mut changed = Changed::default();
+        for name in removed {
+            let old = self.services.remove(name);
+            changed.note(old.as_ref(), None);
+        }
+        let (ctx, large, cache) = (&self.ctx, self.large, &self.services);
+        let names: Vec<ServiceName> = gathered.iter().map(|g| g.svc.name.clone()).collect();
+        let compiled = par_map_owned(gathered, |g| match cache.get(&g.svc.name) {
+            Some(old) if old.reusable_for(&g, large) => None,
+            _ => Some(compile_service(g, ctx, large)),
+        });
+        for (name, new) in names.into_iter().zip(compiled) {
+            let Some(mut new) = new else { continue };
+            let old = self.services.remove(&name);
+            if let Some(old) = &old {
+                reuse_unchanged_chains(old, &mut new);
+            }
+            changed.note(old.as_ref(), Some(&new));
+            self.services.insert(name, new);
+        }
+        changed
     }
 
     fn assemble(&mut self, changed: Changed) -> Ruleset {
@@ -305,6 +319,18 @@ fn is_large(total_endpoints: usize) -> bool {
     total_endpoints > LARGE_CLUSTER_ENDPOINTS
 }
 
+/// Below this many services, threads cost more than they save.
+const PARALLEL_FROM: usize = 512;
+
+fn worker_threads() -> usize {
+    if std::env::var_os("KP_ONE_THREAD").is_some() {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+}
+
 /// `items.iter().map(f)`, spread over the available cores for large inputs: services
 /// compile independently, and a full compile at 10k services is the one place where the
 /// compiler's time is felt.
@@ -312,7 +338,7 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
-    if threads < 2 || items.len() < 512 {
+    if threads < 2 || items.len() < 512 || std::env::var_os("KP_ONE_THREAD").is_some() {
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);
@@ -321,6 +347,35 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
         let workers: Vec<_> = items
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("compiling a service does not panic"))
+            .collect()
+    })
+}
+
+/// [`par_map`] for items the workers take ownership of.
+fn par_map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = worker_threads();
+    if threads < 2 || items.len() < PARALLEL_FROM {
+        return items.into_iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut rest = items.into_iter();
+    loop {
+        let part: Vec<T> = rest.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        chunks.push(part);
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = chunks
+            .into_iter()
+            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
             .collect();
         workers
             .into_iter()

@@ -33,6 +33,8 @@ pub struct CompiledService {
     pub chains: Vec<Arc<Chain>>,
     /// How many endpoints the service has (for the large-cluster threshold).
     pub endpoints: usize,
+    /// What it was compiled from, to reuse it while that stays the same.
+    pub inputs: Option<Inputs>,
 }
 
 /// How `-s` tells pod traffic from other traffic (kube-proxy's "local detector").
@@ -110,6 +112,14 @@ pub struct Gathered<'a> {
     pub endpoints: usize,
 }
 
+/// Everything a compiled service was computed from: equal inputs give equal rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inputs {
+    service: Service,
+    endpoints: Vec<Vec<ServiceEndpoint>>,
+    large: bool,
+}
+
 pub fn gather<'a>(svc: &'a Service, state: &ProxyState) -> Gathered<'a> {
     let mut ports = Vec::with_capacity(svc.ports.len());
     for (i, port) in svc.ports.iter().enumerate() {
@@ -129,9 +139,25 @@ pub fn gather<'a>(svc: &'a Service, state: &ProxyState) -> Gathered<'a> {
     }
 }
 
+impl CompiledService {
+    /// Whether compiling `gathered` in mode `large` would give exactly this again.
+    pub fn reusable_for(&self, gathered: &Gathered, large: bool) -> bool {
+        self.inputs.as_ref().is_some_and(|inputs| {
+            inputs.large == large
+                && inputs.service == *gathered.svc
+                && inputs.endpoints.len() == gathered.ports.len()
+                && inputs
+                    .endpoints
+                    .iter()
+                    .zip(&gathered.ports)
+                    .all(|(old, (_, new))| old == new)
+        })
+    }
+}
+
 /// Compiles a gathered service. `large` is kube-proxy's large-cluster mode: no comments in
 /// the per-endpoint rules, which makes the ruleset much smaller to write and to restore.
-pub fn compile_service(gathered: &Gathered, ctx: &Ctx, large: bool) -> CompiledService {
+pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledService {
     let svc = gathered.svc;
     let mut out = CompiledService {
         nat_services: Vec::with_capacity(svc.ports.len()),
@@ -150,6 +176,11 @@ pub fn compile_service(gathered: &Gathered, ctx: &Ctx, large: bool) -> CompiledS
         }
         compile_port(svc, port, &name, endpoints, ctx, large, &mut out);
     }
+    out.inputs = Some(Inputs {
+        service: svc.clone(),
+        endpoints: gathered.ports.into_iter().map(|(_, eps)| eps).collect(),
+        large,
+    });
     out
 }
 
