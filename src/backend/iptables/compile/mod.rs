@@ -30,7 +30,7 @@ use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
 use super::ruleset::{Chain, Jump, Ruleset, Table};
 use crate::model::{ProxyState, Service, ServiceName};
 
-pub use self::text::{probability, push_quoted};
+use self::text::probability;
 
 /// What the flags say about the rules to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,7 +122,8 @@ impl Changed {
 }
 
 /// Incremental compiler: caches each service's compiled chains (as `Arc<Chain>`) and
-/// recompiles only dirty ones.
+/// recompiles only dirty ones. Its options are fixed: new flags need a new `Compiler`.
+/// Large compiles briefly use scoped threads; call it from a blocking context.
 pub struct Compiler {
     ctx: Ctx,
     statics: StaticChains,
