@@ -2,26 +2,54 @@
 
 use super::{Match, Opt, Rule, Target};
 
-/// Targets that are not chains (those kproxy and common setups use).
+/// iptables' built-in verdicts and target extensions (so that a node's whole iptables-save,
+/// with other software's rules, parses); any other target must be a chain of the table.
+const TARGET_EXTENSIONS: &[&str] = &[
+    "ACCEPT",
+    "DROP",
+    "RETURN",
+    "QUEUE",
+    "AUDIT",
+    "CHECKSUM",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNMARK",
+    "CONNSECMARK",
+    "CT",
+    "DNAT",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "LOG",
+    "MARK",
+    "MASQUERADE",
+    "NETMAP",
+    "NFLOG",
+    "NFQUEUE",
+    "NOTRACK",
+    "RATEEST",
+    "REDIRECT",
+    "REJECT",
+    "SECMARK",
+    "SET",
+    "SNAT",
+    "SYNPROXY",
+    "TCPMSS",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TRACE",
+    "TTL",
+    "ULOG",
+];
+
+/// Whether `name` is a verdict or target extension rather than a chain.
 pub fn is_standard_target(name: &str) -> bool {
-    matches!(
-        name,
-        "ACCEPT"
-            | "DROP"
-            | "RETURN"
-            | "REJECT"
-            | "DNAT"
-            | "SNAT"
-            | "MASQUERADE"
-            | "MARK"
-            | "LOG"
-            | "CONNMARK"
-            | "REDIRECT"
-            | "NOTRACK"
-            | "CT"
-            | "QUEUE"
-            | "NFQUEUE"
-    )
+    TARGET_EXTENSIONS.contains(&name)
 }
 
 /// A word of a rule, and whether it was quoted (a quoted `-x` is a value, not an option).
