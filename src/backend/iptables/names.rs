@@ -91,17 +91,21 @@ pub fn service_chain(kind: ChainKind, port: &ServicePortName) -> String {
     let port_name = port.to_string();
     let protocol = port.protocol.as_str();
     let hash = match kind {
-        ChainKind::Sep(endpoint) => hash16(&[&port_name, protocol, &endpoint.to_string()]),
-        _ => hash16(&[&port_name, protocol]),
+        ChainKind::Sep(endpoint) => hash16(&[
+            port_name.as_bytes(),
+            protocol.as_bytes(),
+            endpoint.to_string().as_bytes(),
+        ]),
+        _ => hash16(&[port_name.as_bytes(), protocol.as_bytes()]),
     };
     chain_name(kind.prefix(), &hash)
 }
 
 /// The first 16 base32 characters of sha256 over the concatenated `parts`.
-pub(crate) fn hash16(parts: &[&str]) -> [u8; 16] {
+pub(crate) fn hash16(parts: &[&[u8]]) -> [u8; 16] {
     let mut hasher = Sha256::new();
     for part in parts {
-        hasher.update(part.as_bytes());
+        hasher.update(part);
     }
     let digest = hasher.finalize();
     // 10 bytes are exactly 16 base32 characters, with no padding.
@@ -112,10 +116,10 @@ pub(crate) fn hash16(parts: &[&str]) -> [u8; 16] {
 
 /// `prefix` followed by a [`hash16`].
 pub(crate) fn chain_name(prefix: &str, hash: &[u8; 16]) -> String {
-    let mut out = String::with_capacity(prefix.len() + 16);
-    out.push_str(prefix);
-    out.push_str(std::str::from_utf8(hash).expect("base32 is ASCII"));
-    out
+    let mut out = Vec::with_capacity(prefix.len() + 16);
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(hash);
+    String::from_utf8(out).expect("base32 is ASCII")
 }
 
 #[cfg(test)]

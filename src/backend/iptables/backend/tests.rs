@@ -127,11 +127,7 @@ fn a_partial_sync_writes_only_the_changed_service_chains() {
 #[test]
 fn a_full_sync_repairs_a_flushed_chain_and_only_that() {
     let mut f = Fixture::new();
-    f.backend
-        .runner_mut()
-        .chain_mut(Table::Nat, "KUBE-SERVICES")
-        .unwrap()
-        .clear();
+    f.backend.runner_mut().flush(Table::Nat, "KUBE-SERVICES");
     assert_eq!(
         f.sync(false).unwrap().objects_written,
         0,
@@ -140,13 +136,13 @@ fn a_full_sync_repairs_a_flushed_chain_and_only_that() {
     let report = f.sync(true).unwrap();
     assert_eq!(report.objects_written, 1);
     assert!(f.last_restore().contains(":KUBE-SERVICES"));
-    assert!(
-        !f.backend
-            .runner
-            .chain_mut(Table::Nat, "KUBE-SERVICES")
-            .unwrap()
-            .is_empty()
-    );
+    let services = f
+        .backend
+        .runner
+        .kernel
+        .chain("nat", "KUBE-SERVICES")
+        .unwrap();
+    assert!(!services.rules.is_empty());
 }
 
 #[test]

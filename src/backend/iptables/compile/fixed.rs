@@ -140,15 +140,12 @@ pub fn jumps() -> Vec<Jump> {
         .collect()
 }
 
-/// `<before> -m comment --comment <comment><after>`, without a leading space.
+/// `<before> -m comment --comment <comment><after>`.
 fn comment_rule(before: &str, comment: &str, after: &str) -> String {
     let mut r = String::with_capacity(before.len() + comment.len() + after.len() + 24);
     r.push_str(before);
     push_comment(&mut r, comment);
     r.push_str(after);
-    if r.starts_with(' ') {
-        r.remove(0);
-    }
     r
 }
 

@@ -1,12 +1,16 @@
 //! One service's share of the ruleset: its lines in the shared dispatch chains and its own
 //! nat chains (`KUBE-EXT-`, `KUBE-SVC-`, `KUBE-SVL-`, `KUBE-SEP-`), in kube-proxy's layout.
+//!
+//! Hot path of a full compile (10⁵ endpoints): rules are built with `push_str` into
+//! strings allocated once, and each endpoint is named (hashed) once.
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::Ctx;
-use super::text::push_comment3;
+use super::dispatch::write_dispatch;
+use super::numbers::{AddrText, push_ip};
+use super::text::CommentName;
 use crate::backend::iptables::names::{KUBE_MARK_MASQ, chain_name, hash16};
 use crate::backend::iptables::ruleset::{Chain, Table};
 use crate::model::{
@@ -27,6 +31,10 @@ pub struct CompiledService {
     pub filter_external: Vec<String>,
     /// The service's own nat chains.
     pub chains: Vec<Arc<Chain>>,
+    /// How many endpoints the service has (for the large-cluster threshold).
+    pub endpoints: usize,
+    /// What it was compiled from, to reuse it while that stays the same.
+    pub inputs: Option<Inputs>,
 }
 
 /// How `-s` tells pod traffic from other traffic (kube-proxy's "local detector").
@@ -40,67 +48,159 @@ pub enum PodDetector {
     Cidr(String),
 }
 
-/// A usable endpoint with the names derived from it, computed once.
+/// What one service port needs, decided once from its policies and endpoints
+/// (kube-proxy's `CategorizeEndpoints` and the flags derived from it).
+pub struct PortPlan<'a> {
+    pub svc: &'a Service,
+    pub port: &'a ServicePort,
+    /// `ns/name:port` (or `ns/name`), the text of every comment.
+    pub name: &'a str,
+    /// `name`, escaped once for the comments.
+    pub comment: CommentName<'a>,
+    /// Large-cluster mode: per-endpoint rules carry no comment.
+    pub large: bool,
+    pub proto: &'static str,
+    pub node_port: Option<u16>,
+    pub itp_local: bool,
+    pub etp_local: bool,
+    /// Any usable endpoint anywhere.
+    pub has_endpoints: bool,
+    /// Cluster-IP traffic has somewhere to go (not so for ITP Local without local endpoints).
+    pub has_internal: bool,
+    /// External traffic from outside has somewhere to go.
+    pub has_external: bool,
+    /// Chain names; empty when the chain is not created (and then never referenced).
+    pub svc_chain: String,
+    pub svl_chain: String,
+    pub ext_chain: String,
+}
+
+impl PortPlan<'_> {
+    /// Where cluster-IP traffic goes.
+    pub fn internal_chain(&self) -> &str {
+        if self.itp_local {
+            &self.svl_chain
+        } else {
+            &self.svc_chain
+        }
+    }
+
+    /// Where external traffic goes after the `KUBE-EXT-` special cases.
+    fn external_policy_chain(&self) -> &str {
+        if self.etp_local {
+            &self.svl_chain
+        } else {
+            &self.svc_chain
+        }
+    }
+}
+
+/// A usable endpoint and its chain, named once.
 struct Ep {
     ip: Ipv4Addr,
     port: u16,
-    /// `ip:port`.
-    addr: String,
-    /// `KUBE-SEP-…`.
+    addr: AddrText,
     chain: String,
 }
 
-/// What a port's filter rules do when it cannot be served.
-struct Refusal {
-    target: &'static str,
-    comment_suffix: &'static str,
+/// A service with the endpoints of each of its ports, read from the state once.
+pub struct Gathered<'a> {
+    pub svc: &'a Service,
+    /// Each port once (a repeated name and protocol would repeat its chains) with its endpoints.
+    ports: Vec<(&'a ServicePort, Vec<ServiceEndpoint>)>,
+    /// All endpoints of all ports, as kube-proxy counts them for its large-cluster mode.
+    pub endpoints: usize,
 }
 
-const REJECT: &str = "REJECT --reject-with icmp-port-unreachable";
+/// Everything a compiled service was computed from: equal inputs give equal rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inputs {
+    service: Service,
+    endpoints: Vec<Vec<ServiceEndpoint>>,
+    large: bool,
+}
 
-pub fn compile_service(svc: &Service, state: &ProxyState, ctx: &Ctx) -> CompiledService {
-    let mut out = CompiledService::default();
+pub fn gather<'a>(svc: &'a Service, state: &ProxyState) -> Gathered<'a> {
+    let mut ports = Vec::with_capacity(svc.ports.len());
     for (i, port) in svc.ports.iter().enumerate() {
-        // Two ports with the same name and protocol would give the same chains; the model
-        // should refuse such a service, but the compiler must never emit a duplicate chain.
+        // The model should refuse such a service, but the compiler must never emit a
+        // duplicate chain.
         let duplicate = svc.ports[..i]
             .iter()
             .any(|p| p.name == port.name && p.protocol == port.protocol);
         if !duplicate {
-            compile_port(svc, port, state, ctx, &mut out);
+            ports.push((port, state.endpoints(&svc.name, port)));
         }
     }
+    Gathered {
+        svc,
+        endpoints: ports.iter().map(|(_, eps)| eps.len()).sum(),
+        ports,
+    }
+}
+
+impl CompiledService {
+    /// Whether compiling `gathered` in mode `large` would give exactly this again.
+    pub fn reusable_for(&self, gathered: &Gathered, large: bool) -> bool {
+        self.inputs.as_ref().is_some_and(|inputs| {
+            inputs.large == large
+                && inputs.service == *gathered.svc
+                && inputs.endpoints.len() == gathered.ports.len()
+                && inputs
+                    .endpoints
+                    .iter()
+                    .zip(&gathered.ports)
+                    .all(|(old, (_, new))| old == new)
+        })
+    }
+}
+
+/// Compiles a gathered service. `large` is kube-proxy's large-cluster mode: no comments in
+/// the per-endpoint rules, which makes the ruleset much smaller to write and to restore.
+pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledService {
+    let svc = gathered.svc;
+    let mut out = CompiledService {
+        nat_services: Vec::with_capacity(svc.ports.len()),
+        endpoints: gathered.endpoints,
+        ..CompiledService::default()
+    };
+    let mut name = String::with_capacity(96);
+    for (port, endpoints) in &gathered.ports {
+        name.clear();
+        name.push_str(&svc.name.namespace);
+        name.push('/');
+        name.push_str(&svc.name.name);
+        if !port.name.is_empty() {
+            name.push(':');
+            name.push_str(&port.name);
+        }
+        compile_port(svc, port, &name, endpoints, ctx, large, &mut out);
+    }
+    out.inputs = Some(Inputs {
+        service: svc.clone(),
+        endpoints: gathered.ports.into_iter().map(|(_, eps)| eps).collect(),
+        large,
+    });
     out
 }
 
 fn compile_port(
     svc: &Service,
     port: &ServicePort,
-    state: &ProxyState,
+    name: &str,
+    endpoints: &[ServiceEndpoint],
     ctx: &Ctx,
+    large: bool,
     out: &mut CompiledService,
 ) {
-    let mut name = String::with_capacity(64);
-    let _ = write!(name, "{}", svc.name);
-    if !port.name.is_empty() {
-        name.push(':');
-        name.push_str(&port.name);
-    }
-    let name = name.as_str();
     let proto = port.protocol.as_str();
-    let hash = hash16(&[name, proto]);
-    let svc_chain = chain_name("KUBE-SVC-", &hash);
-    let svl_chain = chain_name("KUBE-SVL-", &hash);
-    let ext_chain = chain_name("KUBE-EXT-", &hash);
-
     let node_port = port.node_port.filter(|&p| p != 0);
     let external =
         node_port.is_some() || !svc.external_ips.is_empty() || !svc.load_balancer_ips.is_empty();
     let itp_local = svc.internal_traffic_policy == TrafficPolicy::Local;
     let etp_local = external && svc.external_traffic_policy == TrafficPolicy::Local;
 
-    let endpoints = state.endpoints(&svc.name, port);
-    let selection = select_endpoints(&endpoints);
+    let selection = select_endpoints(endpoints);
     // kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints: externally reachable ports
     // need the cluster chain even with Local policy, for the short-circuit rules.
     let uses_cluster = !itp_local || external;
@@ -112,260 +212,234 @@ fn compile_port(
     };
     let local_eps: &[ServiceEndpoint] = if uses_local { &selection.local } else { &[] };
     let has_endpoints = !selection.cluster.is_empty();
-    let has_internal = has_endpoints && (!itp_local || !local_eps.is_empty());
-    let has_external = has_endpoints && (!etp_local || !local_eps.is_empty());
-    let internal_chain = if itp_local { &svl_chain } else { &svc_chain };
-    let external_policy_chain = if etp_local { &svl_chain } else { &svc_chain };
 
-    let no_endpoints = Refusal {
-        target: REJECT,
-        comment_suffix: " has no endpoints",
-    };
-    let no_local = Refusal {
-        target: "DROP",
-        comment_suffix: " has no local endpoints",
-    };
-    let internal_refusal = match (has_endpoints, has_internal) {
-        (false, _) => Some(&no_endpoints),
-        (true, false) => Some(&no_local),
-        (true, true) => None,
-    };
-    let external_refusal = match (has_endpoints, has_external) {
-        (false, _) => Some(&no_endpoints),
-        (true, false) => Some(&no_local),
-        (true, true) => None,
-    };
-
-    // Writes `-d IP/32 -p P -m comment --comment "..." -m P --dport N -j TARGET`.
-    let dest_rule = |ip: Ipv4Addr, suffix: &str, dport: u16, target: &str| {
-        let mut r = String::with_capacity(96 + name.len());
-        let _ = write!(r, "-d {ip}/32 -p {proto}");
-        push_comment3(&mut r, "", name, suffix);
-        let _ = write!(r, " -m {proto} --dport {dport} -j {target}");
-        r
-    };
-
-    // Cluster IP.
-    match internal_refusal {
-        None => out.nat_services.push(dest_rule(
-            svc.cluster_ip,
-            " cluster IP",
-            port.port,
-            internal_chain,
-        )),
-        Some(refusal) => out.filter_services.push(dest_rule(
-            svc.cluster_ip,
-            refusal.comment_suffix,
-            port.port,
-            refusal.target,
-        )),
-    }
-    // External IPs, then load-balancer IPs.
-    for (ips, suffix) in [
-        (&svc.external_ips, " external IP"),
-        (&svc.load_balancer_ips, " loadbalancer IP"),
-    ] {
-        for &ip in ips {
-            if has_endpoints {
-                out.nat_services
-                    .push(dest_rule(ip, suffix, port.port, &ext_chain));
-            }
-            if let Some(refusal) = external_refusal {
-                out.filter_external.push(dest_rule(
-                    ip,
-                    refusal.comment_suffix,
-                    port.port,
-                    refusal.target,
-                ));
-            }
+    let hash = hash16(&[name.as_bytes(), proto.as_bytes()]);
+    let named = |prefix: &str, used: bool| {
+        if used {
+            chain_name(prefix, &hash)
+        } else {
+            String::new()
         }
-    }
-    // Node port.
-    if let Some(node_port) = node_port {
-        if has_endpoints {
-            let mut r = String::with_capacity(80 + name.len());
-            let _ = write!(r, "-p {proto}");
-            push_comment3(&mut r, "", name, "");
-            let _ = write!(r, " -m {proto} --dport {node_port} -j {ext_chain}");
-            out.nat_nodeports.push(r);
-        }
-        if let Some(refusal) = external_refusal {
-            let mut r = String::with_capacity(120 + name.len());
-            let _ = write!(r, "-p {proto}");
-            push_comment3(&mut r, "", name, refusal.comment_suffix);
-            let _ = write!(
-                r,
-                " -m addrtype --dst-type LOCAL -m {proto} --dport {node_port} -j {}",
-                refusal.target
-            );
-            out.filter_external.push(r);
-        }
-    }
-
+    };
+    let plan = PortPlan {
+        svc,
+        port,
+        name,
+        comment: CommentName::new(name),
+        large,
+        proto,
+        node_port,
+        itp_local,
+        etp_local,
+        has_endpoints,
+        has_internal: has_endpoints && (!itp_local || !local_eps.is_empty()),
+        has_external: has_endpoints && (!etp_local || !local_eps.is_empty()),
+        svc_chain: named("KUBE-SVC-", !cluster_eps.is_empty()),
+        svl_chain: named("KUBE-SVL-", !local_eps.is_empty()),
+        ext_chain: named("KUBE-EXT-", external && has_endpoints),
+    };
+    write_dispatch(&plan, out);
     if !has_endpoints {
         return;
     }
 
-    // The endpoints either policy uses, each named once.
-    let reachable = union_sorted(cluster_eps, local_eps);
+    // The endpoints either policy uses, each named once, sorted by (ip, port).
+    let mut reachable: Vec<&ServiceEndpoint> = cluster_eps.iter().chain(local_eps).collect();
+    reachable.sort_unstable_by_key(|e| (e.ip, e.port));
+    reachable.dedup_by_key(|e| (e.ip, e.port));
     let eps: Vec<Ep> = reachable
         .iter()
         .map(|e| {
-            let mut addr = String::with_capacity(21);
-            let _ = write!(addr, "{}:{}", e.ip, e.port);
-            let chain = chain_name("KUBE-SEP-", &hash16(&[name, proto, &addr]));
+            let addr = AddrText::new(e.ip, e.port);
             Ep {
                 ip: e.ip,
                 port: e.port,
                 addr,
-                chain,
+                chain: chain_name(
+                    "KUBE-SEP-",
+                    &hash16(&[name.as_bytes(), proto.as_bytes(), addr.as_bytes()]),
+                ),
             }
         })
         .collect();
-    let find = |e: &ServiceEndpoint| -> &Ep {
-        let i = eps
-            .binary_search_by(|x| (x.ip, x.port).cmp(&(e.ip, e.port)))
-            .expect("every selected endpoint is in the union");
-        &eps[i]
+    let lookup = |list: &[ServiceEndpoint]| -> Vec<&Ep> {
+        list.iter()
+            .filter_map(|e| {
+                let i = eps
+                    .binary_search_by_key(&(e.ip, e.port), |x| (x.ip, x.port))
+                    .ok()?;
+                Some(&eps[i])
+            })
+            .collect()
     };
 
-    // KUBE-EXT-: entry for external destinations.
-    if external {
-        let mut rules = Vec::with_capacity(4);
-        if !etp_local {
-            let mut r = String::with_capacity(100 + name.len());
-            push_comment3(
-                &mut r,
-                "masquerade traffic for ",
-                name,
-                " external destinations",
-            );
-            let _ = write!(r, " -j {KUBE_MARK_MASQ}");
-            rules.push(trim(r));
-        } else {
-            let pod_source = match &ctx.pods {
-                PodDetector::None => None,
-                PodDetector::All => Some(String::new()),
-                PodDetector::Cidr(cidr) => Some(format!("-s {cidr}")),
-            };
-            if let Some(source) = pod_source {
-                let mut r = source;
-                push_comment3(&mut r, "pod traffic for ", name, " external destinations");
-                let _ = write!(r, " -j {svc_chain}");
-                rules.push(trim(r));
-            }
-            let mut r = String::with_capacity(120 + name.len());
-            push_comment3(
-                &mut r,
-                "masquerade LOCAL traffic for ",
-                name,
-                " external destinations",
-            );
-            let _ = write!(r, " -m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}");
-            rules.push(trim(r));
-            let mut r = String::with_capacity(120 + name.len());
-            push_comment3(
-                &mut r,
-                "route LOCAL traffic for ",
-                name,
-                " external destinations",
-            );
-            let _ = write!(r, " -m addrtype --src-type LOCAL -j {svc_chain}");
-            rules.push(trim(r));
-        }
-        if has_external {
-            rules.push(format!("-j {external_policy_chain}"));
-        }
-        out.chains.push(nat_chain(ext_chain.clone(), rules));
+    out.chains.reserve(eps.len() + 3);
+    if !plan.ext_chain.is_empty() {
+        let rules = ext_rules(&plan, ctx);
+        out.chains.push(nat_chain(plan.ext_chain.clone(), rules));
     }
-
-    // KUBE-SVC- and KUBE-SVL-: the internal one first masquerades off-cluster clients.
-    for (chain, chain_eps) in [(&svc_chain, cluster_eps), (&svl_chain, local_eps)] {
-        if chain_eps.is_empty() {
+    for (chain, list) in [(&plan.svc_chain, cluster_eps), (&plan.svl_chain, local_eps)] {
+        if list.is_empty() {
             continue;
         }
-        let mut rules = Vec::with_capacity(chain_eps.len() * 2 + 1);
-        if chain == internal_chain && has_internal {
-            let source = match (&ctx.pods, ctx.masquerade_all) {
-                (_, true) => Some(""),
-                (PodDetector::Cidr(cidr), false) => Some(cidr.as_str()),
-                _ => None,
-            };
-            if let Some(cidr) = source {
-                let mut r = String::with_capacity(120 + name.len());
-                if !cidr.is_empty() {
-                    let _ = write!(r, "! -s {cidr} ");
-                }
-                r.push_str(&dest_rule(
-                    svc.cluster_ip,
-                    " cluster IP",
-                    port.port,
-                    KUBE_MARK_MASQ,
-                ));
-                rules.push(r);
-            }
-        }
-        if let Some(timeout) = svc.session_affinity {
-            // The kernel refuses `--seconds 0`.
-            let seconds = timeout.as_secs().clamp(1, u64::from(u32::MAX));
-            for e in chain_eps {
-                rules.push(affinity_check(name, find(e), seconds));
-            }
-        }
-        let n = chain_eps.len();
-        for (i, e) in chain_eps.iter().enumerate() {
-            let ep = find(e);
-            let mut r = String::with_capacity(120 + name.len());
-            push_comment3(&mut r, name, " -> ", &ep.addr);
-            if i + 1 < n {
-                r.push_str(" -m statistic --mode random --probability ");
-                r.push_str(&ctx.probability(n - i));
-            }
-            let _ = write!(r, " -j {}", ep.chain);
-            rules.push(trim(r));
-        }
+        let masquerade = if chain.as_str() == plan.internal_chain() && plan.has_internal {
+            cluster_ip_masquerade(&plan, ctx)
+        } else {
+            None
+        };
+        let rules = policy_rules(&plan, ctx, masquerade, &lookup(list));
         out.chains.push(nat_chain(chain.clone(), rules));
     }
+    // ` -m comment --comment "ns/name:port"`, the same in every endpoint chain.
+    let sep_comment = if large {
+        String::new()
+    } else {
+        let mut comment = String::with_capacity(24 + name.len());
+        plan.comment.push(&mut comment, "", "");
+        format!(" {comment}")
+    };
+    for ep in eps {
+        let rules = endpoint_rules(&plan, &sep_comment, &ep);
+        out.chains.push(nat_chain(ep.chain, rules));
+    }
+}
 
-    // KUBE-SEP-: hairpin masquerade, then DNAT.
-    for ep in &eps {
-        let mut hairpin = String::with_capacity(60 + name.len());
-        let _ = write!(hairpin, "-s {}/32", ep.ip);
-        push_comment3(&mut hairpin, "", name, "");
-        let _ = write!(hairpin, " -j {KUBE_MARK_MASQ}");
-        let mut dnat = String::with_capacity(140 + name.len());
-        let _ = write!(dnat, "-p {proto}");
-        push_comment3(&mut dnat, "", name, "");
-        if svc.session_affinity.is_some() {
-            let _ = write!(
-                dnat,
-                " -m recent --set --name {} --mask 255.255.255.255 --rsource",
-                ep.chain
-            );
+/// `KUBE-EXT-`: entry for external destinations.
+fn ext_rules(plan: &PortPlan, ctx: &Ctx) -> Vec<String> {
+    let name = plan.name;
+    let mut rules = Vec::with_capacity(4);
+    let mut rule = |before: &str, prefix: &str, after: &str, target: &str| {
+        let mut r = String::with_capacity(180 + name.len());
+        r.push_str(before);
+        plan.comment.push(&mut r, prefix, " external destinations");
+        r.push_str(after);
+        r.push_str(" -j ");
+        r.push_str(target);
+        rules.push(r);
+    };
+    if !plan.etp_local {
+        // Cluster policy may send the packet to another node: masquerade.
+        rule("", "masquerade traffic for ", "", KUBE_MARK_MASQ);
+    } else {
+        // Pods reach external IPs as if through the outside: no policy, no masquerade.
+        match &ctx.pods {
+            PodDetector::None => {}
+            PodDetector::All => rule("", "pod traffic for ", "", &plan.svc_chain),
+            PodDetector::Cidr(cidr) => {
+                rule(
+                    &format!("-s {cidr}"),
+                    "pod traffic for ",
+                    "",
+                    &plan.svc_chain,
+                );
+            }
         }
-        let _ = write!(dnat, " -j DNAT --to-destination {}", ep.addr);
-        out.chains
-            .push(nat_chain(ep.chain.clone(), vec![hairpin, dnat]));
+        // The node itself: its source address would not reach back, so masquerade.
+        let local = " -m addrtype --src-type LOCAL";
+        rule("", "masquerade LOCAL traffic for ", local, KUBE_MARK_MASQ);
+        rule("", "route LOCAL traffic for ", local, &plan.svc_chain);
     }
+    if plan.has_external {
+        rules.push(format!("-j {}", plan.external_policy_chain()));
+    }
+    rules
 }
 
-fn affinity_check(name: &str, ep: &Ep, seconds: u64) -> String {
-    let mut r = String::with_capacity(160 + name.len());
-    push_comment3(&mut r, name, " -> ", &ep.addr);
-    let _ = write!(
-        r,
-        " -m recent --rcheck --seconds {seconds} --reap --name {} --mask 255.255.255.255 --rsource -j {}",
-        ep.chain, ep.chain
-    );
-    trim(r)
+/// The first rule of the cluster-IP chain: masquerade clients that are not pods (they may
+/// have routed to this node through another), or everyone with `--masquerade-all`.
+fn cluster_ip_masquerade(plan: &PortPlan, ctx: &Ctx) -> Option<String> {
+    let prefix = match (&ctx.pods, ctx.masquerade_all) {
+        (_, true) => String::new(),
+        (PodDetector::Cidr(cidr), false) => format!("! -s {cidr} "),
+        _ => return None,
+    };
+    let mut r = prefix;
+    r.push_str(&super::dispatch::dest_rule(
+        plan,
+        plan.svc.cluster_ip,
+        " cluster IP",
+        plan.port.port,
+        KUBE_MARK_MASQ,
+    ));
+    Some(r)
 }
 
-/// Rules built by appending ` -m …` pieces start with a space; iptables-save's do not.
-fn trim(mut r: String) -> String {
-    if r.starts_with(' ') {
-        r.remove(0);
+/// `KUBE-SVC-` / `KUBE-SVL-`: affinity checks, then the random spread over `eps`.
+fn policy_rules(
+    plan: &PortPlan,
+    ctx: &Ctx,
+    masquerade: Option<String>,
+    eps: &[&Ep],
+) -> Vec<String> {
+    let name = plan.name;
+    let affinity = plan.svc.session_affinity.map(|t| {
+        // The kernel refuses `--seconds 0`.
+        t.as_secs().clamp(1, u64::from(u32::MAX)).to_string()
+    });
+    let mut rules = Vec::with_capacity(eps.len() * (1 + usize::from(affinity.is_some())) + 1);
+    rules.extend(masquerade);
+    if let Some(seconds) = &affinity {
+        for ep in eps {
+            let mut r = String::with_capacity(200 + name.len());
+            if !plan.large {
+                plan.comment.push_endpoint(&mut r, &ep.addr);
+            }
+            push_part(&mut r, "-m recent --rcheck --seconds ");
+            r.push_str(seconds);
+            r.push_str(" --reap --name ");
+            r.push_str(&ep.chain);
+            r.push_str(" --mask 255.255.255.255 --rsource -j ");
+            r.push_str(&ep.chain);
+            rules.push(r);
+        }
     }
-    r
+    let n = eps.len();
+    for (i, ep) in eps.iter().enumerate() {
+        let mut r = String::with_capacity(140 + name.len());
+        if !plan.large {
+            plan.comment.push_endpoint(&mut r, &ep.addr);
+        }
+        if i + 1 < n {
+            push_part(&mut r, "-m statistic --mode random --probability ");
+            r.push_str(&ctx.probability(n - i));
+        }
+        push_part(&mut r, "-j ");
+        r.push_str(&ep.chain);
+        rules.push(r);
+    }
+    rules
+}
+
+/// Appends `part`, after a space unless `r` is empty.
+fn push_part(r: &mut String, part: &str) {
+    if !r.is_empty() {
+        r.push(' ');
+    }
+    r.push_str(part);
+}
+
+/// `KUBE-SEP-`: masquerade hairpin traffic (a pod reaching itself), then DNAT. `comment` is
+/// empty or starts with a space.
+fn endpoint_rules(plan: &PortPlan, comment: &str, ep: &Ep) -> Vec<String> {
+    let mut hairpin = String::with_capacity(40 + comment.len());
+    hairpin.push_str("-s ");
+    push_ip(&mut hairpin, ep.ip);
+    hairpin.push_str("/32");
+    hairpin.push_str(comment);
+    hairpin.push_str(" -j ");
+    hairpin.push_str(KUBE_MARK_MASQ);
+    let mut dnat = String::with_capacity(140 + comment.len());
+    dnat.push_str("-p ");
+    dnat.push_str(plan.proto);
+    dnat.push_str(comment);
+    if plan.svc.session_affinity.is_some() {
+        dnat.push_str(" -m recent --set --name ");
+        dnat.push_str(&ep.chain);
+        dnat.push_str(" --mask 255.255.255.255 --rsource");
+    }
+    dnat.push_str(" -j DNAT --to-destination ");
+    ep.addr.push_to(&mut dnat);
+    vec![hairpin, dnat]
 }
 
 fn nat_chain(name: String, rules: Vec<String>) -> Arc<Chain> {
@@ -374,15 +448,4 @@ fn nat_chain(name: String, rules: Vec<String>) -> Arc<Chain> {
         name,
         rules,
     })
-}
-
-/// The union of both lists, sorted by (ip, port), each endpoint once.
-fn union_sorted<'a>(
-    a: &'a [ServiceEndpoint],
-    b: &'a [ServiceEndpoint],
-) -> Vec<&'a ServiceEndpoint> {
-    let mut out: Vec<&ServiceEndpoint> = a.iter().chain(b).collect();
-    out.sort_by_key(|e| (e.ip, e.port));
-    out.dedup_by_key(|e| (e.ip, e.port));
-    out
 }

@@ -2,15 +2,21 @@
 //! compiled text equals what the kernel gives back. Each was checked against the real tool
 //! (see the kernel round-trip test).
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
+
+use super::numbers::AddrText;
 
 /// The kernel's limit for `-m comment` (`XT_MAX_COMMENT_LEN` 256, including the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
 
-/// Appends ` -m comment --comment <text>`, quoted as `iptables-save` quotes it, truncating
-/// text the kernel would refuse.
+/// Appends `-m comment --comment <text>` (after a space unless `out` is empty), quoted as
+/// `iptables-save` quotes it, truncating text the kernel would refuse.
 pub fn push_comment(out: &mut String, text: &str) {
-    out.push_str(" -m comment --comment ");
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str("-m comment --comment ");
     push_quoted(out, truncate(text, MAX_COMMENT_LEN));
 }
 
@@ -22,7 +28,10 @@ pub fn push_comment3(out: &mut String, prefix: &str, name: &str, suffix: &str) {
         push_comment(out, &joined);
         return;
     }
-    out.push_str(" -m comment --comment ");
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str("-m comment --comment ");
     let plain = |s: &str| s.bytes().all(is_plain);
     let empty = prefix.is_empty() && name.is_empty() && suffix.is_empty();
     if !empty && plain(prefix) && plain(name) && plain(suffix) {
@@ -54,13 +63,79 @@ fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
 }
 
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        if matches!(c, '"' | '\\' | '\'') {
-            out.push('\\');
+/// A service port's name (`ns/name:port`), escaped once for the many comments that quote it.
+pub struct CommentName<'a> {
+    raw: &'a str,
+    escaped: Cow<'a, str>,
+    plain: bool,
+}
+
+impl<'a> CommentName<'a> {
+    pub fn new(raw: &'a str) -> Self {
+        let escaped = if raw.bytes().any(needs_escape) {
+            let mut s = String::with_capacity(raw.len() + 4);
+            push_escaped(&mut s, raw);
+            Cow::Owned(s)
+        } else {
+            Cow::Borrowed(raw)
+        };
+        Self {
+            raw,
+            escaped,
+            plain: raw.bytes().all(is_plain),
         }
-        out.push(c);
     }
+
+    /// Appends `-m comment --comment <prefix><name><suffix>`, exactly as [`push_comment3`]
+    /// would. `prefix` and `suffix` are kproxy's own words: they need no escaping.
+    pub fn push(&self, out: &mut String, prefix: &str, suffix: &str) {
+        let fits = prefix.len() + self.raw.len() + suffix.len() <= MAX_COMMENT_LEN;
+        let bare = self.plain && prefix.bytes().all(is_plain) && suffix.bytes().all(is_plain);
+        if !fits || bare || self.raw.is_empty() {
+            push_comment3(out, prefix, self.raw, suffix);
+            return;
+        }
+        debug_assert!(!prefix.bytes().chain(suffix.bytes()).any(needs_escape));
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str("-m comment --comment \"");
+        out.push_str(prefix);
+        out.push_str(&self.escaped);
+        out.push_str(suffix);
+        out.push('"');
+    }
+
+    /// Appends `-m comment --comment "<name> -> <ip:port>"`, kube-proxy's comment on the
+    /// rules that pick an endpoint (always quoted: it holds spaces).
+    pub fn push_endpoint(&self, out: &mut String, addr: &AddrText) {
+        if self.raw.len() + 4 + addr.as_bytes().len() > MAX_COMMENT_LEN {
+            push_comment3(out, self.raw, " -> ", addr.as_str());
+            return;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str("-m comment --comment \"");
+        out.push_str(&self.escaped);
+        out.push_str(" -> ");
+        addr.push_to(out);
+        out.push('"');
+    }
+}
+
+fn needs_escape(b: u8) -> bool {
+    matches!(b, b'"' | b'\\' | b'\'')
+}
+
+fn push_escaped(out: &mut String, mut text: &str) {
+    while let Some(i) = text.bytes().position(needs_escape) {
+        out.push_str(&text[..i]);
+        out.push('\\');
+        out.push_str(&text[i..=i]);
+        text = &text[i + 1..];
+    }
+    out.push_str(text);
 }
 
 fn truncate(text: &str, max: usize) -> &str {
@@ -126,6 +201,33 @@ mod tests {
         assert_eq!(q("a'b"), "\"a\\'b\"");
         assert_eq!(q("a\\b"), "\"a\\\\b\"");
         assert_eq!(q(""), "\"\"");
+    }
+
+    #[test]
+    fn comment_name_equals_comment_of_joined_text() {
+        let addr = AddrText::new("10.180.0.1".parse().unwrap(), 80);
+        let long = "x".repeat(250);
+        for name in ["ns/svc:http", "a'b", "plain", "", &long, "q\"/\\"] {
+            let cn = CommentName::new(name);
+            for start in ["", "-s 1.2.3.4/32"] {
+                let mut a = String::from(start);
+                cn.push_endpoint(&mut a, &addr);
+                let mut b = String::from(start);
+                push_comment(&mut b, &format!("{name} -> 10.180.0.1:80"));
+                assert_eq!(a, b, "{name:?}");
+                for (prefix, suffix) in [
+                    ("", ""),
+                    ("pod traffic for ", " external destinations"),
+                    ("", " cluster IP"),
+                ] {
+                    let mut a = String::from(start);
+                    cn.push(&mut a, prefix, suffix);
+                    let mut b = String::from(start);
+                    push_comment(&mut b, &format!("{prefix}{name}{suffix}"));
+                    assert_eq!(a, b, "{prefix:?} {name:?} {suffix:?}");
+                }
+            }
+        }
     }
 
     #[test]

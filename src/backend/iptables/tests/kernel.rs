@@ -9,6 +9,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+use super::arbitrary::{compile_options, service_and_slice};
+
 use super::fixtures::*;
 use super::netns::Netns;
 use crate::backend::iptables::compile::{CompileOptions, compile};
@@ -143,104 +145,34 @@ fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
     assert_kernel_holds(&ns, &ruleset).unwrap();
 }
 
-fn dns_label(max: usize) -> impl Strategy<Value = String> {
-    prop_oneof![
-        3 => "[a-z]([-a-z0-9]{0,8}[a-z0-9])?",
-        1 => Just("x".repeat(max)),
-        1 => Just(format!("{}-0", "z".repeat(max - 2))),
-    ]
-}
-
-fn protocol() -> impl Strategy<Value = Protocol> {
-    prop_oneof![
-        Just(Protocol::Tcp),
-        Just(Protocol::Udp),
-        Just(Protocol::Sctp)
-    ]
-}
-
-fn policy() -> impl Strategy<Value = TrafficPolicy> {
-    prop_oneof![Just(TrafficPolicy::Cluster), Just(TrafficPolicy::Local)]
-}
-
-fn conditions() -> impl Strategy<Value = Conditions> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| {
-        Conditions {
-            ready,
-            serving,
-            terminating,
-        }
-    })
-}
-
-type EndpointSpec = (u32, u16, bool, Conditions);
-
-/// A service and one slice for it, both random.
-fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
-    let ports = prop::collection::vec(
-        (
-            prop_oneof![Just(String::new()), "[a-z][-a-z0-9]{0,13}"],
-            any::<u16>(),
-            protocol(),
-            prop::option::of(30000u16..=32767),
-        ),
-        1..4,
+#[test]
+fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
+    let Some(ns) = Netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace")
+    else {
+        return;
+    };
+    // 120 services x 10 endpoints: past kube-proxy's 1000-endpoint threshold.
+    let st = super::incremental::big_state(120, 10);
+    let ruleset = compile(&st, &options());
+    assert!(
+        ruleset
+            .chains
+            .iter()
+            .any(|c| c.name.starts_with("KUBE-SEP-") && !c.rules[0].contains("comment"))
     );
-    let endpoints = prop::collection::vec(
-        (any::<u32>(), any::<u16>(), any::<bool>(), conditions()),
-        0..6,
-    );
-    (
-        dns_label(63),
-        dns_label(63),
-        any::<u32>(),
-        ports,
-        prop::option::of(0u64..=86400),
-        policy(),
-        policy(),
-        prop::collection::vec(any::<u32>(), 0..3),
-        prop::collection::vec(any::<u32>(), 0..3),
-        endpoints,
-    )
-        .prop_map(|(ns, name, ip, ports, affinity, etp, itp, ext, lb, eps)| {
-            let mut svc = Service::new(&ns, &name, Ipv4Addr::from(ip));
-            for (port_name, port, proto, node_port) in &ports {
-                svc = svc.with_port(port_name, *port, *proto, *node_port);
-            }
-            svc.session_affinity = affinity.map(Duration::from_secs);
-            svc.external_traffic_policy = etp;
-            svc.internal_traffic_policy = itp;
-            svc.external_ips = ext.into_iter().map(Ipv4Addr::from).collect();
-            svc.load_balancer_ips = lb.into_iter().map(Ipv4Addr::from).collect();
-            let mut slice = EndpointSlice::new(&svc.name, "slice");
-            for (port_name, port, proto, _) in &ports {
-                slice = slice.with_port(port_name, port.wrapping_add(1), *proto);
-            }
-            for (ip, _, local, cond) in eps.iter().map(|e: &EndpointSpec| *e) {
-                let node = if local { NODE } else { OTHER_NODE };
-                slice = slice.with_endpoint(Ipv4Addr::from(ip), Some(node), cond);
-            }
-            (svc, slice)
+    assert_kernel_holds(&ns, &ruleset).unwrap();
+    let tables = parsed(&ruleset);
+    let svc = st.service(&ServiceName::new("ns", "svc-7")).unwrap();
+    let trace = crate::backend::iptables::trace::Tracer::new(&tables, &[NODE_IP])
+        .trace(crate::backend::iptables::trace::Packet {
+            src: OUTSIDE,
+            proto: Protocol::Tcp,
+            dst: NODE_IP,
+            dport: svc.ports[0].node_port.unwrap(),
         })
-}
-
-fn compile_options() -> impl Strategy<Value = CompileOptions> {
-    let net = (any::<u32>(), 0u8..=32)
-        .prop_map(|(ip, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(ip), len).unwrap());
-    (
-        any::<bool>(),
-        0u8..=31,
-        prop::option::of(net.clone()),
-        prop::collection::vec(net, 0..3),
-    )
-        .prop_map(
-            |(masquerade_all, masquerade_bit, cluster_cidr, nodeport_addresses)| CompileOptions {
-                masquerade_all,
-                masquerade_bit,
-                cluster_cidr,
-                nodeport_addresses,
-            },
-        )
+        .unwrap();
+    assert_eq!(trace.paths.len(), 10, "{}", trace.output);
+    assert!(trace.masquerade);
 }
 
 /// No state may produce input iptables-restore refuses, and whatever it accepts must come

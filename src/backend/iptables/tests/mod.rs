@@ -1,6 +1,7 @@
 //! Tests of the compiler, the parser and the tracer together: golden rulesets, packet flows
 //! over the compiled rules, incremental compiles, and round trips through a real kernel.
 
+mod arbitrary;
 mod fixtures;
 mod flows;
 mod golden;

@@ -10,11 +10,15 @@
 use std::cmp::Ordering;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use ipnet::Ipv4Net;
 use thiserror::Error;
 
 use super::parse::{Match, Opt, ParsedChain, Rule, Tables, Target, is_standard_target};
+
+mod matches;
+mod values;
+
 use crate::model::Protocol;
+use values::{apply_mark, parse_dnat};
 
 /// A new connection's first packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,104 +386,12 @@ impl<'a> Tracer<'a> {
         }
         Ok(verdict)
     }
-
-    /// Evaluates one option, ignoring its negation (the caller applies it).
-    fn eval_option(
-        &self,
-        place: &Place,
-        m: &Match,
-        opt: &Opt,
-        st: &State,
-    ) -> Result<Verdict, TraceError> {
-        let bad = |why: &str| {
-            place.unsupported(format!(
-                "-m {} {} {:?}: {why}",
-                m.module, opt.name, opt.values
-            ))
-        };
-        let value = || opt.value().ok_or_else(|| bad("needs one value"));
-        let yes = |b: bool| if b { Verdict::Yes } else { Verdict::No };
-        let v = match (m.module.as_str(), opt.name.as_str()) {
-            ("", "-s") => yes(parse_net(value()?)
-                .ok_or_else(|| bad("address"))?
-                .contains(&st.src)),
-            ("", "-d") => yes(parse_net(value()?)
-                .ok_or_else(|| bad("address"))?
-                .contains(&st.dst)),
-            ("", "-p") => match value()? {
-                "all" => Verdict::Yes,
-                p => yes(Protocol::from_kubernetes(&p.to_ascii_uppercase())
-                    .ok_or_else(|| bad("protocol"))?
-                    == st.proto),
-            },
-            ("comment", "--comment") => Verdict::Yes,
-            ("tcp" | "udp" | "sctp", "--dport" | "--destination-port") => {
-                if m.module != st.proto.as_str() {
-                    return Ok(Verdict::No);
-                }
-                let (lo, hi) = parse_port_range(value()?).ok_or_else(|| bad("port"))?;
-                yes((lo..=hi).contains(&st.dport))
-            }
-            ("addrtype", "--src-type" | "--dst-type") => {
-                if value()? != "LOCAL" {
-                    return Err(bad("only LOCAL is understood"));
-                }
-                let ip = if opt.name == "--src-type" {
-                    st.src
-                } else {
-                    st.dst
-                };
-                yes(self.is_local(ip))
-            }
-            ("statistic", "--mode") if value()? == "random" => Verdict::Yes,
-            ("statistic", "--probability") => {
-                let p: f64 = value()?.parse().map_err(|_| bad("probability"))?;
-                match p {
-                    p if p >= 1.0 => Verdict::Yes,
-                    p if p <= 0.0 => Verdict::No,
-                    _ => Verdict::Both,
-                }
-            }
-            ("recent", "--rcheck" | "--update") => {
-                let name = recent_option(m, "--name").unwrap_or("DEFAULT");
-                let addr = if m.options.iter().any(|o| o.name == "--rdest") {
-                    st.dst
-                } else {
-                    st.src
-                };
-                yes(self.recent.iter().any(|(n, a)| n == name && *a == addr))
-            }
-            ("recent", "--set" | "--name" | "--seconds" | "--reap" | "--rsource" | "--rdest") => {
-                Verdict::Yes
-            }
-            ("recent", "--mask") if value()? == "255.255.255.255" => Verdict::Yes,
-            ("mark", "--mark") => {
-                let (v, mask) = parse_mark(value()?).ok_or_else(|| bad("mark"))?;
-                yes(st.mark & mask == v)
-            }
-            ("conntrack", "--ctstate") => {
-                let states = value()?;
-                yes(states
-                    .split(',')
-                    .any(|s| s == "NEW" || (s == "DNAT" && st.dnat)))
-            }
-            _ => return Err(bad("not understood by the tracer")),
-        };
-        Ok(v)
-    }
 }
 
 enum Step<'t> {
     Next,
     Exit(Exit),
     Jump(&'t ParsedChain),
-}
-
-fn recent_option<'m>(m: &'m Match, name: &str) -> Option<&'m str> {
-    m.options
-        .iter()
-        .find(|o| o.name == name)
-        .and_then(Opt::value)
 }
 
 fn outcome(st: State, output: &str) -> PathOutcome {
@@ -509,55 +421,4 @@ fn output_order(a: &str, b: &str) -> Ordering {
         (Err(_), Ok(_)) => Ordering::Greater,
         (Err(_), Err(_)) => a.cmp(b),
     }
-}
-
-fn parse_net(s: &str) -> Option<Ipv4Net> {
-    s.parse::<Ipv4Net>()
-        .ok()
-        .or_else(|| s.parse::<Ipv4Addr>().ok().map(Ipv4Net::from))
-}
-
-fn parse_port_range(s: &str) -> Option<(u16, u16)> {
-    match s.split_once(':') {
-        Some((lo, hi)) => Some((lo.parse().ok()?, hi.parse().ok()?)),
-        None => {
-            let p = s.parse().ok()?;
-            Some((p, p))
-        }
-    }
-}
-
-fn parse_dnat(s: &str) -> Option<(Ipv4Addr, Option<u16>)> {
-    match s.split_once(':') {
-        Some((ip, port)) => Some((ip.parse().ok()?, Some(port.parse().ok()?))),
-        None => Some((s.parse().ok()?, None)),
-    }
-}
-
-fn parse_u32(s: &str) -> Option<u32> {
-    match s.strip_prefix("0x") {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
-
-/// `value[/mask]`; a missing mask is all ones.
-fn parse_mark(s: &str) -> Option<(u32, u32)> {
-    match s.split_once('/') {
-        Some((v, m)) => Some((parse_u32(v)?, parse_u32(m)?)),
-        None => Some((parse_u32(s)?, u32::MAX)),
-    }
-}
-
-/// The MARK target's options, as xt_MARK applies them.
-fn apply_mark(mark: u32, opt: &Opt) -> Option<u32> {
-    let (v, m) = parse_mark(opt.value()?)?;
-    Some(match opt.name.as_str() {
-        "--set-xmark" => (mark & !m) ^ v,
-        "--set-mark" => (mark & !m) | v,
-        "--or-mark" => mark | v,
-        "--xor-mark" => mark ^ v,
-        "--and-mark" => mark & v,
-        _ => return None,
-    })
 }

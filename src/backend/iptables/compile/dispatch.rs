@@ -1,0 +1,125 @@
+//! A service port's lines in the shared chains: nat `KUBE-SERVICES` / `KUBE-NODEPORTS`
+//! capture its addresses; filter `KUBE-SERVICES` / `KUBE-EXTERNAL-SERVICES` refuse what
+//! cannot be served, so clients fail at once instead of timing out.
+
+use std::net::Ipv4Addr;
+
+use super::numbers::{push_ip, push_u32};
+use super::service::{CompiledService, PortPlan};
+
+/// What a port's filter rules do when traffic cannot be served.
+#[derive(Clone, Copy)]
+struct Refusal {
+    target: &'static str,
+    comment_suffix: &'static str,
+}
+
+/// No endpoint anywhere: "connection refused".
+const NO_ENDPOINTS: Refusal = Refusal {
+    target: "REJECT --reject-with icmp-port-unreachable",
+    comment_suffix: " has no endpoints",
+};
+/// Endpoints exist, but not on this node while policy is Local: kube-proxy drops.
+const NO_LOCAL_ENDPOINTS: Refusal = Refusal {
+    target: "DROP",
+    comment_suffix: " has no local endpoints",
+};
+
+fn refusal(has_endpoints: bool, served: bool) -> Option<Refusal> {
+    match (has_endpoints, served) {
+        (false, _) => Some(NO_ENDPOINTS),
+        (true, false) => Some(NO_LOCAL_ENDPOINTS),
+        (true, true) => None,
+    }
+}
+
+pub fn write_dispatch(plan: &PortPlan, out: &mut CompiledService) {
+    let svc = plan.svc;
+    let port = plan.port.port;
+    let external_refusal = refusal(plan.has_endpoints, plan.has_external);
+
+    match refusal(plan.has_endpoints, plan.has_internal) {
+        None => out.nat_services.push(dest_rule(
+            plan,
+            svc.cluster_ip,
+            " cluster IP",
+            port,
+            plan.internal_chain(),
+        )),
+        Some(r) => out.filter_services.push(dest_rule(
+            plan,
+            svc.cluster_ip,
+            r.comment_suffix,
+            port,
+            r.target,
+        )),
+    }
+    for (ips, suffix) in [
+        (&svc.external_ips, " external IP"),
+        (&svc.load_balancer_ips, " loadbalancer IP"),
+    ] {
+        for &ip in ips {
+            if plan.has_endpoints {
+                out.nat_services
+                    .push(dest_rule(plan, ip, suffix, port, &plan.ext_chain));
+            }
+            if let Some(r) = external_refusal {
+                out.filter_external
+                    .push(dest_rule(plan, ip, r.comment_suffix, port, r.target));
+            }
+        }
+    }
+    if let Some(node_port) = plan.node_port {
+        if plan.has_endpoints {
+            out.nat_nodeports
+                .push(node_port_rule(plan, "", "", node_port, &plan.ext_chain));
+        }
+        if let Some(r) = external_refusal {
+            out.filter_external.push(node_port_rule(
+                plan,
+                r.comment_suffix,
+                " -m addrtype --dst-type LOCAL",
+                node_port,
+                r.target,
+            ));
+        }
+    }
+}
+
+/// `-d IP/32 -p P -m comment --comment "<name><suffix>" -m P --dport N -j TARGET`.
+pub fn dest_rule(plan: &PortPlan, ip: Ipv4Addr, suffix: &str, dport: u16, target: &str) -> String {
+    let mut r = String::with_capacity(160 + plan.name.len());
+    r.push_str("-d ");
+    push_ip(&mut r, ip);
+    r.push_str("/32 -p ");
+    r.push_str(plan.proto);
+    plan.comment.push(&mut r, "", suffix);
+    push_dport_target(&mut r, plan.proto, dport, target);
+    r
+}
+
+/// `-p P -m comment --comment "<name><suffix>"<matches> -m P --dport N -j TARGET`.
+fn node_port_rule(
+    plan: &PortPlan,
+    suffix: &str,
+    matches: &str,
+    dport: u16,
+    target: &str,
+) -> String {
+    let mut r = String::with_capacity(170 + plan.name.len());
+    r.push_str("-p ");
+    r.push_str(plan.proto);
+    plan.comment.push(&mut r, "", suffix);
+    r.push_str(matches);
+    push_dport_target(&mut r, plan.proto, dport, target);
+    r
+}
+
+fn push_dport_target(r: &mut String, proto: &str, dport: u16, target: &str) {
+    r.push_str(" -m ");
+    r.push_str(proto);
+    r.push_str(" --dport ");
+    push_u32(r, dport.into());
+    r.push_str(" -j ");
+    r.push_str(target);
+}
