@@ -16,7 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # Test targets that need IPVS. Add new ones here.
-DEFAULT_TESTS="ipvs_netlink"
+DEFAULT_TESTS="ipvs_netlink ipvs_e2e"
 
 tests=() extra=()
 while [ $# -gt 0 ]; do

@@ -323,9 +323,16 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         Ok(written)
     }
 
-    /// Unbinds addresses no service has any more (after their virtual servers are gone).
+    /// Unbinds addresses no service has any more (after their virtual servers are gone),
+    /// except those in `--ipvs-exclude-cidrs`, which belong to someone else.
     fn unbind(&mut self, known: &mut KnownState, desired: &Desired) -> Result<usize, SyncError> {
-        let stale: Vec<Ipv4Addr> = known.addresses.difference(&desired.addresses).copied().collect();
+        let exclude = &self.options.exclude_cidrs;
+        let stale: Vec<Ipv4Addr> = known
+            .addresses
+            .difference(&desired.addresses)
+            .filter(|a| !exclude.iter().any(|n| n.contains(*a)))
+            .copied()
+            .collect();
         for addr in &stale {
             self.handles
                 .link
