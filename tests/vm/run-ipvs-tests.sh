@@ -34,10 +34,11 @@ t0=$(now)
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 t=$(now)
-# The JSON stream names each test executable; --no-run builds without running. Only test
-# targets were asked for, so every non-null "executable" is one of them.
+# The JSON stream names each test executable; --no-run builds without running. Tests that
+# run the kproxy binary make cargo build it too: keep the artifacts of test targets only.
 json=$(cd "$root" && cargo test --no-run --message-format=json "${args[@]}")
-mapfile -t exes < <(printf '%s\n' "$json" | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
+mapfile -t exes < <(printf '%s\n' "$json" | grep '"kind":\["test"\]' |
+  grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
 echo "[run-ipvs-tests] built ${#exes[@]} test binaries ($(since "$t"))" >&2
 [ ${#exes[@]} -eq ${#tests[@]} ] || { echo "[run-ipvs-tests] expected ${#tests[@]} binaries" >&2; exit 1; }
 
