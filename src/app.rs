@@ -5,10 +5,12 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::backend::Backend;
+use crate::backend::iptables::IptablesBackend;
 use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::backend::iptables::restore::CommandRunner;
-use crate::backend::iptables::IptablesBackend;
-use crate::backend::ipvs::compile::{CompileOptions as IpvsCompileOptions, Compiler as IpvsCompiler};
+use crate::backend::ipvs::compile::{
+    CompileOptions as IpvsCompileOptions, Compiler as IpvsCompiler,
+};
 use crate::backend::ipvs::link::{DUMMY_DEVICE, LinkHandle};
 use crate::backend::ipvs::netlink::Timeouts;
 use crate::backend::ipvs::rules::RuleOptions;
@@ -60,7 +62,8 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
 /// `--cleanup`: removes what either mode programmed (iptables chains, IPVS virtual servers
 /// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets) and exits.
 pub fn cleanup(config: &Config) -> Result<()> {
-    let cleaned = ipvs::cleanup::cleanup(&mut CommandRunner::default(), &config.ipvs.exclude_cidrs)?;
+    let cleaned =
+        ipvs::cleanup::cleanup(&mut CommandRunner::default(), &config.ipvs.exclude_cidrs)?;
     info!(
         chains_and_jumps = cleaned.chains_and_jumps,
         virtual_servers = cleaned.virtual_servers,

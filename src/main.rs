@@ -20,11 +20,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     // Before any thread exists: every thread started later inherits the namespace.
-    if let Some(name) = &config.netns {
-        if let Err(e) = kproxy::sys::netns::enter(name) {
-            tracing::error!(error = %e, "cannot enter the network namespace");
-            return ExitCode::FAILURE;
-        }
+    if let Some(name) = &config.netns
+        && let Err(e) = kproxy::sys::netns::enter(name)
+    {
+        tracing::error!(error = %e, "cannot enter the network namespace");
+        return ExitCode::FAILURE;
     }
     if config.cleanup {
         return exit(kproxy::app::cleanup(&config));

@@ -14,8 +14,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::time::Duration;
 
-use ipvs::ipvsadm::{DestView, ServiceView, View, parse_list, without_conns};
 use ipvs::ipvs_or_skip;
+use ipvs::ipvsadm::{DestView, ServiceView, View, parse_list, without_conns};
 use kproxy::backend::ipvs::handle::IpvsHandle;
 use kproxy::backend::ipvs::netlink::{RealServer, ServiceKey, VirtualService};
 use kproxy::model::Protocol;
@@ -69,7 +69,14 @@ fn on_node(i: &[usize]) -> Vec<(Ipv4Addr, &'static str)> {
 }
 
 /// A service and its one slice in one file.
-fn write_service(dir: &Path, name: &str, ip: Ipv4Addr, port: Port, pods: &[usize], annotation: &str) {
+fn write_service(
+    dir: &Path,
+    name: &str,
+    ip: Ipv4Addr,
+    port: Port,
+    pods: &[usize],
+    annotation: &str,
+) {
     let mut yaml = service_yaml(name, ip, std::slice::from_ref(&port), "");
     if !annotation.is_empty() {
         yaml = yaml.replace(
@@ -86,7 +93,11 @@ fn write_service(dir: &Path, name: &str, ip: Ipv4Addr, port: Port, pods: &[usize
 fn write_manifests(dir: &Path) {
     write_service(dir, "web", WEB_IP, web_port(), &[0, 1, 2], "");
     write_service(dir, "dns", DNS_IP, dns_port(), &[0, 1, 2], "");
-    write(dir, "empty.yaml", &service_yaml("empty", EMPTY_IP, &[http_port(8080)], ""));
+    write(
+        dir,
+        "empty.yaml",
+        &service_yaml("empty", EMPTY_IP, &[http_port(8080)], ""),
+    );
     write_service(dir, "other", OTHER_IP, http_port(8080), &[0], "");
     let lc = "ipvs.kproxy.dev/scheduler: lc";
     write_service(dir, "least", LC_IP, http_port(80), &[0, 1], lc);
@@ -133,7 +144,11 @@ fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
         "127.0.0.1:0",
     ];
     args.extend_from_slice(extra_args);
-    let log = dir.join(format!("../kproxy-{}-{}.log", node.name, std::process::id()));
+    let log = dir.join(format!(
+        "../kproxy-{}-{}.log",
+        node.name,
+        std::process::id()
+    ));
     Kproxy::start(&args, &log)
 }
 
@@ -180,9 +195,18 @@ fn expected_view() -> View {
         dests,
     };
     [
-        (format!("tcp/{WEB_IP}:80"), svc("rr", pods(8080, &[0, 1, 2]))),
-        (format!("tcp/{NODE_IP}:{NODE_PORT}"), svc("rr", pods(8080, &[0, 1, 2]))),
-        (format!("udp/{DNS_IP}:53"), svc("rr", pods(5353, &[0, 1, 2]))),
+        (
+            format!("tcp/{WEB_IP}:80"),
+            svc("rr", pods(8080, &[0, 1, 2])),
+        ),
+        (
+            format!("tcp/{NODE_IP}:{NODE_PORT}"),
+            svc("rr", pods(8080, &[0, 1, 2])),
+        ),
+        (
+            format!("udp/{DNS_IP}:53"),
+            svc("rr", pods(5353, &[0, 1, 2])),
+        ),
         (format!("tcp/{EMPTY_IP}:8080"), svc("rr", BTreeMap::new())),
         (format!("tcp/{OTHER_IP}:8080"), svc("rr", pods(8080, &[0]))),
         (format!("tcp/{LC_IP}:80"), svc("lc", pods(8080, &[0, 1]))),
@@ -248,9 +272,11 @@ fn last_sync_written(log: &str, full: bool) -> Option<usize> {
     let tag = format!("full={full}");
     plain(log)
         .lines()
-        .filter(|l| l.contains(" synced ") && l.contains(&tag))
-        .last()
-        .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("written=")))
+        .rfind(|l| l.contains(" synced ") && l.contains(&tag))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("written="))
+        })
         .and_then(|n| n.parse().ok())
 }
 
@@ -264,8 +290,10 @@ fn syncs_logged(log: &str, full: bool) -> usize {
 
 #[test]
 fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
-    let Some(s) = setup("ipvsadm_lists_exactly_the_expected_virtual_and_real_servers", &[])
-    else {
+    let Some(s) = setup(
+        "ipvsadm_lists_exactly_the_expected_virtual_and_real_servers",
+        &[],
+    ) else {
         return;
     };
     let node = &s.topo.node;
@@ -273,7 +301,10 @@ fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
     // Service addresses live on kube-ipvs0, the node's own address does not.
     let bound = node.exec_stdout(&["ip", "-4", "-o", "addr", "show", "dev", "kube-ipvs0"]);
     for ip in [WEB_IP, DNS_IP, EMPTY_IP, OTHER_IP, LC_IP, DRAIN_IP] {
-        assert!(bound.contains(&format!("{ip}/32")), "{ip} not bound:\n{bound}");
+        assert!(
+            bound.contains(&format!("{ip}/32")),
+            "{ip} not bound:\n{bound}"
+        );
     }
     assert!(!bound.contains(&NODE_IP.to_string()), "{bound}");
     let members = node.exec_stdout(&["ipset", "list", "KUBE-CLUSTER-IP"]);
@@ -284,8 +315,10 @@ fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
 
 #[test]
 fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
-    let Some(s) = setup("traffic_reaches_every_backend_through_cluster_ip_and_node_port", &[])
-    else {
+    let Some(s) = setup(
+        "traffic_reaches_every_backend_through_cluster_ip_and_node_port",
+        &[],
+    ) else {
         return;
     };
     let pod0 = &s.topo.pods[0];
@@ -306,7 +339,10 @@ fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
     for dst in [addr(NODE_IP, NODE_PORT), addr(WEB_IP, 80)] {
         let replies = backends(&s.topo.client, dst, 30, false);
         assert_eq!(names(&replies), all_pods(), "via {dst}");
-        assert!(replies.iter().all(|(_, seen)| *seen != CLIENT_IP), "{replies:?}");
+        assert!(
+            replies.iter().all(|(_, seen)| *seen != CLIENT_IP),
+            "{replies:?}"
+        );
     }
 
     // Node → ClusterIP.
@@ -333,7 +369,12 @@ fn rr_spreads_evenly_and_lc_avoids_a_busy_backend() {
     };
     let client = &s.topo.client;
     let rr = counts(&backends(client, addr(WEB_IP, 80), 30, false));
-    assert_eq!(rr, [("pod-0", 10), ("pod-1", 10), ("pod-2", 10)].map(|(p, n)| (p.to_string(), n)).into());
+    assert_eq!(
+        rr,
+        [("pod-0", 10), ("pod-1", 10), ("pod-2", 10)]
+            .map(|(p, n)| (p.to_string(), n))
+            .into()
+    );
 
     // lc: a backend holding an open connection gets no new ones while the other has fewer.
     let mut busy = OpenConnection::open(client, addr(LC_IP, 80));
@@ -344,7 +385,11 @@ fn rr_spreads_evenly_and_lc_avoids_a_busy_backend() {
         .filter(|p| **p != busy_name)
         .map(|p| p.to_string())
         .collect();
-    assert_eq!(names(&replies), others, "lc sent a new connection to busy {busy_name}");
+    assert_eq!(
+        names(&replies),
+        others,
+        "lc sent a new connection to busy {busy_name}"
+    );
     assert!(busy.ping());
 }
 
@@ -352,7 +397,12 @@ fn rr_spreads_evenly_and_lc_avoids_a_busy_backend() {
 fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
     let Some(s) = setup(
         "wrr_honours_weights_and_excluded_virtual_servers_are_left_alone",
-        &["--ipvs-exclude-cidrs", "10.96.100.0/24", "--ipvs-sync-period", "1s"],
+        &[
+            "--ipvs-exclude-cidrs",
+            "10.96.100.0/24",
+            "--ipvs-sync-period",
+            "1s",
+        ],
     ) else {
         return;
     };
@@ -361,7 +411,9 @@ fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
     node.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"]);
     let key = ServiceKey::new(Protocol::Tcp, vip, 80);
     let mut handle = node.run_in(|| IpvsHandle::new().expect("IPVS handle"));
-    handle.add_service(&VirtualService::new(key, "wrr")).unwrap();
+    handle
+        .add_service(&VirtualService::new(key, "wrr"))
+        .unwrap();
     handle
         .add_destination(&key, &RealServer::new(pod_ip(0), 8080, 1))
         .unwrap();
@@ -370,7 +422,10 @@ fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
         .unwrap();
 
     let got = counts(&backends(&s.topo.client, addr(vip, 80), 40, false));
-    assert_eq!(got, [("pod-0".to_string(), 10), ("pod-1".to_string(), 30)].into());
+    assert_eq!(
+        got,
+        [("pod-0".to_string(), 10), ("pod-1".to_string(), 30)].into()
+    );
 
     // Two more full syncs leave the excluded virtual server as it is.
     let before = syncs_logged(&s.kproxy.log_text(), true);
@@ -415,12 +470,18 @@ fn a_removed_endpoint_drains_then_disappears() {
     assert_eq!(view[&format!("tcp/{DRAIN_IP}:80")].dests[&dest].weight, 0);
     let replies = backends(client, addr(DRAIN_IP, 80), 10, false);
     assert_eq!(names(&replies), ["pod-1".to_string()].into());
-    assert!(established.ping(), "the established connection to pod-2 broke");
+    assert!(
+        established.ping(),
+        "the established connection to pod-2 broke"
+    );
 
     established.reset();
     eventually(WAIT, "the drained destination to be deleted", || {
         let view = parse_list(&ipvsadm(node, &["-Ln"]));
-        (!view[&format!("tcp/{DRAIN_IP}:80")].dests.contains_key(&dest)).then_some(())
+        (!view[&format!("tcp/{DRAIN_IP}:80")]
+            .dests
+            .contains_key(&dest))
+        .then_some(())
     });
     assert!(s.kproxy.log_text().contains("drained destination deleted"));
 }
@@ -459,7 +520,10 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
         if again == before {
             break;
         }
-        assert!(std::time::Instant::now() < settled, "IPVS counters never settled");
+        assert!(
+            std::time::Instant::now() < settled,
+            "IPVS counters never settled"
+        );
         before = again;
     }
     assert!(before.1.contains("TCP"), "{}", before.1);
@@ -475,8 +539,20 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
     assert_eq!(snapshot(), before);
 
     // Hand edits: a real server deleted, a scheduler changed. The next full sync repairs.
-    ipvsadm(node, &["-d", "-t", &format!("{WEB_IP}:80"), "-r", &format!("{}:8080", pod_ip(1))]);
-    ipvsadm(node, &["-E", "-t", &format!("{OTHER_IP}:8080"), "-s", "wlc"]);
+    ipvsadm(
+        node,
+        &[
+            "-d",
+            "-t",
+            &format!("{WEB_IP}:80"),
+            "-r",
+            &format!("{}:8080", pod_ip(1)),
+        ],
+    );
+    ipvsadm(
+        node,
+        &["-E", "-t", &format!("{OTHER_IP}:8080"), "-s", "wlc"],
+    );
     assert_ne!(listed(node), expected_view());
     eventually(WAIT, "the full sync to repair the hand edits", || {
         (listed(node) == expected_view()).then_some(())
@@ -491,13 +567,20 @@ fn cleanup_removes_everything_kproxy_owns() {
     let Setup { topo, kproxy, .. } = s;
     kproxy.stop();
     let out = run_once(&["--cleanup", "--netns", &topo.node.name]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let node = &topo.node;
     assert!(parse_list(&ipvsadm(node, &["-Ln"])).is_empty());
     let links = node.exec_stdout(&["ip", "-o", "link"]);
     assert!(!links.contains("kube-ipvs0"), "{links}");
     let rules = node.iptables_save(&[]);
-    assert!(!rules.contains("KUBE-") && !rules.contains("KPROXY"), "{rules}");
+    assert!(
+        !rules.contains("KUBE-") && !rules.contains("KPROXY"),
+        "{rules}"
+    );
     assert_eq!(node.exec_stdout(&["ipset", "list", "-n"]).trim(), "");
 }
 
@@ -517,14 +600,27 @@ fn dry_run_lists_the_virtual_servers_without_touching_the_kernel() {
         "--netns",
         &node.name,
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let printed = String::from_utf8(out.stdout).unwrap();
-    assert!(printed.contains(&format!("-A -t {LC_IP}:80 -s lc\n")), "{printed}");
     assert!(
-        printed.contains(&format!("-a -t {WEB_IP}:80 -r {}:8080 -m -w 1\n", pod_ip(0))),
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        printed.contains(&format!("-A -t {LC_IP}:80 -s lc\n")),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!(
+            "-a -t {WEB_IP}:80 -r {}:8080 -m -w 1\n",
+            pod_ip(0)
+        )),
         "{printed}"
     );
     assert!(printed.contains("-A KUBE-SERVICES"), "{printed}");
     let links = node.exec_stdout(&["ip", "-o", "link"]);
-    assert!(!links.contains("kube-ipvs0"), "--dry-run touched the kernel: {links}");
+    assert!(
+        !links.contains("kube-ipvs0"),
+        "--dry-run touched the kernel: {links}"
+    );
 }

@@ -85,15 +85,16 @@ impl Draining {
         now: Instant,
     ) {
         for key in keys {
-            let extra: Vec<SocketAddrV4> = match (known.get(&key), desired.virtual_servers.get(&key)) {
-                (Some(have), want) if drains(key.protocol) => have
-                    .dests
-                    .keys()
-                    .filter(|a| !want.is_some_and(|w| w.dests.contains(a)))
-                    .copied()
-                    .collect(),
-                _ => Vec::new(),
-            };
+            let extra: Vec<SocketAddrV4> =
+                match (known.get(&key), desired.virtual_servers.get(&key)) {
+                    (Some(have), want) if drains(key.protocol) => have
+                        .dests
+                        .keys()
+                        .filter(|a| !want.is_some_and(|w| w.dests.contains(a)))
+                        .copied()
+                        .collect(),
+                    _ => Vec::new(),
+                };
             if extra.is_empty() {
                 self.since.remove(&key);
                 continue;

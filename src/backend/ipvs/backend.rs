@@ -27,7 +27,7 @@ use crate::backend::iptables::read_kernel_owned;
 use crate::backend::iptables::restore::IptablesRunner;
 use crate::backend::iptables::ruleset::Ruleset;
 use crate::backend::{Backend, SyncError, SyncReport};
-use crate::ipset::{IfPresent, IpsetHandle, sync_set, Entry};
+use crate::ipset::{Entry, IfPresent, IpsetHandle, sync_set};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 
@@ -147,7 +147,10 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         let link = &mut self.handles.link;
         let (index, created) = link.ensure_dummy(DUMMY_DEVICE).map_err(kernel)?;
         if created {
-            info!(device = DUMMY_DEVICE, "created the dummy interface for service addresses");
+            info!(
+                device = DUMMY_DEVICE,
+                "created the dummy interface for service addresses"
+            );
             written += 1;
         }
         let mut bound = BTreeSet::new();
@@ -170,8 +173,13 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
         // Sets before the rules that match them.
         for (set, entries) in &desired.sets {
-            let changes = sync_set(&mut self.handles.ipset, set.name(), &set.set_type(), entries)
-                .map_err(|e| SyncError::Kernel(format!("ipset {set}: {e}")))?;
+            let changes = sync_set(
+                &mut self.handles.ipset,
+                set.name(),
+                &set.set_type(),
+                entries,
+            )
+            .map_err(|e| SyncError::Kernel(format!("ipset {set}: {e}")))?;
             written += changes.operations();
         }
         written += self.sync_iptables()?;
@@ -279,17 +287,21 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         let (chains, jumps) = read_kernel_owned(&mut self.iptables, &is_owned)
             .map_err(|e| SyncError::Read(e.to_string()))?;
         let plan = Plan::new(&self.rules, &chains, Some(&jumps));
-        if !plan.is_empty() {
-            if let Err(e) = self.iptables.restore(&plan.render()) {
-                self.metrics.restore_failures.inc();
-                return Err(SyncError::Restore(e.to_string()));
-            }
+        if !plan.is_empty()
+            && let Err(e) = self.iptables.restore(&plan.render())
+        {
+            self.metrics.restore_failures.inc();
+            return Err(SyncError::Restore(e.to_string()));
         }
         Ok(plan.size())
     }
 
     /// Brings the sets from what the last sync wrote to `desired`, member by member.
-    fn update_sets(&mut self, known: &mut KnownState, desired: &Desired) -> Result<usize, SyncError> {
+    fn update_sets(
+        &mut self,
+        known: &mut KnownState,
+        desired: &Desired,
+    ) -> Result<usize, SyncError> {
         let mut written = 0;
         for (set, want) in &desired.sets {
             let have = known.sets.entry(*set).or_default();
@@ -298,10 +310,14 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             let ipset = &mut self.handles.ipset;
             let fail = |e| SyncError::Kernel(format!("ipset {set}: {e}"));
             if !del.is_empty() {
-                ipset.del_all(set.name(), &del, IfPresent::Ignore).map_err(fail)?;
+                ipset
+                    .del_all(set.name(), &del, IfPresent::Ignore)
+                    .map_err(fail)?;
             }
             if !add.is_empty() {
-                ipset.add_all(set.name(), &add, IfPresent::Ignore).map_err(fail)?;
+                ipset
+                    .add_all(set.name(), &add, IfPresent::Ignore)
+                    .map_err(fail)?;
             }
             written += del.len() + add.len();
             *have = want.clone();

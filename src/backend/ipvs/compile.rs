@@ -166,7 +166,10 @@ impl Compiler {
     /// and the conflict is logged each time it is assembled anew.
     fn assemble(&self) -> Desired {
         let mut desired = Desired {
-            sets: IpvsSet::ALL.into_iter().map(|s| (s, BTreeSet::new())).collect(),
+            sets: IpvsSet::ALL
+                .into_iter()
+                .map(|s| (s, BTreeSet::new()))
+                .collect(),
             ..Desired::default()
         };
         for plan in self.plans.values() {

@@ -15,7 +15,9 @@ use ipnet::Ipv4Net;
 use super::sets::IpvsSet;
 use crate::backend::iptables::compile::push_quoted;
 use crate::backend::iptables::kernel::is_owned_chain;
-use crate::backend::iptables::names::{KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES};
+use crate::backend::iptables::names::{
+    KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES,
+};
 use crate::backend::iptables::ruleset::{Chain, Jump, Ruleset, Table};
 use crate::model::Protocol;
 
@@ -181,7 +183,11 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
     let mut node_port = Vec::new();
     for protocol in [Protocol::Tcp, Protocol::Udp, Protocol::Sctp] {
         let (all, local) = IpvsSet::node_port(protocol);
-        let dirs = if protocol == Protocol::Sctp { "dst,dst" } else { "dst" };
+        let dirs = if protocol == Protocol::Sctp {
+            "dst,dst"
+        } else {
+            "dst"
+        };
         let upper = protocol.as_str().to_uppercase();
         node_port.push(format!(
             "-p {protocol} {}{} -j RETURN",
@@ -192,7 +198,9 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
         ));
         node_port.push(format!(
             "-p {protocol} {}{} -j {KUBE_MARK_MASQ}",
-            comment(&format!("Kubernetes nodeport {upper} port for masquerade purpose")),
+            comment(&format!(
+                "Kubernetes nodeport {upper} port for masquerade purpose"
+            )),
             set_match(all, dirs)
         ));
     }
@@ -239,11 +247,36 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
 /// kube-proxy's IPVS-mode jumps from the built-in chains.
 fn jumps() -> Vec<Jump> {
     let specs: [(Table, &'static str, &str, &str); 5] = [
-        (Table::Nat, "OUTPUT", "kubernetes service portals", KUBE_SERVICES),
-        (Table::Nat, "PREROUTING", "kubernetes service portals", KUBE_SERVICES),
-        (Table::Nat, "POSTROUTING", "kubernetes postrouting rules", KUBE_POSTROUTING),
-        (Table::Filter, "FORWARD", "kubernetes forwarding rules", KUBE_FORWARD),
-        (Table::Filter, "INPUT", "kubernetes ipvs access filter", KUBE_IPVS_FILTER),
+        (
+            Table::Nat,
+            "OUTPUT",
+            "kubernetes service portals",
+            KUBE_SERVICES,
+        ),
+        (
+            Table::Nat,
+            "PREROUTING",
+            "kubernetes service portals",
+            KUBE_SERVICES,
+        ),
+        (
+            Table::Nat,
+            "POSTROUTING",
+            "kubernetes postrouting rules",
+            KUBE_POSTROUTING,
+        ),
+        (
+            Table::Filter,
+            "FORWARD",
+            "kubernetes forwarding rules",
+            KUBE_FORWARD,
+        ),
+        (
+            Table::Filter,
+            "INPUT",
+            "kubernetes ipvs access filter",
+            KUBE_IPVS_FILTER,
+        ),
     ];
     specs
         .into_iter()
@@ -277,10 +310,11 @@ mod tests {
                 "{set} is never matched"
             );
         }
-        let jumps_to_own = rules
-            .jumps
-            .iter()
-            .all(|j| IPVS_CHAINS.iter().any(|(t, n)| *t == j.table && j.rule.ends_with(n)));
+        let jumps_to_own = rules.jumps.iter().all(|j| {
+            IPVS_CHAINS
+                .iter()
+                .any(|(t, n)| *t == j.table && j.rule.ends_with(n))
+        });
         assert!(jumps_to_own);
         let total: usize = rules.chains.iter().map(|c| c.rules.len()).sum();
         assert_eq!(total, 32, "a constant number of rules");
@@ -298,7 +332,9 @@ mod tests {
                 .cloned()
                 .unwrap()
         };
-        assert!(rule(&opts(Some("10.244.0.0/16"), false)).starts_with("! -s 10.244.0.0/16 -m comment"));
+        assert!(
+            rule(&opts(Some("10.244.0.0/16"), false)).starts_with("! -s 10.244.0.0/16 -m comment")
+        );
         assert!(rule(&opts(None, false)).contains("KUBE-CLUSTER-IP src,dst"));
         let all = rule(&opts(Some("10.244.0.0/16"), true));
         assert!(all.contains("KUBE-CLUSTER-IP dst,dst") && !all.contains("! -s"));

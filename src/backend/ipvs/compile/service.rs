@@ -73,27 +73,30 @@ fn compile_port(
     };
     let no_endpoints = selection.cluster.is_empty();
     let port_name = svc.port_name(port);
-    let add_vs = |plan: &mut ServicePlan, addr: Ipv4Addr, vport: u16, dests: &BTreeSet<SocketAddrV4>| {
-        let key = ServiceKey::new(proto, addr, vport);
-        let mut service = VirtualService::new(key, scheduler);
-        service.persistent_timeout = svc
-            .session_affinity
-            .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1));
-        plan.virtual_servers.push(DesiredVs {
-            service,
-            dests: dests.clone(),
-            port_name: port_name.clone(),
-        });
-        if no_endpoints {
-            plan.entries
-                .insert((IpvsSet::NoEndpoints, ip_port(addr, proto, vport)));
-        }
-    };
+    let add_vs =
+        |plan: &mut ServicePlan, addr: Ipv4Addr, vport: u16, dests: &BTreeSet<SocketAddrV4>| {
+            let key = ServiceKey::new(proto, addr, vport);
+            let mut service = VirtualService::new(key, scheduler);
+            service.persistent_timeout = svc
+                .session_affinity
+                .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1));
+            plan.virtual_servers.push(DesiredVs {
+                service,
+                dests: dests.clone(),
+                port_name: port_name.clone(),
+            });
+            if no_endpoints {
+                plan.entries
+                    .insert((IpvsSet::NoEndpoints, ip_port(addr, proto, vport)));
+            }
+        };
 
     add_vs(plan, svc.cluster_ip, port.port, &internal);
     plan.addresses.insert(svc.cluster_ip);
-    plan.entries
-        .insert((IpvsSet::ClusterIp, ip_port(svc.cluster_ip, proto, port.port)));
+    plan.entries.insert((
+        IpvsSet::ClusterIp,
+        ip_port(svc.cluster_ip, proto, port.port),
+    ));
 
     let external_set = if etp_local {
         IpvsSet::ExternalIpLocal
@@ -103,7 +106,8 @@ fn compile_port(
     for &ip in &svc.external_ips {
         add_vs(plan, ip, port.port, &external);
         plan.addresses.insert(ip);
-        plan.entries.insert((external_set, ip_port(ip, proto, port.port)));
+        plan.entries
+            .insert((external_set, ip_port(ip, proto, port.port)));
     }
     for &ip in &svc.load_balancer_ips {
         add_vs(plan, ip, port.port, &external);
@@ -122,7 +126,8 @@ fn compile_port(
             if proto == Protocol::Sctp {
                 plan.entries.insert((all, ip_port(addr, proto, node_port)));
                 if etp_local {
-                    plan.entries.insert((local, ip_port(addr, proto, node_port)));
+                    plan.entries
+                        .insert((local, ip_port(addr, proto, node_port)));
                 }
             }
         }

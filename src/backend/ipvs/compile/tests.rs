@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::model::{
-    Change, Conditions, EndpointSlice, Protocol, Service, TrafficPolicy,
-};
+use crate::model::{Change, Conditions, EndpointSlice, Protocol, Service, TrafficPolicy};
 
 const NODE: &str = "node-1";
 const WEB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
@@ -166,7 +164,11 @@ fn addresses_to_bind_are_the_service_addresses_not_the_node_ones() {
     let addrs: Vec<Ipv4Addr> = plan.addresses.into_iter().collect();
     assert_eq!(
         addrs,
-        [WEB, Ipv4Addr::new(198, 51, 100, 9), Ipv4Addr::new(203, 0, 113, 7)]
+        [
+            WEB,
+            Ipv4Addr::new(198, 51, 100, 9),
+            Ipv4Addr::new(203, 0, 113, 7)
+        ]
     );
 }
 
