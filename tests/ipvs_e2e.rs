@@ -475,15 +475,32 @@ fn a_removed_endpoint_drains_then_disappears() {
         "the established connection to pod-2 broke"
     );
 
+    // A restarted kproxy finds the weight-0 destination it does not want, leaves it while
+    // its connection lives, and finishes its termination (kubernetes#92019).
+    let Setup { topo, dir, kproxy } = s;
+    kproxy.stop();
+    let restarted = start_kproxy(&topo.node, dir.path(), &[]);
+    eventually(WAIT, "the restarted kproxy's first sync", || {
+        (syncs_logged(&restarted.log_text(), true) > 0).then_some(())
+    });
+    let weight = |node: &Netns| {
+        let view = parse_list(&ipvsadm(node, &["-Ln"]));
+        view[&format!("tcp/{DRAIN_IP}:80")]
+            .dests
+            .get(&dest)
+            .map(|d| d.weight)
+    };
+    assert_eq!(weight(&topo.node), Some(0));
+    assert!(
+        established.ping(),
+        "the restart broke the draining connection"
+    );
+
     established.reset();
     eventually(WAIT, "the drained destination to be deleted", || {
-        let view = parse_list(&ipvsadm(node, &["-Ln"]));
-        (!view[&format!("tcp/{DRAIN_IP}:80")]
-            .dests
-            .contains_key(&dest))
-        .then_some(())
+        weight(&topo.node).is_none().then_some(())
     });
-    assert!(s.kproxy.log_text().contains("drained destination deleted"));
+    assert!(restarted.log_text().contains("drained destination deleted"));
 }
 
 #[test]
