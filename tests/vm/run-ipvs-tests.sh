@@ -14,6 +14,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# ipvs_e2e runs the kproxy binary, pods with echo servers and ipvsadm in the guest.
+export MEM=${MEM:-1024}
 root=$(cd "$here/../.." && pwd)
 # Test targets that need IPVS. Add new ones here.
 DEFAULT_TESTS="ipvs_netlink ipvs_e2e"
