@@ -31,6 +31,7 @@ const EMPTY_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 99);
 const OTHER_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 20);
 const LC_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 30);
 const DRAIN_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 40);
+const STICKY_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 50);
 const NODE_PORT: u16 = 30080;
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -102,6 +103,14 @@ fn write_manifests(dir: &Path) {
     let lc = "ipvs.kproxy.dev/scheduler: lc";
     write_service(dir, "least", LC_IP, http_port(80), &[0, 1], lc);
     write_service(dir, "drain", DRAIN_IP, http_port(80), &[1, 2], "");
+    let sticky = service_yaml(
+        "sticky",
+        STICKY_IP,
+        &[http_port(80)],
+        "  sessionAffinity: ClientIP\n",
+    ) + "---\n"
+        + &slice_yaml("sticky", "sticky-1", &[http_port(80)], &on_node(&[0, 1, 2]));
+    write(dir, "sticky.yaml", &sticky);
 }
 
 struct Setup {
@@ -211,6 +220,13 @@ fn expected_view() -> View {
         (format!("tcp/{OTHER_IP}:8080"), svc("rr", pods(8080, &[0]))),
         (format!("tcp/{LC_IP}:80"), svc("lc", pods(8080, &[0, 1]))),
         (format!("tcp/{DRAIN_IP}:80"), svc("rr", pods(8080, &[1, 2]))),
+        (
+            format!("tcp/{STICKY_IP}:80"),
+            ServiceView {
+                persistent: Some(10800),
+                ..svc("rr", pods(8080, &[0, 1, 2]))
+            },
+        ),
     ]
     .into_iter()
     .collect()
@@ -292,15 +308,37 @@ fn syncs_logged(log: &str, full: bool) -> usize {
 fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
     let Some(s) = setup(
         "ipvsadm_lists_exactly_the_expected_virtual_and_real_servers",
-        &[],
+        &[
+            "--ipvs-strict-arp",
+            "--ipvs-tcp-timeout",
+            "900s",
+            "--ipvs-udp-timeout",
+            "1m",
+        ],
     ) else {
         return;
     };
     let node = &s.topo.node;
     assert_eq!(listed(node), expected_view());
+    assert!(
+        ipvsadm(node, &["-L", "--timeout"]).contains("900 120 60"),
+        "{}",
+        ipvsadm(node, &["-L", "--timeout"])
+    );
+    for (setting, value) in [
+        ("net/ipv4/vs/conntrack", "1"),
+        ("net/ipv4/vs/expire_nodest_conn", "1"),
+        ("net/ipv4/conf/all/arp_ignore", "1"),
+        ("net/ipv4/conf/all/arp_announce", "2"),
+    ] {
+        let got = node.exec_stdout(&["cat", &format!("/proc/sys/{setting}")]);
+        assert_eq!(got.trim(), value, "{setting}");
+    }
     // Service addresses live on kube-ipvs0, the node's own address does not.
     let bound = node.exec_stdout(&["ip", "-4", "-o", "addr", "show", "dev", "kube-ipvs0"]);
-    for ip in [WEB_IP, DNS_IP, EMPTY_IP, OTHER_IP, LC_IP, DRAIN_IP] {
+    for ip in [
+        WEB_IP, DNS_IP, EMPTY_IP, OTHER_IP, LC_IP, DRAIN_IP, STICKY_IP,
+    ] {
         assert!(
             bound.contains(&format!("{ip}/32")),
             "{ip} not bound:\n{bound}"
@@ -350,6 +388,10 @@ fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
         names(&backends(&s.topo.node, addr(WEB_IP, 80), 30, false)),
         all_pods()
     );
+
+    // Session affinity: every new connection of one client goes to the same backend.
+    let replies = backends(&s.topo.client, addr(STICKY_IP, 80), 10, false);
+    assert_eq!(names(&replies).len(), 1, "{replies:?}");
 
     // UDP through the ClusterIP.
     let replies = backends(&s.topo.pods[1].ns, addr(DNS_IP, 53), 30, true);
