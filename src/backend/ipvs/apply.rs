@@ -10,7 +10,32 @@ use tracing::{debug, error, info};
 use super::compile::Desired;
 use super::diff::{Known, Op, drains, record};
 use super::handle::{IpvsError, IpvsHandle};
-use super::netlink::ServiceKey;
+use super::netlink::{RealServer, ServiceKey};
+
+/// The IPVS requests applying and draining need; [`IpvsHandle`] is the real one.
+pub trait IpvsOps {
+    /// The destinations of a virtual server, with their connection counters.
+    fn destinations(&mut self, svc: &ServiceKey) -> Result<Vec<RealServer>, IpvsError>;
+    /// Sends one write.
+    fn send(&mut self, op: &Op) -> Result<(), IpvsError>;
+}
+
+impl IpvsOps for IpvsHandle {
+    fn destinations(&mut self, svc: &ServiceKey) -> Result<Vec<RealServer>, IpvsError> {
+        IpvsHandle::destinations(self, svc)
+    }
+
+    fn send(&mut self, op: &Op) -> Result<(), IpvsError> {
+        match op {
+            Op::AddService(s) => self.add_service(s),
+            Op::UpdateService(s) => self.update_service(s),
+            Op::DeleteService(k) => self.delete_service(k),
+            Op::AddDest(k, d) => self.add_destination(k, d),
+            Op::UpdateDest(k, d) => self.update_destination(k, d),
+            Op::DeleteDest(k, d) => self.delete_destination(k, d),
+        }
+    }
+}
 
 /// What applying a batch of operations did.
 #[derive(Debug, Default)]
@@ -23,22 +48,14 @@ pub struct Applied {
 
 /// Sends `ops` in order and records each accepted one in `known`. A refused operation does
 /// not stop the others, except the destinations of a service that could not be added.
-pub fn apply_ops(handle: &mut IpvsHandle, known: &mut Known, ops: Vec<Op>) -> Applied {
+pub fn apply_ops(handle: &mut impl IpvsOps, known: &mut Known, ops: Vec<Op>) -> Applied {
     let mut applied = Applied::default();
     let mut missing: BTreeSet<ServiceKey> = BTreeSet::new();
     for op in ops {
         if missing.contains(&op.key()) {
             continue;
         }
-        let result = match &op {
-            Op::AddService(s) => handle.add_service(s),
-            Op::UpdateService(s) => handle.update_service(s),
-            Op::DeleteService(k) => handle.delete_service(k),
-            Op::AddDest(k, d) => handle.add_destination(k, d),
-            Op::UpdateDest(k, d) => handle.update_destination(k, d),
-            Op::DeleteDest(k, d) => handle.delete_destination(k, d),
-        };
-        match result {
+        match handle.send(&op) {
             Ok(()) => {
                 debug!(op = %op, "ipvs");
                 record(known, &op);
@@ -112,7 +129,7 @@ impl Draining {
     /// connections, and those draining longer than `timeout`. Returns the operations sent.
     pub fn check(
         &mut self,
-        handle: &mut IpvsHandle,
+        handle: &mut impl IpvsOps,
         known: &mut Known,
         timeout: Duration,
         now: Instant,
@@ -146,7 +163,7 @@ impl Draining {
                     continue;
                 }
                 let op = Op::DeleteDest(key, rs.clone());
-                match handle.delete_destination(&key, rs) {
+                match handle.send(&op) {
                     Ok(()) => {
                         info!(op = %op, idle, "drained destination deleted");
                         record(known, &op);
@@ -166,3 +183,6 @@ impl Draining {
         Ok(written)
     }
 }
+
+#[cfg(test)]
+mod tests;
