@@ -60,7 +60,8 @@ pub struct DesiredVs {
 /// One service's share of the desired state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServicePlan {
-    pub virtual_servers: Vec<DesiredVs>,
+    /// Shared with every [`Desired`] assembled from this plan.
+    pub virtual_servers: Vec<Arc<DesiredVs>>,
     /// Service addresses to bind on kube-ipvs0 (cluster, external and load-balancer IPs).
     pub addresses: BTreeSet<Ipv4Addr>,
     pub entries: BTreeSet<(IpvsSet, Entry)>,
@@ -94,6 +95,8 @@ pub struct Compiler {
     plans: BTreeMap<ServiceName, Arc<ServicePlan>>,
     /// Whether `plans` covers every service of the state.
     complete: bool,
+    /// Virtual servers claimed twice, with the losing claim, as last logged.
+    conflicts: BTreeSet<(ServiceKey, ServicePortName)>,
 }
 
 impl Compiler {
@@ -103,6 +106,7 @@ impl Compiler {
             node_addresses: Vec::new(),
             plans: BTreeMap::new(),
             complete: false,
+            conflicts: BTreeSet::new(),
         }
     }
 
@@ -163,8 +167,9 @@ impl Compiler {
 
     /// Merges the plans. Two services claiming the same virtual server (an external IP equal
     /// to another service's cluster IP, say) cannot both have it: the first by name wins,
-    /// and the conflict is logged each time it is assembled anew.
-    fn assemble(&self) -> Desired {
+    /// and the conflict is logged when it appears.
+    fn assemble(&mut self) -> Desired {
+        let mut conflicts = BTreeSet::new();
         let mut desired = Desired {
             sets: IpvsSet::ALL
                 .into_iter()
@@ -176,15 +181,19 @@ impl Compiler {
             for vs in &plan.virtual_servers {
                 let key = vs.service.key();
                 if let Some(first) = desired.virtual_servers.get(&key) {
-                    warn!(
-                        virtual_server = %key,
-                        kept = %first.port_name,
-                        ignored = %vs.port_name,
-                        "two services claim the same IPVS virtual server"
-                    );
+                    let conflict = (key, vs.port_name.clone());
+                    if !self.conflicts.contains(&conflict) {
+                        warn!(
+                            virtual_server = %key,
+                            kept = %first.port_name,
+                            ignored = %vs.port_name,
+                            "two services claim the same IPVS virtual server"
+                        );
+                    }
+                    conflicts.insert(conflict);
                     continue;
                 }
-                desired.virtual_servers.insert(key, Arc::new(vs.clone()));
+                desired.virtual_servers.insert(key, Arc::clone(vs));
             }
             desired.addresses.extend(plan.addresses.iter().copied());
             for (set, entry) in &plan.entries {
@@ -193,6 +202,7 @@ impl Compiler {
         }
         let ipvs_ips = desired.addresses.iter().map(|a| Entry::Ip(*a)).collect();
         desired.sets.insert(IpvsSet::IpvsIps, ipvs_ips);
+        self.conflicts = conflicts;
         desired
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 use super::{DesiredVs, SCHEDULERS, ServicePlan};
 use crate::backend::ipvs::netlink::{ServiceKey, VirtualService};
@@ -80,11 +81,11 @@ fn compile_port(
             service.persistent_timeout = svc
                 .session_affinity
                 .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1));
-            plan.virtual_servers.push(DesiredVs {
+            plan.virtual_servers.push(Arc::new(DesiredVs {
                 service,
                 dests: dests.clone(),
                 port_name: port_name.clone(),
-            });
+            }));
             if no_endpoints {
                 plan.entries
                     .insert((IpvsSet::NoEndpoints, ip_port(addr, proto, vport)));
