@@ -612,10 +612,27 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
         node,
         &["-E", "-t", &format!("{OTHER_IP}:8080"), "-s", "wlc"],
     );
+    // And a stray address on kube-ipvs0 and a stray virtual server.
+    node.ip(&["addr", "add", "10.96.7.7/32", "dev", "kube-ipvs0"]);
+    ipvsadm(node, &["-A", "-t", "10.96.7.7:80", "-s", "rr"]);
     assert_ne!(listed(node), expected_view());
     eventually(WAIT, "the full sync to repair the hand edits", || {
         (listed(node) == expected_view()).then_some(())
     });
+    let bound = || node.exec_stdout(&["ip", "-4", "-o", "addr", "show", "dev", "kube-ipvs0"]);
+    eventually(WAIT, "the stray address to be unbound", || {
+        (!bound().contains("10.96.7.7/32")).then_some(())
+    });
+
+    // A deleted service takes its virtual server and its address with it.
+    std::fs::remove_file(dir.path().join("empty.yaml")).unwrap();
+    let mut without_empty = expected_view();
+    without_empty.remove(&format!("tcp/{EMPTY_IP}:8080"));
+    eventually(WAIT, "the deleted service's virtual server to go", || {
+        (listed(node) == without_empty).then_some(())
+    });
+    assert!(!bound().contains(&format!("{EMPTY_IP}/32")), "{}", bound());
+    drop(restarted);
 }
 
 #[test]
