@@ -151,7 +151,6 @@ fn conditions() -> impl Strategy<Value = Conditions> {
     })
 }
 
-#[allow(dead_code)]
 type EndpointSpec = (u32, u16, bool, Conditions);
 
 /// A service and one slice for it, both random.
@@ -187,7 +186,7 @@ fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
             for (port_name, port, proto, _) in &ports {
                 slice = slice.with_port(port_name, port.wrapping_add(1), *proto);
             }
-            for (ip, _, local, cond) in eps.iter().copied() {
+            for (ip, _, local, cond) in eps.iter().map(|e: &EndpointSpec| *e) {
                 let node = if local { NODE } else { OTHER_NODE };
                 slice = slice.with_endpoint(Ipv4Addr::from(ip), Some(node), cond);
             }
