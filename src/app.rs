@@ -5,9 +5,16 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::backend::Backend;
+use crate::backend::iptables::IptablesBackend;
 use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::backend::iptables::restore::CommandRunner;
-use crate::backend::iptables::{self, IptablesBackend};
+use crate::backend::ipvs::compile::{
+    CompileOptions as IpvsCompileOptions, Compiler as IpvsCompiler,
+};
+use crate::backend::ipvs::link::{DUMMY_DEVICE, LinkHandle};
+use crate::backend::ipvs::netlink::Timeouts;
+use crate::backend::ipvs::rules::RuleOptions;
+use crate::backend::ipvs::{self, Handles, IpvsBackend, IpvsOptions};
 use crate::config::{Config, ProxyMode};
 use crate::health::{ProxyHealth, health_timeout};
 use crate::http::{Server, Site};
@@ -28,15 +35,47 @@ pub fn compile_options(config: &Config) -> CompileOptions {
     }
 }
 
-/// `--cleanup`: removes kproxy's rules and exits.
-pub fn cleanup() -> Result<()> {
-    let removed =
-        iptables::cleanup(&mut CommandRunner::default()).context("removing iptables rules")?;
-    info!(removed, "removed kproxy's iptables chains and jumps");
+/// IPVS mode's options from the configuration.
+pub fn ipvs_options(config: &Config) -> IpvsOptions {
+    let secs = |d: std::time::Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
+    IpvsOptions {
+        compile: IpvsCompileOptions {
+            scheduler: config.ipvs.scheduler.clone(),
+            nodeport_addresses: config.nodeport_addresses.clone(),
+        },
+        rules: RuleOptions {
+            masquerade_all: config.iptables.masquerade_all,
+            masquerade_bit: config.iptables.masquerade_bit,
+            cluster_cidr: config.cluster_cidr,
+        },
+        exclude_cidrs: config.ipvs.exclude_cidrs.clone(),
+        strict_arp: config.ipvs.strict_arp,
+        timeouts: Timeouts {
+            tcp: secs(config.ipvs.tcp_timeout),
+            tcp_fin: secs(config.ipvs.tcp_fin_timeout),
+            udp: secs(config.ipvs.udp_timeout),
+        },
+        ..IpvsOptions::default()
+    }
+}
+
+/// `--cleanup`: removes what either mode programmed (iptables chains, IPVS virtual servers
+/// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets) and exits.
+pub fn cleanup(config: &Config) -> Result<()> {
+    let cleaned =
+        ipvs::cleanup::cleanup(&mut CommandRunner::default(), &config.ipvs.exclude_cidrs)?;
+    info!(
+        chains_and_jumps = cleaned.chains_and_jumps,
+        virtual_servers = cleaned.virtual_servers,
+        dummy_device = cleaned.dummy_device,
+        sets = cleaned.sets,
+        "removed kproxy's kernel state"
+    );
     Ok(())
 }
 
-/// `--dry-run`: prints the iptables-restore input of a full sync of the manifests.
+/// `--dry-run`: prints what a full sync of the manifests would program: the
+/// iptables-restore input, and in IPVS mode the virtual servers first, as `ipvsadm -S -n`.
 pub fn dry_run(config: &Config, metrics: &Metrics) -> Result<String> {
     let Some(dir) = &config.manifests else {
         bail!("--dry-run needs --manifests");
@@ -48,7 +87,36 @@ pub fn dry_run(config: &Config, metrics: &Metrics) -> Result<String> {
     for change in services.chain(slices) {
         state.apply(change);
     }
-    Ok(compile(&state, &compile_options(config)).to_restore_input())
+    match config.mode {
+        ProxyMode::Iptables => Ok(compile(&state, &compile_options(config)).to_restore_input()),
+        ProxyMode::Ipvs => {
+            let options = ipvs_options(config);
+            let mut compiler = IpvsCompiler::new(options.compile.clone());
+            compiler.set_local_addresses(&local_addresses());
+            let desired = compiler.compile_all(&state).desired;
+            Ok(ipvs::listing::ipvsadm_save(&desired)
+                + &ipvs::rules::ruleset(&options.rules).to_restore_input())
+        }
+    }
+}
+
+/// This node's addresses outside kube-ipvs0, read without changing anything; none when
+/// they cannot be read (the listing then has no NodePort virtual servers).
+fn local_addresses() -> Vec<std::net::Ipv4Addr> {
+    let read = || -> Result<Vec<std::net::Ipv4Addr>, ipvs::link::LinkError> {
+        let mut link = LinkHandle::new()?;
+        let dummy = link.link_index(DUMMY_DEVICE)?;
+        Ok(link
+            .addresses()?
+            .into_iter()
+            .filter(|a| Some(a.index) != dummy)
+            .map(|a| a.addr)
+            .collect())
+    };
+    read().unwrap_or_else(|e| {
+        warn!(error = %e, "cannot read the node's addresses; listing no NodePort virtual servers");
+        Vec::new()
+    })
 }
 
 fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
@@ -58,7 +126,15 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
             CommandRunner::default(),
             metrics.clone(),
         ))),
-        ProxyMode::Ipvs => bail!("--proxy-mode=ipvs is not available yet"),
+        ProxyMode::Ipvs => {
+            let handles = Handles::open().context("IPVS mode needs a kernel with IPVS (ip_vs)")?;
+            Ok(Box::new(IpvsBackend::new(
+                ipvs_options(config),
+                handles,
+                CommandRunner::default(),
+                metrics.clone(),
+            )))
+        }
     }
 }
 

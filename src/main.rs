@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if config.cleanup {
-        return exit(kproxy::app::cleanup());
+        return exit(kproxy::app::cleanup(&config));
     }
     if config.dry_run {
         return exit(

@@ -10,6 +10,8 @@
 //!    `sync_period`, changes or not.
 //! 5. A failed sync is retried after `min_sync_period`, as a full sync, with the changes it
 //!    could not program put back.
+//! 6. Between syncs, a backend that asks for it (`Backend::next_wakeup`) is woken to do
+//!    its own housekeeping (IPVS deletes drained destinations); never before the first sync.
 //!
 //! Time comes from `tokio::time`, so tests drive the loop with a paused clock.
 
@@ -86,6 +88,8 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
         let mut last_start: Option<Instant> = None;
         let mut next_full = Instant::now();
         let mut need_full = true;
+        // When the backend asked to be woken between syncs (see `Backend::next_wakeup`).
+        let mut wake_at: Option<Instant> = None;
         loop {
             let due = self.next_sync(last_start, next_full, need_full);
             tokio::select! {
@@ -102,6 +106,7 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
                     let full = need_full || start >= next_full;
                     let result = self.sync_once(full);
                     last_start = Some(start);
+                    wake_at = self.backend.next_wakeup().map(|d| Instant::now() + d);
                     match result {
                         Ok(()) => {
                             need_full = false;
@@ -121,6 +126,20 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
                             }
                         }
                     }
+                }
+                () = sleep_until_opt(wake_at) => {
+                    let backend = &mut self.backend;
+                    match run_blocking(|| backend.wakeup()) {
+                        Ok(report) if report.objects_written > 0 => {
+                            debug!(written = report.objects_written, "backend wakeup");
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            error!(error = %e, "backend wakeup failed; the next sync is a full sync");
+                            need_full = true;
+                        }
+                    }
+                    wake_at = self.backend.next_wakeup().map(|d| Instant::now() + d);
                 }
             }
         }

@@ -4,6 +4,8 @@
 pub mod iptables;
 pub mod ipvs;
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::model::{PendingChanges, ProxyState};
@@ -38,6 +40,18 @@ pub trait Backend: Send {
         changes: &PendingChanges,
         full: bool,
     ) -> Result<SyncReport, SyncError>;
+
+    /// How long after the last sync or wakeup the backend wants [`Backend::wakeup`] called,
+    /// when it has work between syncs (IPVS: destinations draining their connections).
+    fn next_wakeup(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Work between syncs, such as deleting drained destinations. Never called before the
+    /// first sync.
+    fn wakeup(&mut self) -> Result<SyncReport, SyncError> {
+        Ok(SyncReport::default())
+    }
 }
 
 impl<B: Backend + ?Sized> Backend for Box<B> {
@@ -48,5 +62,13 @@ impl<B: Backend + ?Sized> Backend for Box<B> {
         full: bool,
     ) -> Result<SyncReport, SyncError> {
         (**self).sync(state, changes, full)
+    }
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        (**self).next_wakeup()
+    }
+
+    fn wakeup(&mut self) -> Result<SyncReport, SyncError> {
+        (**self).wakeup()
     }
 }

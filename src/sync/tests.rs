@@ -18,6 +18,9 @@ struct FakeBackend {
     epoch: Instant,
     calls: Arc<Mutex<Vec<Call>>>,
     failures_left: Arc<Mutex<usize>>,
+    /// How many more wakeups the backend asks for (each 500 ms after the last).
+    wakeups_left: Arc<Mutex<usize>>,
+    wakeups: Arc<Mutex<Vec<Duration>>>,
 }
 
 impl FakeBackend {
@@ -26,6 +29,8 @@ impl FakeBackend {
             epoch: Instant::now(),
             calls: Arc::default(),
             failures_left: Arc::default(),
+            wakeups_left: Arc::default(),
+            wakeups: Arc::default(),
         }
     }
     fn calls(&self) -> Vec<Call> {
@@ -54,6 +59,16 @@ impl Backend for FakeBackend {
             full,
             objects_written: 0,
         })
+    }
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        (*self.wakeups_left.lock().unwrap() > 0).then_some(Duration::from_millis(500))
+    }
+
+    fn wakeup(&mut self) -> Result<SyncReport, SyncError> {
+        self.wakeups.lock().unwrap().push(Instant::now() - self.epoch);
+        *self.wakeups_left.lock().unwrap() -= 1;
+        Ok(SyncReport::default())
     }
 }
 
@@ -196,4 +211,27 @@ async fn once_returns_the_first_sync_result() {
         1,
     );
     assert!(sync.run(rx, true).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_backend_is_woken_between_syncs_while_it_asks() {
+    let backend = FakeBackend::new();
+    *backend.wakeups_left.lock().unwrap() = 3;
+    let tx = start(&backend);
+    run_for(Duration::from_secs(5)).await;
+    assert!(
+        backend.wakeups.lock().unwrap().is_empty(),
+        "no wakeup before the first sync"
+    );
+    tx.send(Change::InitialSyncDone).await.unwrap();
+    run_for(Duration::from_secs(10)).await;
+    let at: Vec<u128> = backend
+        .wakeups
+        .lock()
+        .unwrap()
+        .iter()
+        .map(Duration::as_millis)
+        .collect();
+    assert_eq!(at, vec![5500, 6000, 6500]);
+    assert_eq!(backend.calls().len(), 1, "wakeups are not syncs");
 }

@@ -14,9 +14,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# ipvs_e2e runs the kproxy binary, pods with echo servers and ipvsadm in the guest.
+export MEM=${MEM:-1024}
 root=$(cd "$here/../.." && pwd)
 # Test targets that need IPVS. Add new ones here.
-DEFAULT_TESTS="ipvs_netlink"
+DEFAULT_TESTS="ipvs_netlink ipvs_e2e"
 
 tests=() extra=()
 while [ $# -gt 0 ]; do
@@ -34,10 +36,11 @@ t0=$(now)
 args=()
 for t in "${tests[@]}"; do args+=(--test "$t"); done
 t=$(now)
-# The JSON stream names each test executable; --no-run builds without running. The kproxy
-# binary the tests run is built too and has an "executable" as well: keep test targets only.
+# The JSON stream names each test executable; --no-run builds without running. Tests that
+# run the kproxy binary make cargo build it too: keep the artifacts of test targets only.
 json=$(cd "$root" && cargo test --no-run --message-format=json "${args[@]}")
-mapfile -t exes < <(printf '%s\n' "$json" | grep '"kind":\["test"\]' | grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
+mapfile -t exes < <(printf '%s\n' "$json" | grep '"kind":\["test"\]' |
+  grep -o '"executable":"[^"]*"' | cut -d'"' -f4)
 echo "[run-ipvs-tests] built ${#exes[@]} test binaries ($(since "$t"))" >&2
 [ ${#exes[@]} -eq ${#tests[@]} ] || { echo "[run-ipvs-tests] expected ${#tests[@]} binaries" >&2; exit 1; }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tracing::{error, warn};
 
 use super::compile::{CompileOptions, Compiler};
-use super::kernel::KernelRules;
+use super::kernel::{KernelRules, is_owned_chain};
 use super::plan::{ChainMap, JumpMap, Plan};
 use super::restore::{IptablesRunner, RunnerError};
 use super::ruleset::{Chain, Table};
@@ -102,9 +102,17 @@ fn log_restore_failure(e: &RunnerError, input: &str) {
 
 /// kproxy's chains and the jumps into them, read from the kernel.
 pub fn read_kernel(runner: &mut impl IptablesRunner) -> Result<(ChainMap, JumpMap), RunnerError> {
+    read_kernel_owned(runner, &is_owned_chain)
+}
+
+/// [`read_kernel`] for the chains `is_owned` says kproxy owns (IPVS mode's differ).
+pub fn read_kernel_owned(
+    runner: &mut (impl IptablesRunner + ?Sized),
+    is_owned: &dyn Fn(Table, &str) -> bool,
+) -> Result<(ChainMap, JumpMap), RunnerError> {
     let mut kernel = KernelRules::default();
     for table in Table::ALL {
-        kernel.add_saved_table(table, &runner.save(table)?);
+        kernel.add_saved_table_owned(table, &runner.save(table)?, is_owned);
     }
     let chains = kernel
         .chains
@@ -124,7 +132,15 @@ pub fn read_kernel(runner: &mut impl IptablesRunner) -> Result<(ChainMap, JumpMa
 /// `--cleanup`: removes every chain kproxy owns and every jump into them, in one restore.
 /// Returns how many chains and jumps were removed.
 pub fn cleanup(runner: &mut impl IptablesRunner) -> Result<usize, RunnerError> {
-    let (chains, jumps) = read_kernel(runner)?;
+    cleanup_owned(runner, &is_owned_chain)
+}
+
+/// [`cleanup`] of the chains `is_owned` says kproxy owns.
+pub fn cleanup_owned(
+    runner: &mut (impl IptablesRunner + ?Sized),
+    is_owned: &dyn Fn(Table, &str) -> bool,
+) -> Result<usize, RunnerError> {
+    let (chains, jumps) = read_kernel_owned(runner, is_owned)?;
     let plan = Plan::new(&Default::default(), &chains, Some(&jumps));
     if !plan.is_empty() {
         runner.restore(&plan.render())?;

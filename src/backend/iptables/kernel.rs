@@ -31,6 +31,17 @@ impl KernelRules {
     /// Adds what one table's `iptables-save` output says. Chains kproxy does not own are
     /// ignored, except for built-in chains' rules that jump into kproxy's chains.
     pub fn add_saved_table(&mut self, table: Table, saved: &str) {
+        self.add_saved_table_owned(table, saved, &is_owned_chain);
+    }
+
+    /// [`add_saved_table`](Self::add_saved_table) with another notion of which chains kproxy
+    /// owns (IPVS mode owns other fixed chains).
+    pub fn add_saved_table_owned(
+        &mut self,
+        table: Table,
+        saved: &str,
+        is_owned: &dyn Fn(Table, &str) -> bool,
+    ) {
         let mut builtin: Vec<String> = Vec::new();
         for line in saved.lines() {
             if let Some(decl) = line.strip_prefix(':') {
@@ -39,7 +50,7 @@ impl KernelRules {
                 let is_builtin = decl.split_whitespace().nth(1).is_some_and(|p| p != "-");
                 if is_builtin {
                     builtin.push(name.to_string());
-                } else if is_owned_chain(table, name) {
+                } else if is_owned(table, name) {
                     self.chains.entry((table, name.to_string())).or_default();
                 }
             } else if let Some(rule) = line.strip_prefix("-A ") {
@@ -47,7 +58,7 @@ impl KernelRules {
                 if let Some(rules) = self.chains.get_mut(&(table, chain.to_string())) {
                     rules.push(rule.to_string());
                 } else if builtin.iter().any(|b| b == chain)
-                    && jump_target(rule).is_some_and(|t| is_owned_chain(table, t))
+                    && jump_target(rule).is_some_and(|t| is_owned(table, t))
                 {
                     self.jumps
                         .entry((table, chain.to_string()))

@@ -11,7 +11,7 @@ pub mod restore;
 pub mod ruleset;
 pub mod trace;
 
-pub use backend::{IptablesBackend, cleanup, read_kernel};
+pub use backend::{IptablesBackend, cleanup, cleanup_owned, read_kernel, read_kernel_owned};
 
 #[cfg(test)]
 mod tests;

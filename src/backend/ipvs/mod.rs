@@ -1,5 +1,20 @@
 //! IPVS mode. `netlink` models the kernel's IPVS generic netlink family as pure data;
-//! `handle` is the thin blocking client that sends it.
+//! `handle` is the thin blocking client that sends it. `compile` turns the state into the
+//! desired virtual servers, addresses and set members (pure); `diff` turns one virtual
+//! server into the operations that repair it (pure); `rules` is the constant iptables
+//! ruleset; `backend` is the executor, with `apply`, `link` (kube-ipvs0) and `sysctl`.
 
+mod apply;
+mod backend;
+pub mod cleanup;
+pub mod compile;
+pub mod diff;
 pub mod handle;
+pub mod link;
+pub mod listing;
 pub mod netlink;
+pub mod rules;
+pub mod sets;
+mod sysctl;
+
+pub use backend::{Handles, IpvsBackend, IpvsOptions};

@@ -1,0 +1,418 @@
+//! IPVS mode's [`Backend`]: compile, compare with the kernel, write only the differences —
+//! ipset members, the constant iptables rules, kube-ipvs0 addresses and IPVS virtual and
+//! real servers — and drain removed destinations before deleting them.
+//!
+//! A full sync (and the first) reads everything back from the kernel; a partial sync
+//! compiles the dirty services only and diffs their virtual servers against what the last
+//! sync left (remembered), so a one-endpoint change sends exactly the operations it needs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use ipnet::Ipv4Net;
+use tracing::{debug, info, warn};
+
+use super::apply::{Draining, apply_ops};
+use super::compile::{CompileOptions, Compiled, Compiler, Desired};
+use super::diff::{ActualVs, Counts, Known, diff_vs};
+use super::handle::IpvsHandle;
+use super::link::{DUMMY_DEVICE, LinkHandle};
+use super::netlink::{ServiceKey, Timeouts};
+use super::rules::{RuleOptions, is_owned, ruleset};
+use super::sets::IpvsSet;
+use super::sysctl;
+use crate::backend::iptables::plan::Plan;
+use crate::backend::iptables::read_kernel_owned;
+use crate::backend::iptables::restore::IptablesRunner;
+use crate::backend::iptables::ruleset::Ruleset;
+use crate::backend::{Backend, SyncError, SyncReport};
+use crate::ipset::{Entry, IfPresent, IpsetHandle, sync_set};
+use crate::metrics::Metrics;
+use crate::model::{PendingChanges, ProxyState};
+
+/// Everything the flags say about IPVS mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpvsOptions {
+    pub compile: CompileOptions,
+    pub rules: RuleOptions,
+    /// `--ipvs-exclude-cidrs`: virtual servers there are never deleted.
+    pub exclude_cidrs: Vec<Ipv4Net>,
+    pub strict_arp: bool,
+    /// `--ipvs-tcp-timeout` and friends in seconds; 0 leaves the kernel's value.
+    pub timeouts: Timeouts,
+    /// How often draining destinations are checked between syncs.
+    pub drain_check: Duration,
+    /// How long a destination may drain before it is deleted with connections left
+    /// (kube-proxy's graceful termination period).
+    pub drain_timeout: Duration,
+}
+
+impl Default for IpvsOptions {
+    fn default() -> Self {
+        Self {
+            compile: CompileOptions::default(),
+            rules: RuleOptions {
+                masquerade_all: false,
+                masquerade_bit: 14,
+                cluster_cidr: None,
+            },
+            exclude_cidrs: Vec::new(),
+            strict_arp: false,
+            timeouts: Timeouts::default(),
+            drain_check: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What the last sync left in the kernel.
+struct KnownState {
+    vs: Known,
+    /// Addresses bound to kube-ipvs0.
+    addresses: BTreeSet<Ipv4Addr>,
+    sets: BTreeMap<IpvsSet, BTreeSet<Entry>>,
+    dummy_index: u32,
+}
+
+/// The sockets IPVS mode talks through, all opened in the namespace kproxy runs in.
+pub struct Handles {
+    pub ipvs: IpvsHandle,
+    pub ipset: IpsetHandle,
+    pub link: LinkHandle,
+}
+
+impl Handles {
+    /// Opens the three sockets; fails clearly when the kernel has no IPVS.
+    pub fn open() -> Result<Self, SyncError> {
+        Ok(Self {
+            ipvs: IpvsHandle::new().map_err(|e| SyncError::Kernel(e.to_string()))?,
+            ipset: IpsetHandle::new().map_err(|e| SyncError::Kernel(format!("ipset: {e}")))?,
+            link: LinkHandle::new().map_err(|e| SyncError::Kernel(e.to_string()))?,
+        })
+    }
+}
+
+pub struct IpvsBackend<R> {
+    options: IpvsOptions,
+    compiler: Compiler,
+    rules: Ruleset,
+    handles: Handles,
+    iptables: R,
+    /// `None` when unknown (at start-up, after a failure): the next sync is full.
+    known: Option<KnownState>,
+    draining: Draining,
+    /// Whether the one-time settings (IPVS timeouts) were written.
+    initialized: bool,
+    metrics: Metrics,
+}
+
+impl<R: IptablesRunner> IpvsBackend<R> {
+    /// A backend on already opened handles. Touches nothing until the first sync.
+    pub fn new(options: IpvsOptions, handles: Handles, iptables: R, metrics: Metrics) -> Self {
+        Self {
+            compiler: Compiler::new(options.compile.clone()),
+            rules: ruleset(&options.rules),
+            options,
+            handles,
+            iptables,
+            known: None,
+            draining: Draining::default(),
+            initialized: false,
+            metrics,
+        }
+    }
+
+    /// How many destinations are draining now.
+    pub fn draining(&self) -> usize {
+        self.draining.len()
+    }
+
+    /// Settings, kube-ipvs0 and this node's addresses; returns (kube-ipvs0 index, addresses
+    /// bound to it, writes).
+    fn prepare(&mut self) -> Result<(u32, BTreeSet<Ipv4Addr>, usize), SyncError> {
+        let mut written = sysctl::ensure(self.options.strict_arp)
+            .map_err(|e| SyncError::Kernel(format!("setting sysctls: {e}")))?;
+        if !self.initialized {
+            let t = self.options.timeouts;
+            if t.tcp != 0 || t.tcp_fin != 0 || t.udp != 0 {
+                self.handles
+                    .ipvs
+                    .set_timeouts(&t)
+                    .map_err(|e| SyncError::Kernel(e.to_string()))?;
+                written += 1;
+            }
+            self.initialized = true;
+        }
+        let link = &mut self.handles.link;
+        let (index, created) = link.ensure_dummy(DUMMY_DEVICE).map_err(kernel)?;
+        if created {
+            info!(
+                device = DUMMY_DEVICE,
+                "created the dummy interface for service addresses"
+            );
+            written += 1;
+        }
+        let mut bound = BTreeSet::new();
+        let mut local = Vec::new();
+        for a in link.addresses().map_err(kernel)? {
+            if a.index == index {
+                bound.insert(a.addr);
+            } else {
+                local.push(a.addr);
+            }
+        }
+        self.compiler.set_local_addresses(&local);
+        Ok((index, bound, written))
+    }
+
+    fn full_sync(&mut self, state: &ProxyState) -> Result<SyncReport, SyncError> {
+        self.known = None;
+        let (dummy_index, bound, mut written) = self.prepare()?;
+        let Compiled { desired, .. } = self.compiler.compile_all(state);
+
+        // Sets before the rules that match them.
+        for (set, entries) in &desired.sets {
+            let changes = sync_set(
+                &mut self.handles.ipset,
+                set.name(),
+                &set.set_type(),
+                entries,
+            )
+            .map_err(|e| SyncError::Kernel(format!("ipset {set}: {e}")))?;
+            written += changes.operations();
+        }
+        written += self.sync_iptables()?;
+
+        let mut known = KnownState {
+            vs: Known::new(),
+            addresses: bound,
+            sets: desired.sets.clone(),
+            dummy_index,
+        };
+        written += self.bind(&mut known, &desired)?;
+
+        let exclude = &self.options.exclude_cidrs;
+        let ipvs = &mut self.handles.ipvs;
+        let mut keys: BTreeSet<ServiceKey> = desired.virtual_servers.keys().copied().collect();
+        for svc in ipvs.services().map_err(kernel)? {
+            let key = svc.key();
+            if !desired.virtual_servers.contains_key(&key)
+                && exclude.iter().any(|n| n.contains(&key.addr))
+            {
+                continue;
+            }
+            let dests = ipvs.destinations(&key).map_err(kernel)?;
+            known.vs.insert(key, ActualVs::new(svc, dests));
+            keys.insert(key);
+        }
+        let mut ops = Vec::new();
+        for key in &keys {
+            diff_vs(
+                desired.virtual_servers.get(key).map(AsRef::as_ref),
+                known.vs.get(key),
+                Counts::Fresh,
+                &mut ops,
+            );
+        }
+        let applied = apply_ops(ipvs, &mut known.vs, ops);
+        written += applied.written;
+        if !applied.failed.is_empty() {
+            // Retried at the next full sync; a bad object must not make every sync fail.
+            warn!(
+                failed = applied.failed.len(),
+                "IPVS refused some operations; they are retried at the next full sync"
+            );
+        }
+        self.draining.forget_all();
+        self.draining
+            .refresh(keys, &known.vs, &desired, Instant::now());
+        written += self.unbind(&mut known, &desired)?;
+        self.known = Some(known);
+        Ok(SyncReport {
+            full: true,
+            objects_written: written,
+        })
+    }
+
+    fn partial_sync(
+        &mut self,
+        state: &ProxyState,
+        changes: &PendingChanges,
+        mut known: KnownState,
+    ) -> Result<SyncReport, SyncError> {
+        let Compiled { desired, touched } = self.compiler.compile(state, &changes.dirty);
+        let keys: BTreeSet<ServiceKey> = match touched {
+            Some(keys) => keys,
+            // The compiler fell back to a full compile (node addresses changed).
+            None => desired
+                .virtual_servers
+                .keys()
+                .chain(known.vs.keys())
+                .copied()
+                .collect(),
+        };
+        let mut written = self.update_sets(&mut known, &desired)?;
+        written += self.bind(&mut known, &desired)?;
+        let mut ops = Vec::new();
+        for key in &keys {
+            diff_vs(
+                desired.virtual_servers.get(key).map(AsRef::as_ref),
+                known.vs.get(key),
+                Counts::Stale,
+                &mut ops,
+            );
+        }
+        let applied = apply_ops(&mut self.handles.ipvs, &mut known.vs, ops);
+        written += applied.written;
+        if let Some((op, e)) = applied.failed.first() {
+            // The kernel differs from what kproxy remembers: the retry is a full sync.
+            return Err(SyncError::Kernel(format!(
+                "{op}: {e} ({} operations refused)",
+                applied.failed.len()
+            )));
+        }
+        self.draining
+            .refresh(keys, &known.vs, &desired, Instant::now());
+        written += self.unbind(&mut known, &desired)?;
+        self.known = Some(known);
+        Ok(SyncReport {
+            full: false,
+            objects_written: written,
+        })
+    }
+
+    /// Writes the iptables chains that differ from the kernel's; returns how many.
+    fn sync_iptables(&mut self) -> Result<usize, SyncError> {
+        let (chains, jumps) = read_kernel_owned(&mut self.iptables, &is_owned)
+            .map_err(|e| SyncError::Read(e.to_string()))?;
+        let plan = Plan::new(&self.rules, &chains, Some(&jumps));
+        if !plan.is_empty()
+            && let Err(e) = self.iptables.restore(&plan.render())
+        {
+            self.metrics.restore_failures.inc();
+            return Err(SyncError::Restore(e.to_string()));
+        }
+        Ok(plan.size())
+    }
+
+    /// Brings the sets from what the last sync wrote to `desired`, member by member.
+    fn update_sets(
+        &mut self,
+        known: &mut KnownState,
+        desired: &Desired,
+    ) -> Result<usize, SyncError> {
+        let mut written = 0;
+        for (set, want) in &desired.sets {
+            let have = known.sets.entry(*set).or_default();
+            let del: Vec<Entry> = have.difference(want).copied().collect();
+            let add: Vec<Entry> = want.difference(have).copied().collect();
+            let ipset = &mut self.handles.ipset;
+            let fail = |e| SyncError::Kernel(format!("ipset {set}: {e}"));
+            if !del.is_empty() {
+                ipset
+                    .del_all(set.name(), &del, IfPresent::Ignore)
+                    .map_err(fail)?;
+            }
+            if !add.is_empty() {
+                ipset
+                    .add_all(set.name(), &add, IfPresent::Ignore)
+                    .map_err(fail)?;
+            }
+            written += del.len() + add.len();
+            *have = want.clone();
+        }
+        Ok(written)
+    }
+
+    /// Binds the desired service addresses missing on kube-ipvs0.
+    fn bind(&mut self, known: &mut KnownState, desired: &Desired) -> Result<usize, SyncError> {
+        let mut written = 0;
+        for addr in desired.addresses.difference(&known.addresses.clone()) {
+            self.handles
+                .link
+                .add_address(known.dummy_index, *addr)
+                .map_err(kernel)?;
+            known.addresses.insert(*addr);
+            written += 1;
+        }
+        Ok(written)
+    }
+
+    /// Unbinds addresses no service has any more (after their virtual servers are gone),
+    /// except those in `--ipvs-exclude-cidrs`, which belong to someone else.
+    fn unbind(&mut self, known: &mut KnownState, desired: &Desired) -> Result<usize, SyncError> {
+        let exclude = &self.options.exclude_cidrs;
+        let stale: Vec<Ipv4Addr> = known
+            .addresses
+            .difference(&desired.addresses)
+            .filter(|a| !exclude.iter().any(|n| n.contains(*a)))
+            .copied()
+            .collect();
+        for addr in &stale {
+            self.handles
+                .link
+                .del_address(known.dummy_index, *addr)
+                .map_err(kernel)?;
+            known.addresses.remove(addr);
+        }
+        Ok(stale.len())
+    }
+}
+
+fn kernel(e: impl std::fmt::Display) -> SyncError {
+    SyncError::Kernel(e.to_string())
+}
+
+impl<R: IptablesRunner> Backend for IpvsBackend<R> {
+    fn sync(
+        &mut self,
+        state: &ProxyState,
+        changes: &PendingChanges,
+        full: bool,
+    ) -> Result<SyncReport, SyncError> {
+        let result = match self.known.take() {
+            Some(known) if !full => self.partial_sync(state, changes, known),
+            _ => self.full_sync(state),
+        };
+        if result.is_err() {
+            self.known = None;
+        }
+        if let Ok(report) = &result {
+            debug!(
+                full = report.full,
+                written = report.objects_written,
+                draining = self.draining.len(),
+                "ipvs sync"
+            );
+        }
+        result
+    }
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        (!self.draining.is_empty()).then_some(self.options.drain_check)
+    }
+
+    /// Deletes the draining destinations whose connections have ended.
+    fn wakeup(&mut self) -> Result<SyncReport, SyncError> {
+        let Some(known) = self.known.as_mut() else {
+            return Ok(SyncReport::default());
+        };
+        let checked = self.draining.check(
+            &mut self.handles.ipvs,
+            &mut known.vs,
+            self.options.drain_timeout,
+            Instant::now(),
+        );
+        match checked {
+            Ok(written) => Ok(SyncReport {
+                full: false,
+                objects_written: written,
+            }),
+            Err(e) => {
+                self.known = None;
+                Err(kernel(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `--cleanup` for IPVS mode: removes everything kproxy (or kube-proxy before it) owns —
+//! the iptables chains of both modes, IPVS virtual servers outside `--ipvs-exclude-cidrs`,
+//! kube-ipvs0, and the sets. Each part is skipped when the kernel lacks it (no IPVS, say),
+//! so this also serves nodes that only ever ran iptables mode.
+
+use ipnet::Ipv4Net;
+use thiserror::Error;
+use tracing::info;
+
+use super::handle::{IpvsError, IpvsHandle};
+use super::link::{DUMMY_DEVICE, LinkError, LinkHandle};
+use super::rules::is_owned;
+use super::sets::IpvsSet;
+use crate::backend::iptables::cleanup_owned;
+use crate::backend::iptables::restore::{IptablesRunner, RunnerError};
+use crate::ipset::{IpsetError, IpsetHandle, KernelError};
+
+#[derive(Debug, Error)]
+pub enum CleanupError {
+    #[error("removing iptables rules: {0}")]
+    Iptables(#[from] RunnerError),
+    #[error("removing IPVS virtual servers: {0}")]
+    Ipvs(#[from] IpvsError),
+    #[error("removing {DUMMY_DEVICE}: {0}")]
+    Link(#[from] LinkError),
+    #[error("removing ipsets: {0}")]
+    Ipset(#[from] IpsetError),
+}
+
+/// What was removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    pub chains_and_jumps: usize,
+    pub virtual_servers: usize,
+    pub dummy_device: bool,
+    pub sets: usize,
+}
+
+pub fn cleanup(
+    runner: &mut (impl IptablesRunner + ?Sized),
+    exclude: &[Ipv4Net],
+) -> Result<Cleaned, CleanupError> {
+    let mut cleaned = Cleaned {
+        // First the rules, which reference the sets.
+        chains_and_jumps: cleanup_owned(runner, &is_owned)?,
+        ..Cleaned::default()
+    };
+    match IpvsHandle::new() {
+        Ok(mut ipvs) => {
+            for svc in ipvs.services()? {
+                if !exclude.iter().any(|n| n.contains(&svc.addr)) {
+                    ipvs.delete_service(&svc.key())?;
+                    cleaned.virtual_servers += 1;
+                }
+            }
+        }
+        Err(IpvsError::Unavailable) => info!("no IPVS in this kernel; nothing to remove there"),
+        Err(e) => return Err(e.into()),
+    }
+    let mut link = LinkHandle::new()?;
+    if let Some(index) = link.link_index(DUMMY_DEVICE)? {
+        link.delete_link(index)?;
+        cleaned.dummy_device = true;
+    }
+    let mut ipset = IpsetHandle::new()?;
+    for name in IpvsSet::names() {
+        match ipset.destroy(name) {
+            Ok(()) => cleaned.sets += 1,
+            Err(e) if e.kernel_error() == Some(KernelError::NoSuchSet) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(cleaned)
+}

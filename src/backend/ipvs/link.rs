@@ -1,0 +1,247 @@
+//! The kube-ipvs0 dummy interface and its addresses, over a blocking rtnetlink socket.
+//! IPVS only sees packets addressed to the node, so every service address is bound to a
+//! dummy device (left down, as kube-proxy leaves it: its addresses are local all the same,
+//! and it never answers ARP for them). Messages are built with rtnetlink's pure builders;
+//! only this module touches the socket.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+
+use netlink_packet_core::{
+    DecodeError, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkBuffer,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkMessage};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use nix::errno::Errno;
+use rtnetlink::{AddressMessageBuilder, LinkDummy};
+use thiserror::Error;
+
+/// The dummy interface holding service addresses, named as kube-proxy names it.
+pub const DUMMY_DEVICE: &str = "kube-ipvs0";
+
+/// A failed rtnetlink exchange. All are retryable except `Socket`.
+#[derive(Debug, Error)]
+pub enum LinkError {
+    #[error("opening a route netlink socket: {0}")]
+    Socket(#[source] io::Error),
+    #[error("{what}: netlink I/O: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{what}: {errno}")]
+    Kernel { what: String, errno: Errno },
+    #[error("{what}: undecodable reply: {source}")]
+    Decode {
+        what: String,
+        #[source]
+        source: DecodeError,
+    },
+}
+
+impl LinkError {
+    fn errno(&self) -> Option<Errno> {
+        match self {
+            Self::Kernel { errno, .. } => Some(*errno),
+            _ => None,
+        }
+    }
+}
+
+/// An IPv4 address of an interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IfAddr {
+    pub index: u32,
+    pub addr: Ipv4Addr,
+    pub prefix_len: u8,
+}
+
+/// A route netlink socket in the network namespace it was opened in.
+pub struct LinkHandle {
+    socket: Socket,
+    seq: u32,
+}
+
+impl LinkHandle {
+    pub fn new() -> Result<Self, LinkError> {
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(LinkError::Socket)?;
+        socket.bind_auto().map_err(LinkError::Socket)?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(LinkError::Socket)?;
+        Ok(Self { socket, seq: 0 })
+    }
+
+    /// The index of interface `name`, if it exists.
+    pub fn link_index(&mut self, name: &str) -> Result<Option<u32>, LinkError> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        let what = || format!("looking up interface {name}");
+        match self.request(RouteNetlinkMessage::GetLink(msg), NLM_F_ACK, what) {
+            Ok(replies) => Ok(replies.into_iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
+                _ => None,
+            })),
+            Err(e) if e.errno() == Some(Errno::ENODEV) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates dummy interface `name` unless it exists; returns its index and whether it
+    /// was created.
+    pub fn ensure_dummy(&mut self, name: &str) -> Result<(u32, bool), LinkError> {
+        if let Some(index) = self.link_index(name)? {
+            return Ok((index, false));
+        }
+        let msg = LinkDummy::new(name).build();
+        let what = || format!("creating dummy interface {name}");
+        match self.request(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            what,
+        ) {
+            Ok(_) => {}
+            Err(e) if e.errno() == Some(Errno::EEXIST) => {}
+            Err(e) => return Err(e),
+        }
+        let index = self.link_index(name)?.ok_or_else(|| LinkError::Kernel {
+            what: format!("interface {name} vanished after its creation"),
+            errno: Errno::ENODEV,
+        })?;
+        Ok((index, true))
+    }
+
+    /// Deletes an interface (and with it its addresses).
+    pub fn delete_link(&mut self, index: u32) -> Result<(), LinkError> {
+        let mut msg = LinkMessage::default();
+        msg.header.index = index;
+        let what = || format!("deleting interface {index}");
+        self.request(RouteNetlinkMessage::DelLink(msg), NLM_F_ACK, what)
+            .map(drop)
+    }
+
+    /// Every IPv4 address of every interface.
+    pub fn addresses(&mut self) -> Result<Vec<IfAddr>, LinkError> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        let replies = self.request(RouteNetlinkMessage::GetAddress(msg), NLM_F_DUMP, || {
+            "listing addresses".to_string()
+        })?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => Some(a),
+                _ => None,
+            })
+            .filter_map(|a| {
+                // IFA_LOCAL is the interface's own address; IFA_ADDRESS the peer's on
+                // point-to-point links.
+                let local = a.attributes.iter().find_map(|attr| match attr {
+                    AddressAttribute::Local(IpAddr::V4(ip)) => Some(*ip),
+                    _ => None,
+                });
+                let addr = local.or_else(|| {
+                    a.attributes.iter().find_map(|attr| match attr {
+                        AddressAttribute::Address(IpAddr::V4(ip)) => Some(*ip),
+                        _ => None,
+                    })
+                })?;
+                Some(IfAddr {
+                    index: a.header.index,
+                    addr,
+                    prefix_len: a.header.prefix_len,
+                })
+            })
+            .collect())
+    }
+
+    /// Binds `addr/32` to interface `index`; an address already there is fine.
+    pub fn add_address(&mut self, index: u32, addr: Ipv4Addr) -> Result<(), LinkError> {
+        let msg = AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(index)
+            .address(addr, 32)
+            .build();
+        let what = || format!("binding {addr} to interface {index}");
+        match self.request(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+            what,
+        ) {
+            Err(e) if e.errno() != Some(Errno::EEXIST) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Unbinds `addr/32` from interface `index`; an address already gone is fine.
+    pub fn del_address(&mut self, index: u32, addr: Ipv4Addr) -> Result<(), LinkError> {
+        let msg = AddressMessageBuilder::<Ipv4Addr>::new()
+            .index(index)
+            .address(addr, 32)
+            .build();
+        let what = || format!("unbinding {addr} from interface {index}");
+        match self.request(RouteNetlinkMessage::DelAddress(msg), NLM_F_ACK, what) {
+            Err(e) if e.errno() != Some(Errno::EADDRNOTAVAIL) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends one request and collects the data messages of its reply, up to the ACK or the
+    /// end of the dump.
+    fn request(
+        &mut self,
+        payload: RouteNetlinkMessage,
+        flags: u16,
+        what: impl Fn() -> String,
+    ) -> Result<Vec<RouteNetlinkMessage>, LinkError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = self.seq;
+        let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
+        msg.finalize();
+        let mut buf = vec![0; msg.buffer_len()];
+        msg.serialize(&mut buf);
+        let io = |source| LinkError::Io {
+            what: what(),
+            source,
+        };
+        self.socket.send(&buf, 0).map_err(io)?;
+        let mut out = Vec::new();
+        loop {
+            let (buf, _) = self.socket.recv_from_full().map_err(io)?;
+            let mut rest = buf.as_slice();
+            while !rest.is_empty() {
+                let decode = |source| LinkError::Decode {
+                    what: what(),
+                    source,
+                };
+                let len = NetlinkBuffer::new_checked(rest).map_err(decode)?.length() as usize;
+                let (one, tail) = rest.split_at(len.min(rest.len()));
+                rest = &tail[(len.next_multiple_of(4) - len).min(tail.len())..];
+                let msg =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(one).map_err(decode)?;
+                if msg.header.sequence_number != self.seq {
+                    continue;
+                }
+                match msg.payload {
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => match e.code {
+                        None => return Ok(out),
+                        Some(code) => {
+                            return Err(LinkError::Kernel {
+                                what: what(),
+                                errno: Errno::from_raw(-code.get()),
+                            });
+                        }
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! IPVS mode's constant iptables rules against a real kernel (this machine's; no IPVS
+//! needed): restored into a throwaway namespace next to kproxy's sets, `iptables-save` must
+//! give back exactly the compiled text — the executor compares the two at every full sync —
+//! and a node left by iptables mode must be converted by one plan. Needs root.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use kproxy::backend::iptables::compile::{CompileOptions, compile};
+use kproxy::backend::iptables::plan::Plan;
+use kproxy::backend::iptables::read_kernel_owned;
+use kproxy::backend::iptables::restore::{CommandRunner, IptablesRunner};
+use kproxy::backend::iptables::ruleset::Ruleset;
+use kproxy::backend::ipvs::rules::{RuleOptions, is_owned, ruleset};
+use kproxy::backend::ipvs::sets::IpvsSet;
+use kproxy::ipset::{IpsetHandle, sync_set};
+use kproxy::model::{Change, Conditions, EndpointSlice, Protocol, ProxyState, Service};
+use support::netns::{Netns, kernel_tests_possible};
+
+/// Creates every set, empty, in the calling thread's namespace.
+fn create_sets() {
+    let mut ipset = IpsetHandle::new().expect("ipset socket");
+    for set in IpvsSet::ALL {
+        sync_set(&mut ipset, set.name(), &set.set_type(), &BTreeSet::new())
+            .unwrap_or_else(|e| panic!("creating {set}: {e}"));
+    }
+}
+
+/// The plan that would bring the namespace's rules to `rules`, rendered; empty when none.
+fn remaining_plan(rules: &Ruleset) -> String {
+    let mut runner = CommandRunner::default();
+    let (chains, jumps) = read_kernel_owned(&mut runner, &is_owned).expect("iptables-save");
+    Plan::new(rules, &chains, Some(&jumps)).render()
+}
+
+#[test]
+fn the_compiled_rules_are_what_iptables_save_prints() {
+    if !kernel_tests_possible() {
+        return;
+    }
+    let variants = [
+        (Some("10.244.0.0/16"), false, 14),
+        (None, false, 14),
+        (Some("10.244.0.0/16"), true, 3),
+    ];
+    for (cidr, masquerade_all, bit) in variants {
+        let opts = RuleOptions {
+            masquerade_all,
+            masquerade_bit: bit,
+            cluster_cidr: cidr.map(|c| c.parse().unwrap()),
+        };
+        let ns = Netns::new("ipvs-rules");
+        let left = ns.run_in(move || {
+            create_sets();
+            let rules = ruleset(&opts);
+            CommandRunner::default()
+                .restore(&rules.to_restore_input())
+                .expect("iptables-restore of the IPVS rules");
+            remaining_plan(&rules)
+        });
+        assert_eq!(
+            left, "",
+            "{cidr:?} masquerade_all={masquerade_all}: kernel differs"
+        );
+    }
+}
+
+#[test]
+fn one_plan_turns_an_iptables_mode_node_into_an_ipvs_mode_node() {
+    if !kernel_tests_possible() {
+        return;
+    }
+    let mut state = ProxyState::new("node-1");
+    let svc = Service::new("demo", "web", Ipv4Addr::new(10, 96, 0, 10)).with_port(
+        "http",
+        80,
+        Protocol::Tcp,
+        Some(30080),
+    );
+    let slice = EndpointSlice::new(&svc.name, "web-1")
+        .with_port("http", 8080, Protocol::Tcp)
+        .with_endpoint(
+            Ipv4Addr::new(10, 244, 1, 2),
+            Some("node-1"),
+            Conditions::READY,
+        );
+    state.apply(Change::ServiceUpdated(svc));
+    state.apply(Change::SliceUpdated(slice));
+    let iptables_mode = compile(&state, &CompileOptions::default()).to_restore_input();
+
+    let ns = Netns::new("mode-switch");
+    let (saved, left) = ns.run_in(move || {
+        create_sets();
+        let mut runner = CommandRunner::default();
+        runner.restore(&iptables_mode).expect("iptables mode rules");
+        let rules = ruleset(&RuleOptions {
+            masquerade_all: false,
+            masquerade_bit: 14,
+            cluster_cidr: None,
+        });
+        let plan = remaining_plan(&rules);
+        runner.restore(&plan).expect("the switch plan");
+        let saved = format!(
+            "{}{}",
+            runner
+                .save(kproxy::backend::iptables::ruleset::Table::Filter)
+                .unwrap(),
+            runner
+                .save(kproxy::backend::iptables::ruleset::Table::Nat)
+                .unwrap()
+        );
+        (saved, remaining_plan(&rules))
+    });
+    assert_eq!(left, "", "a second plan is needed");
+    for gone in [
+        "KUBE-SVC-",
+        "KUBE-SEP-",
+        "KUBE-EXT-",
+        "KUBE-NODEPORTS",
+        "KUBE-EXTERNAL-SERVICES",
+    ] {
+        assert!(
+            !saved.contains(gone),
+            "{gone} left after the switch:\n{saved}"
+        );
+    }
+    assert!(
+        saved.contains(
+            "-A INPUT -m comment --comment \"kubernetes ipvs access filter\" -j KUBE-IPVS-FILTER"
+        ),
+        "{saved}"
+    );
+}
