@@ -66,7 +66,10 @@ impl Backend for FakeBackend {
     }
 
     fn wakeup(&mut self) -> Result<SyncReport, SyncError> {
-        self.wakeups.lock().unwrap().push(Instant::now() - self.epoch);
+        self.wakeups
+            .lock()
+            .unwrap()
+            .push(Instant::now() - self.epoch);
         *self.wakeups_left.lock().unwrap() -= 1;
         Ok(SyncReport::default())
     }

@@ -18,6 +18,8 @@ mod numbers;
 mod service;
 mod text;
 
+pub use self::text::push_quoted;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
