@@ -296,6 +296,19 @@ fn last_sync_written(log: &str, full: bool) -> Option<usize> {
         .and_then(|n| n.parse().ok())
 }
 
+/// What each full sync wrote, in order.
+fn full_sync_writes(log: &str) -> Vec<usize> {
+    plain(log)
+        .lines()
+        .filter(|l| l.contains(" synced ") && l.contains("full=true"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("written="))
+        })
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
 fn syncs_logged(log: &str, full: bool) -> usize {
     let tag = format!("full={full}");
     plain(log)
@@ -598,6 +611,7 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
     assert_eq!(snapshot(), before);
 
     // Hand edits: a real server deleted, a scheduler changed. The next full sync repairs.
+    let full_syncs_before = syncs_logged(&restarted.log_text(), true);
     ipvsadm(
         node,
         &[
@@ -615,10 +629,19 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
     // And a stray address on kube-ipvs0 and a stray virtual server.
     node.ip(&["addr", "add", "10.96.7.7/32", "dev", "kube-ipvs0"]);
     ipvsadm(node, &["-A", "-t", "10.96.7.7:80", "-s", "rr"]);
-    assert_ne!(listed(node), expected_view());
     eventually(WAIT, "the full sync to repair the hand edits", || {
         (listed(node) == expected_view()).then_some(())
     });
+    // The edits took effect before they were repaired: a full sync after them wrote.
+    // (Checked from the log: with a 2 s sync period a listing could race the repair.)
+    let writes: Vec<usize> = full_sync_writes(&restarted.log_text())
+        .into_iter()
+        .skip(full_syncs_before)
+        .collect();
+    assert!(
+        writes.iter().any(|w| *w > 0),
+        "full syncs after the edits wrote {writes:?}"
+    );
     let bound = || node.exec_stdout(&["ip", "-4", "-o", "addr", "show", "dev", "kube-ipvs0"]);
     eventually(WAIT, "the stray address to be unbound", || {
         (!bound().contains("10.96.7.7/32")).then_some(())
