@@ -44,6 +44,19 @@ mapfile -t exes < <(printf '%s\n' "$json" | grep '"kind":\["test"\]' |
 echo "[run-ipvs-tests] built ${#exes[@]} test binaries ($(since "$t"))" >&2
 [ ${#exes[@]} -eq ${#tests[@]} ] || { echo "[run-ipvs-tests] expected ${#tests[@]} binaries" >&2; exit 1; }
 
+# The guest sees the host's / read-only, but with fresh /tmp and /run: a checkout under
+# those (CI's clones may live in /tmp) is shared explicitly, read-write, at its own path.
+share=()
+case "$root/" in
+  /tmp/*|/run/*) share=(--share "$root") ;;
+esac
+for exe in "${exes[@]}"; do
+  case "$exe" in
+    "$root"/*) ;;
+    /tmp/*|/run/*) echo "[run-ipvs-tests] $exe is under /tmp or /run outside the checkout; the VM cannot see it (unset CARGO_TARGET_DIR)" >&2; exit 1 ;;
+  esac
+done
+
 failed=()
 for exe in "${exes[@]}"; do
   name=$(basename "$exe")
@@ -51,7 +64,7 @@ for exe in "${exes[@]}"; do
   echo "[run-ipvs-tests] ==> $name (one VM)" >&2
   cmd="RUST_BACKTRACE=1 $(printf '%q ' "$exe" --test-threads=1 "${extra[@]}")"
   rc=0
-  IVM_CWD=$root "$here/ipvs-vm.sh" run --hostroot -- "$cmd" || rc=$?
+  IVM_CWD=$root "$here/ipvs-vm.sh" run --hostroot "${share[@]}" -- "$cmd" || rc=$?
   echo "[run-ipvs-tests] <== $name: exit $rc, $(since "$t") (boot + tests + poweroff)" >&2
   [ $rc -eq 0 ] || failed+=("$name")
 done
