@@ -51,8 +51,19 @@ impl Plan {
             .filter(|(t, n)| !wanted.contains(&(*t, n.as_str())))
             .collect();
         stale.sort();
-        for (table, name) in stale {
-            plan.table_mut(*table).delete.push(name.clone());
+        for table in Table::ALL {
+            // Referrers first, so that batched deletes never delete a chain still jumped to.
+            let mut names: Vec<&String> = stale
+                .iter()
+                .filter(|k| k.0 == table)
+                .map(|k| &k.1)
+                .collect();
+            let depth = batches::depths(names.iter().map(|n| {
+                let rules = &kernel[&(table, (*n).clone())].rules;
+                (n.as_str(), rules.as_slice())
+            }));
+            names.sort_by_key(|n| std::cmp::Reverse(depth[n.as_str()]));
+            plan.table_mut(table).delete = names.into_iter().cloned().collect();
         }
         if let Some(jumps) = kernel_jumps {
             plan.add_jump_fixes(desired, jumps);
@@ -145,6 +156,8 @@ impl Plan {
         out
     }
 }
+
+mod batches;
 
 #[cfg(test)]
 mod tests;
