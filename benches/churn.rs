@@ -113,9 +113,7 @@ fn run(s: &Settings, cluster: &mut Cluster, source: &mut dyn ChangeSource, chang
     let (tx, rx) = mpsc::channel::<Probe>();
     let program = s.flavour.iptables_program();
     let (seen, busy, churn_time) = std::thread::scope(|scope| {
-        let poller = scope.spawn(|| {
-            ns.run_in(|| poll_kernel(rx, program, s.poll))
-        });
+        let poller = scope.spawn(|| ns.run_in(|| poll_kernel(rx, program, s.poll)));
         let started = Instant::now();
         let busy = scope.spawn(move || busy_share(s.duration));
         for k in 0..changes {
@@ -140,7 +138,16 @@ fn run(s: &Settings, cluster: &mut Cluster, source: &mut dyn ChangeSource, chang
     let syncs = kproxy.syncs();
     let peak_rss = kproxy.peak_rss().unwrap_or(0);
     drop(kproxy);
-    report(s, source.name(), changes, churn_time, &seen, &syncs[1..], busy, peak_rss);
+    report(
+        s,
+        source.name(),
+        changes,
+        churn_time,
+        &seen,
+        &syncs[1..],
+        busy,
+        peak_rss,
+    );
 }
 
 /// Polls the kernel for each probe's chain in order: a sync programs changes in the order
@@ -227,7 +234,10 @@ fn report(
             "target p99",
         ],
     );
-    let poll_avg = seen.check_time.checked_div(seen.checks as u32).unwrap_or_default();
+    let poll_avg = seen
+        .check_time
+        .checked_div(seen.checks as u32)
+        .unwrap_or_default();
     r.row(
         vec![
             s.services.to_string(),

@@ -29,7 +29,10 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     for services in support::env::sizes(DEFAULT_SIZES) {
-        eprintln!("generating {services} services × {} endpoints", cluster::ENDPOINTS_PER_SERVICE);
+        eprintln!(
+            "generating {services} services × {} endpoints",
+            cluster::ENDPOINTS_PER_SERVICE
+        );
         let (cluster, state, _) = cluster::cluster_and_state(services);
         let mut group = c.benchmark_group("iptables");
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
@@ -46,45 +49,55 @@ fn main() {
 /// the first sync).
 fn bench_state(group: &mut BenchmarkGroup<WallTime>, cluster: &Cluster, services: usize) {
     let changes = cluster.changes();
-    group.bench_with_input(BenchmarkId::new("state_build", services), &changes, |b, changes| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let input = changes.clone();
-                let started = Instant::now();
-                let mut state = ProxyState::new(NODE);
-                for change in input {
-                    state.apply(change);
+    group.bench_with_input(
+        BenchmarkId::new("state_build", services),
+        &changes,
+        |b, changes| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let input = changes.clone();
+                    let started = Instant::now();
+                    let mut state = ProxyState::new(NODE);
+                    for change in input {
+                        state.apply(change);
+                    }
+                    total += started.elapsed();
+                    drop(black_box(state));
                 }
-                total += started.elapsed();
-                drop(black_box(state));
-            }
-            total
-        })
-    });
+                total
+            })
+        },
+    );
 }
 
 fn bench_full(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services: usize) {
     let mut compiler = Compiler::new(compile_options());
-    group.bench_with_input(BenchmarkId::new("compile_all", services), state, |b, state| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                let ruleset = compiler.compile_all(state);
-                total += started.elapsed();
-                drop(black_box(ruleset));
-            }
-            total
-        })
-    });
+    group.bench_with_input(
+        BenchmarkId::new("compile_all", services),
+        state,
+        |b, state| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = Instant::now();
+                    let ruleset = compiler.compile_all(state);
+                    total += started.elapsed();
+                    drop(black_box(ruleset));
+                }
+                total
+            })
+        },
+    );
 }
 
 fn bench_render(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services: usize) {
     let ruleset = Compiler::new(compile_options()).compile_all(state);
-    group.bench_with_input(BenchmarkId::new("to_restore_input", services), &ruleset, |b, r| {
-        b.iter(|| black_box(r.to_restore_input()))
-    });
+    group.bench_with_input(
+        BenchmarkId::new("to_restore_input", services),
+        &ruleset,
+        |b, r| b.iter(|| black_box(r.to_restore_input())),
+    );
 }
 
 /// One endpoint replaced (a pod rolled) or one service added, then the compile of that
@@ -110,13 +123,14 @@ fn bench_incremental(
                 cluster::replace_endpoint(cluster, state, next);
             }
         };
-        let undo = |cluster: &mut Cluster, state: &mut ProxyState, c: &mut Compiler, w: &mut ChainMap| {
-            if add {
-                cluster::remove_last_service(cluster, state);
-                let pending = state.take_pending();
-                write(w, &c.compile(state, &pending.dirty));
-            }
-        };
+        let undo =
+            |cluster: &mut Cluster, state: &mut ProxyState, c: &mut Compiler, w: &mut ChainMap| {
+                if add {
+                    cluster::remove_last_service(cluster, state);
+                    let pending = state.take_pending();
+                    write(w, &c.compile(state, &pending.dirty));
+                }
+            };
         group.bench_function(BenchmarkId::new(format!("compile_{name}"), services), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;

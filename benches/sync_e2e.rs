@@ -86,8 +86,23 @@ fn main() {
     let reps = env::count("KPROXY_BENCH_REPS", 2).max(1);
     let incremental = env::count("KPROXY_BENCH_INCREMENTAL_REPS", 10).max(1);
     let version = flavour.version();
-    eprintln!("sync_e2e: mode {}, {version}, sizes {sizes:?}, {reps} cold/floor pairs", mode.as_str());
+    eprintln!(
+        "sync_e2e: mode {}, {version}, sizes {sizes:?}, {reps} cold/floor pairs",
+        mode.as_str()
+    );
 
+    if let Ok(dir) = std::env::var("KPROXY_BENCH_DUMP_ONLY") {
+        for &services in &sizes {
+            let (_, state, _) = cluster::cluster_and_state(services);
+            let input = Compiler::new(compile_options())
+                .compile_all(&state)
+                .to_restore_input();
+            let path = std::path::Path::new(&dir).join(format!("restore-{services}.txt"));
+            std::fs::write(&path, input).expect("writing the restore input");
+            eprintln!("wrote {}", path.display());
+        }
+        return;
+    }
     let mut results = Vec::new();
     for &services in &sizes {
         let result = match mode {
@@ -98,13 +113,17 @@ fn main() {
     }
     let name = format!("sync_e2e-{}-{}", mode.as_str(), flavour.label());
     let (summary, breakdown) = reports(&name, &results);
-    let context = json!({ "machine": machine(&version), "reps": reps, "incremental_reps": incremental });
+    let context =
+        json!({ "machine": machine(&version), "reps": reps, "incremental_reps": incremental });
     summary.finish(context.clone());
     breakdown.finish(context);
 }
 
 fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usize) -> SizeResult {
-    eprintln!("\n== {services} services × {} endpoints", cluster::ENDPOINTS_PER_SERVICE);
+    eprintln!(
+        "\n== {services} services × {} endpoints",
+        cluster::ENDPOINTS_PER_SERVICE
+    );
     let (mut cluster, mut state, state_build) = cluster::cluster_and_state(services);
     let mut result = SizeResult {
         services,
@@ -116,11 +135,16 @@ fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usi
         // Alternate which goes first, so neither always meets a kernel still busy with the other.
         let floor_first = rep % 2 == 0;
         if floor_first {
-            result.floor.push(bare_restore(&state, runner(), &mut result.restore_lines));
+            result
+                .floor
+                .push(bare_restore(&state, runner(), &mut result.restore_lines));
         }
         let ns = Netns::new("kproxy");
         let busy = wait_for_quiet(QUIET_LIMIT);
-        eprintln!("  rep {rep}: machine busy {:.0}% before the cold sync", busy * 100.0);
+        eprintln!(
+            "  rep {rep}: machine busy {:.0}% before the cold sync",
+            busy * 100.0
+        );
         ns.run_in(|| {
             let mut backend = IptablesBackend::new(
                 compile_options(),
@@ -149,7 +173,9 @@ fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usi
             for _ in 0..incremental {
                 cluster::add_service(&mut cluster, &mut state);
                 let pending = state.take_pending();
-                result.added.push(timed_sync(&mut backend, &state, pending, false));
+                result
+                    .added
+                    .push(timed_sync(&mut backend, &state, pending, false));
             }
             eprintln!(
                 "  1-endpoint sync p50 {}, add-service sync p50 {}",
@@ -159,7 +185,9 @@ fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usi
         });
         drop(ns);
         if !floor_first {
-            result.floor.push(bare_restore(&state, runner(), &mut result.restore_lines));
+            result
+                .floor
+                .push(bare_restore(&state, runner(), &mut result.restore_lines));
         }
     }
     result.binary = Some(run_binary(&cluster, flavour));
@@ -169,7 +197,9 @@ fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usi
 /// The floor: the whole ruleset, rendered by the compiler, applied by one bare
 /// `iptables-restore` (the same flags kproxy uses) into an empty namespace.
 fn bare_restore(state: &ProxyState, mut runner: CommandRunner, lines: &mut usize) -> Duration {
-    let input = Compiler::new(compile_options()).compile_all(state).to_restore_input();
+    let input = Compiler::new(compile_options())
+        .compile_all(state)
+        .to_restore_input();
     *lines = input.lines().count();
     let ns = Netns::new("floor");
     let busy = wait_for_quiet(QUIET_LIMIT);
@@ -210,7 +240,9 @@ fn timed_sync(
 /// sync, and the time from start to that sync done.
 fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
     let dir = tempfile::tempdir().expect("manifest directory");
-    cluster.write_manifests(dir.path()).expect("writing manifests");
+    cluster
+        .write_manifests(dir.path())
+        .expect("writing manifests");
     let ns = Netns::new("binary");
     wait_for_quiet(QUIET_LIMIT);
     let args: Vec<String> = [
@@ -254,7 +286,10 @@ fn totals(timed: &[Timed]) -> Vec<Duration> {
 fn median_of(timed: &[Timed]) -> Timed {
     let mut sorted = timed.to_vec();
     sorted.sort_by_key(|t| t.total);
-    sorted.get(sorted.len().saturating_sub(1) / 2).copied().unwrap_or_default()
+    sorted
+        .get(sorted.len().saturating_sub(1) / 2)
+        .copied()
+        .unwrap_or_default()
 }
 
 fn mib(bytes: u64) -> f64 {
@@ -316,7 +351,10 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
                 format!("{:.2}×", cold.total.as_secs_f64() / floor.as_secs_f64()),
                 fmt(median(&totals(&r.warm))),
                 format!("{} / {}", fmt(endpoint), fmt(max(&r.endpoint))),
-                format!("{:.2}%", 100.0 * endpoint.as_secs_f64() / cold.total.as_secs_f64()),
+                format!(
+                    "{:.2}%",
+                    100.0 * endpoint.as_secs_f64() / cold.total.as_secs_f64()
+                ),
                 format!("{} / {}", fmt(added), fmt(max(&r.added))),
                 format!("{:.1} MiB", mib(rss)),
             ],

@@ -59,8 +59,11 @@ impl Report {
         std::fs::write(&md_path, &md).expect("writing markdown results");
         let doc = json!({ "bench": self.name, "context": context, "results": self.records });
         let json_path = dir.join(format!("{}.json", self.name));
-        std::fs::write(&json_path, serde_json::to_string_pretty(&doc).expect("JSON"))
-            .expect("writing JSON results");
+        std::fs::write(
+            &json_path,
+            serde_json::to_string_pretty(&doc).expect("JSON"),
+        )
+        .expect("writing JSON results");
         println!("results: {} and {}", md_path.display(), json_path.display());
         md_path
     }
