@@ -1,7 +1,8 @@
 //! End-to-end iptables syncs on the real kernel, in throwaway network namespaces, at
 //! 1k/5k/10k services × 10 endpoints: a cold full sync, a warm full resync, incremental
 //! syncs of one changed endpoint and one added service, and — on the same rules — the bare
-//! `iptables-restore` of the whole ruleset into an empty namespace (the floor). Then the
+//! `iptables-restore` of the whole ruleset into an empty namespace (the floor; also with
+//! `--noflush` up to `KPROXY_BENCH_NOFLUSH_FLOOR_MAX` services, default 2000). Then the
 //! real binary's peak RSS and first-sync time on the same cluster written as manifests.
 //!
 //! `cargo bench --bench sync_e2e` (root). Settings: `KPROXY_BENCH_SIZES=1k,10k`,
@@ -11,12 +12,14 @@
 
 mod support;
 
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kproxy::backend::Backend;
 use kproxy::backend::iptables::IptablesBackend;
 use kproxy::backend::iptables::compile::Compiler;
-use kproxy::backend::iptables::restore::{CommandRunner, IptablesRunner};
+use kproxy::backend::iptables::restore::CommandRunner;
 use kproxy::metrics::Metrics;
 use kproxy::model::{PendingChanges, ProxyState};
 use kproxy::testing::scale::{Cluster, NODE};
@@ -65,6 +68,8 @@ struct SizeResult {
     restore_lines: usize,
     state_build: Duration,
     floor: Vec<Duration>,
+    /// One bare `iptables-restore --noflush` of everything (small sizes only).
+    floor_noflush: Option<Duration>,
     cold: Vec<Timed>,
     warm: Vec<Timed>,
     endpoint: Vec<Timed>,
@@ -85,6 +90,7 @@ fn main() {
     let sizes = env::sizes(DEFAULT_SIZES);
     let reps = env::count("KPROXY_BENCH_REPS", 2).max(1);
     let incremental = env::count("KPROXY_BENCH_INCREMENTAL_REPS", 10).max(1);
+    let noflush_max = env::count("KPROXY_BENCH_NOFLUSH_FLOOR_MAX", 2_000);
     let version = flavour.version();
     eprintln!(
         "sync_e2e: mode {}, {version}, sizes {sizes:?}, {reps} cold/floor pairs",
@@ -106,7 +112,7 @@ fn main() {
     let mut results = Vec::new();
     for &services in &sizes {
         let result = match mode {
-            Mode::Iptables => run_iptables(services, flavour, reps, incremental),
+            Mode::Iptables => run_iptables(services, flavour, reps, incremental, noflush_max),
         };
         print_size(&result);
         results.push(result);
@@ -119,7 +125,13 @@ fn main() {
     breakdown.finish(context);
 }
 
-fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usize) -> SizeResult {
+fn run_iptables(
+    services: usize,
+    flavour: Flavour,
+    reps: usize,
+    incremental: usize,
+    noflush_max: usize,
+) -> SizeResult {
     eprintln!(
         "\n== {services} services × {} endpoints",
         cluster::ENDPOINTS_PER_SERVICE
@@ -135,9 +147,12 @@ fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usi
         // Alternate which goes first, so neither always meets a kernel still busy with the other.
         let floor_first = rep % 2 == 0;
         if floor_first {
-            result
-                .floor
-                .push(bare_restore(&state, runner(), &mut result.restore_lines));
+            let floor = bare_restore(&state, flavour, false, &mut result.restore_lines);
+            result.floor.push(floor);
+        }
+        if rep == 0 && services <= noflush_max {
+            let floor = bare_restore(&state, flavour, true, &mut result.restore_lines);
+            result.floor_noflush = Some(floor);
         }
         let ns = Netns::new("kproxy");
         let busy = wait_for_quiet(QUIET_LIMIT);
@@ -185,9 +200,8 @@ fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usi
         });
         drop(ns);
         if !floor_first {
-            result
-                .floor
-                .push(bare_restore(&state, runner(), &mut result.restore_lines));
+            let floor = bare_restore(&state, flavour, false, &mut result.restore_lines);
+            result.floor.push(floor);
         }
     }
     result.binary = Some(run_binary(&cluster, flavour));
@@ -195,8 +209,15 @@ fn run_iptables(services: usize, flavour: Flavour, reps: usize, incremental: usi
 }
 
 /// The floor: the whole ruleset, rendered by the compiler, applied by one bare
-/// `iptables-restore` (the same flags kproxy uses) into an empty namespace.
-fn bare_restore(state: &ProxyState, mut runner: CommandRunner, lines: &mut usize) -> Duration {
+/// `iptables-restore` into an empty namespace. Without `--noflush` this is the fastest the
+/// tool can load these rules; with it (what a proxy sharing the tables must use), one
+/// restore of many chains is quadratic in iptables-nft (see `plan/batches.rs`).
+fn bare_restore(
+    state: &ProxyState,
+    flavour: Flavour,
+    noflush: bool,
+    lines: &mut usize,
+) -> Duration {
     let input = Compiler::new(compile_options())
         .compile_all(state)
         .to_restore_input();
@@ -204,12 +225,30 @@ fn bare_restore(state: &ProxyState, mut runner: CommandRunner, lines: &mut usize
     let ns = Netns::new("floor");
     let busy = wait_for_quiet(QUIET_LIMIT);
     let took = ns.run_in(|| {
+        let mut cmd = Command::new(flavour.restore_program());
+        cmd.args(["-w", "5"]);
+        if noflush {
+            cmd.arg("--noflush");
+        }
         let started = Instant::now();
-        runner.restore(&input).expect("bare iptables-restore");
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("starting iptables-restore");
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input.as_bytes())
+            .expect("writing to iptables-restore");
+        let status = child.wait().expect("waiting for iptables-restore");
+        assert!(status.success(), "bare iptables-restore failed: {status}");
         started.elapsed()
     });
     eprintln!(
-        "  bare iptables-restore of {} lines: {} (machine busy {:.0}% before)",
+        "  bare iptables-restore{} of {} lines: {} (machine busy {:.0}% before)",
+        if noflush { " --noflush" } else { "" },
         *lines,
         fmt(took),
         busy * 100.0
@@ -314,6 +353,7 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
             "services",
             "restore lines",
             "bare iptables-restore",
+            "bare, --noflush",
             "cold full sync",
             "cold / bare",
             "warm full resync",
@@ -347,6 +387,7 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
                 r.services.to_string(),
                 r.restore_lines.to_string(),
                 fmt(floor),
+                r.floor_noflush.map_or_else(|| "not run".to_string(), fmt),
                 fmt(cold.total),
                 format!("{:.2}×", cold.total.as_secs_f64() / floor.as_secs_f64()),
                 fmt(median(&totals(&r.warm))),
@@ -364,6 +405,7 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
                 "restore_lines": r.restore_lines,
                 "state_build_s": r.state_build.as_secs_f64(),
                 "bare_restore_s": r.floor.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+                "bare_restore_noflush_s": r.floor_noflush.map(|d| d.as_secs_f64()),
                 "cold": r.cold.iter().map(Timed::json).collect::<Vec<_>>(),
                 "warm": r.warm.iter().map(Timed::json).collect::<Vec<_>>(),
                 "endpoint": r.endpoint.iter().map(Timed::json).collect::<Vec<_>>(),
@@ -397,9 +439,10 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
     }
     summary.note(
         "Medians. Cold: first sync into an empty namespace (reads the empty kernel, writes \
-         everything). Warm: full resync with nothing changed (reads the kernel back with \
-         iptables-save, writes nothing). Bare: one iptables-restore of the same rules into an \
-         empty namespace. kproxy peak RSS: the release binary's VmHWM after its first sync \
+         everything, in batches of 250 chains). Warm: full resync with nothing changed (reads \
+         the kernel back with iptables-save, writes nothing). Bare: one iptables-restore \
+         (without --noflush) of the same rules into an empty namespace; \"bare, --noflush\": \
+         the same with --noflush, in one restore. kproxy peak RSS: the release binary's VmHWM after its first sync \
          from manifests.",
     );
     (summary, breakdown)

@@ -35,6 +35,9 @@ impl Netns {
     /// A new, empty namespace `kpb-<pid>-<n>-<role>` with loopback up.
     pub fn new(role: &str) -> Self {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        if n == 0 {
+            remove_orphans();
+        }
         let name = format!("kpb-{}-{n}-{role}", std::process::id());
         run(&["ip", "netns", "add", &name]);
         let ns = Self { name };
@@ -65,6 +68,28 @@ impl Drop for Netns {
         let _ = Command::new("ip")
             .args(["netns", "del", &self.name])
             .output();
+    }
+}
+
+/// Deletes the namespaces of earlier bench runs that were killed before their guards ran
+/// (`kpb-<pid>-…` whose process is gone). Only this bench's own prefix is touched.
+fn remove_orphans() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("kpb-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            eprintln!("removing the namespace {name} of an earlier, killed bench run");
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        }
     }
 }
 
