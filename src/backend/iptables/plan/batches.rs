@@ -27,76 +27,110 @@ use crate::backend::iptables::ruleset::{Chain, Table};
 
 impl Plan {
     /// The restore inputs that apply this plan in order, each naming at most `max_chains`
-    /// chains (at least 1). A plan that fits is the single input [`Plan::render`] gives.
-    pub fn render_batches(&self, max_chains: usize) -> Vec<String> {
+    /// chains (at least 1), rendered one at a time so that only one batch's text is in
+    /// memory. A plan that fits is the single input [`Plan::render`] gives.
+    pub fn render_batches(&self, max_chains: usize) -> impl Iterator<Item = String> + '_ {
         let max_chains = max_chains.max(1);
         let fits = self
             .tables
             .iter()
             .all(|t| t.write.len() + t.delete.len() <= max_chains);
-        if fits {
-            let all = self.render();
-            return if all.is_empty() {
+        let batches = if fits {
+            if self.is_empty() {
                 Vec::new()
             } else {
-                vec![all]
-            };
-        }
-        let mut batches = Vec::new();
-        for table in Table::ALL {
-            table_batches(
-                table,
-                &self.tables[table as usize],
-                max_chains,
-                &mut batches,
-            );
-        }
-        batches
+                vec![Batch::Whole]
+            }
+        } else {
+            Table::ALL
+                .into_iter()
+                .flat_map(|t| table_batches(t, &self.tables[t as usize], max_chains))
+                .collect()
+        };
+        batches.into_iter().map(move |b| b.render(self))
     }
 }
 
-fn table_batches(table: Table, plan: &TablePlan, max_chains: usize, out: &mut Vec<String>) {
-    let header = format!("*{}\n", table.as_str());
+/// One restore of a batched plan.
+enum Batch<'a> {
+    /// The plan fits in one restore.
+    Whole,
+    /// Chains to write (declared, then their rules), with the table's jump fixes when last.
+    Write {
+        table: Table,
+        chains: Vec<&'a Chain>,
+        jump_fixes: bool,
+    },
+    /// The table's jump fixes, when no chain of the table is written.
+    JumpFixes(Table),
+    /// Chains to flush and delete.
+    Delete { table: Table, names: &'a [String] },
+}
+
+impl Batch<'_> {
+    fn render(&self, plan: &Plan) -> String {
+        let (table, mut text) = match self {
+            Batch::Whole => return plan.render(),
+            Batch::Write { table, .. } | Batch::JumpFixes(table) | Batch::Delete { table, .. } => {
+                (*table, format!("*{}\n", table.as_str()))
+            }
+        };
+        let table_plan = &plan.tables[table as usize];
+        match self {
+            Batch::Whole => unreachable!("rendered above"),
+            Batch::Write {
+                chains, jump_fixes, ..
+            } => {
+                let mut declared: Vec<&str> = chains.iter().map(|c| c.name.as_str()).collect();
+                declared.sort_unstable_by(|a, b| b.cmp(a));
+                for name in declared {
+                    let _ = writeln!(text, ":{name} - [0:0]");
+                }
+                for chain in chains {
+                    for rule in &chain.rules {
+                        let _ = writeln!(text, "-A {} {}", chain.name, rule);
+                    }
+                }
+                if *jump_fixes {
+                    push_jump_fixes(&mut text, table_plan);
+                }
+            }
+            Batch::JumpFixes(_) => push_jump_fixes(&mut text, table_plan),
+            Batch::Delete { names, .. } => {
+                for name in *names {
+                    let _ = writeln!(text, ":{name} - [0:0]");
+                }
+                for name in *names {
+                    let _ = writeln!(text, "-X {name}");
+                }
+            }
+        }
+        text.push_str("COMMIT\n");
+        text
+    }
+}
+
+fn table_batches(table: Table, plan: &TablePlan, max_chains: usize) -> Vec<Batch<'_>> {
+    let mut out = Vec::new();
     let mut writes: Vec<&Chain> = plan.write.iter().map(Arc::as_ref).collect();
     let depth = depths(writes.iter().map(|c| (c.name.as_str(), c.rules.as_slice())));
     writes.sort_by_key(|c| depth[c.name.as_str()]);
-    let groups: Vec<&[&Chain]> = writes.chunks(max_chains).collect();
+    let groups = writes.len().div_ceil(max_chains);
+    for (i, chains) in writes.chunks(max_chains).enumerate() {
+        out.push(Batch::Write {
+            table,
+            chains: chains.to_vec(),
+            jump_fixes: i + 1 == groups,
+        });
+    }
     let has_jump_fixes = !plan.delete_jumps.is_empty() || !plan.insert_jumps.is_empty();
-    for (i, group) in groups.iter().enumerate() {
-        let mut text = header.clone();
-        let mut declared: Vec<&str> = group.iter().map(|c| c.name.as_str()).collect();
-        declared.sort_unstable_by(|a, b| b.cmp(a));
-        for name in declared {
-            let _ = writeln!(text, ":{name} - [0:0]");
-        }
-        for chain in *group {
-            for rule in &chain.rules {
-                let _ = writeln!(text, "-A {} {}", chain.name, rule);
-            }
-        }
-        if i + 1 == groups.len() {
-            push_jump_fixes(&mut text, plan);
-        }
-        text.push_str("COMMIT\n");
-        out.push(text);
+    if groups == 0 && has_jump_fixes {
+        out.push(Batch::JumpFixes(table));
     }
-    if groups.is_empty() && has_jump_fixes {
-        let mut text = header.clone();
-        push_jump_fixes(&mut text, plan);
-        text.push_str("COMMIT\n");
-        out.push(text);
+    for names in plan.delete.chunks(max_chains) {
+        out.push(Batch::Delete { table, names });
     }
-    for group in plan.delete.chunks(max_chains) {
-        let mut text = header.clone();
-        for name in group {
-            let _ = writeln!(text, ":{name} - [0:0]");
-        }
-        for name in group {
-            let _ = writeln!(text, "-X {name}");
-        }
-        text.push_str("COMMIT\n");
-        out.push(text);
-    }
+    out
 }
 
 fn push_jump_fixes(text: &mut String, plan: &TablePlan) {
