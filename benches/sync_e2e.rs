@@ -78,7 +78,11 @@ struct SizeResult {
 }
 
 struct BinaryRun {
+    /// VmHWM after the first (cold) sync.
     peak_rss: u64,
+    /// VmHWM after the next sync, a full resync that reads the kernel back.
+    peak_rss_resync: u64,
+    resync: Duration,
     start_to_synced: Duration,
     first_sync: Duration,
 }
@@ -99,7 +103,12 @@ fn main() {
 
     if let Ok(dir) = std::env::var("KPROXY_BENCH_DUMP_ONLY") {
         for &services in &sizes {
-            let (_, state, _) = cluster::cluster_and_state(services);
+            let (cluster, state, _) = cluster::cluster_and_state(services);
+            let manifests = std::path::Path::new(&dir).join(format!("manifests-{services}"));
+            std::fs::create_dir_all(&manifests).expect("creating the manifest directory");
+            cluster
+                .write_manifests(&manifests)
+                .expect("writing manifests");
             let input = Compiler::new(compile_options())
                 .compile_all(&state)
                 .to_restore_input();
@@ -293,26 +302,37 @@ fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
         NODE,
         "--cluster-cidr",
         CLUSTER_CIDR,
+        // The second sync is then a full resync, which reads the kernel back.
+        "--sync-period",
+        "2s",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     let log = dir.path().join("kproxy.log");
     let mut kproxy = Kproxy::start(&args, &log, flavour);
-    let syncs = kproxy.wait_for_syncs(1, Duration::from_secs(600));
+    kproxy.wait_for_syncs(1, Duration::from_secs(600));
     let start_to_synced = kproxy.started.elapsed();
     let peak_rss = kproxy.peak_rss().expect("kproxy's /proc status");
+    let syncs = kproxy.wait_for_syncs(2, Duration::from_secs(600));
+    let peak_rss_resync = kproxy.peak_rss().expect("kproxy's /proc status");
     drop(kproxy);
+    assert!(syncs[1].full, "the second sync should be a full resync");
     let run = BinaryRun {
         peak_rss,
+        peak_rss_resync,
+        resync: syncs[1].elapsed,
         start_to_synced,
         first_sync: syncs[0].elapsed,
     };
     eprintln!(
-        "  kproxy binary: first sync {} (start to synced {}), peak RSS {:.1} MiB",
+        "  kproxy binary: first sync {} (start to synced {}), peak RSS {:.1} MiB; \
+         full resync {}, peak RSS {:.1} MiB",
         fmt(run.first_sync),
         fmt(run.start_to_synced),
-        mib(run.peak_rss)
+        mib(run.peak_rss),
+        fmt(run.resync),
+        mib(run.peak_rss_resync)
     );
     run
 }
@@ -360,7 +380,7 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
             "1-endpoint sync (p50 / max)",
             "endpoint / cold",
             "add-service sync (p50 / max)",
-            "kproxy peak RSS",
+            "kproxy peak RSS (cold / resync)",
         ],
     );
     let mut breakdown = Report::new(
@@ -382,6 +402,7 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
         let added = median(&totals(&r.added));
         let max = |t: &[Timed]| percentile(&totals(t), 100.0).unwrap_or_default();
         let rss = r.binary.as_ref().map_or(0, |b| b.peak_rss);
+        let rss_resync = r.binary.as_ref().map_or(0, |b| b.peak_rss_resync);
         summary.row(
             vec![
                 r.services.to_string(),
@@ -397,7 +418,7 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
                     100.0 * endpoint.as_secs_f64() / cold.total.as_secs_f64()
                 ),
                 format!("{} / {}", fmt(added), fmt(max(&r.added))),
-                format!("{:.1} MiB", mib(rss)),
+                format!("{:.1} / {:.1} MiB", mib(rss), mib(rss_resync)),
             ],
             json!({
                 "services": r.services,
@@ -412,6 +433,8 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
                 "added": r.added.iter().map(Timed::json).collect::<Vec<_>>(),
                 "binary": r.binary.as_ref().map(|b| json!({
                     "peak_rss_bytes": b.peak_rss,
+                    "peak_rss_after_resync_bytes": b.peak_rss_resync,
+                    "resync_s": b.resync.as_secs_f64(),
                     "start_to_synced_s": b.start_to_synced.as_secs_f64(),
                     "first_sync_s": b.first_sync.as_secs_f64(),
                 })),
@@ -443,7 +466,7 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
          the kernel back with iptables-save, writes nothing). Bare: one iptables-restore \
          (without --noflush) of the same rules into an empty namespace; \"bare, --noflush\": \
          the same with --noflush, in one restore. kproxy peak RSS: the release binary's VmHWM after its first sync \
-         from manifests.",
+         from manifests, and after the full resync that follows it.",
     );
     (summary, breakdown)
 }
