@@ -108,7 +108,9 @@ fn run(s: &Settings, cluster: &mut Cluster, source: &mut dyn ChangeSource, chang
     let mut kproxy = Kproxy::start(&args, &log_dir.path().join("kproxy.log"), s.flavour);
     let first = kproxy.wait_for_syncs(1, Duration::from_secs(900));
     eprintln!("first sync done: {}", fmt(first[0].elapsed));
-    wait_for_quiet(Duration::from_secs(20));
+    // A first sync longer than the sync period is followed by a full resync; let it pass.
+    wait_for_quiet(Duration::from_secs(60));
+    let before = kproxy.syncs().len();
 
     let (tx, rx) = mpsc::channel::<Probe>();
     let program = s.flavour.iptables_program();
@@ -144,7 +146,7 @@ fn run(s: &Settings, cluster: &mut Cluster, source: &mut dyn ChangeSource, chang
         changes,
         churn_time,
         &seen,
-        &syncs[1..],
+        &syncs[before..],
         busy,
         peak_rss,
     );
@@ -157,9 +159,7 @@ fn poll_kernel(rx: mpsc::Receiver<Probe>, program: &str, pause: Duration) -> See
     let mut queue: VecDeque<Probe> = VecDeque::new();
     let mut open = true;
     loop {
-        while let Ok(p) = rx.try_recv() {
-            queue.push_back(p);
-        }
+        open = open && drain(&rx, &mut queue);
         let Some(front) = queue.front() else {
             if !open {
                 return seen;
@@ -187,10 +187,18 @@ fn poll_kernel(rx: mpsc::Receiver<Probe>, program: &str, pause: Duration) -> See
             queue.pop_front();
             continue;
         }
-        if open && matches!(rx.try_recv(), Err(mpsc::TryRecvError::Disconnected)) {
-            open = false;
-        }
         std::thread::sleep(pause);
+    }
+}
+
+/// Moves every probe already sent into `queue`; returns whether more may come.
+fn drain(rx: &mpsc::Receiver<Probe>, queue: &mut VecDeque<Probe>) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(p) => queue.push_back(p),
+            Err(mpsc::TryRecvError::Empty) => return true,
+            Err(mpsc::TryRecvError::Disconnected) => return false,
+        }
     }
 }
 
