@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 
 use super::env::Flavour;
 
-/// The release binary `cargo bench` built next to the benches.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_kproxy")
+/// The release binary `cargo bench` built next to the benches, or `$KPROXY_BIN`. (With a
+/// target directory shared by several worktrees, `target/release/kproxy` is whichever was
+/// built last: copy yours aside and point `KPROXY_BIN` at the copy.)
+pub fn binary() -> String {
+    std::env::var("KPROXY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kproxy").to_string())
 }
 
 /// One `synced` debug line of kproxy's sync loop.
@@ -33,7 +35,9 @@ impl Kproxy {
     /// Starts `kproxy ARGS` with debug logging into `log`, using the iptables `flavour`.
     pub fn start(args: &[String], log: &Path, flavour: Flavour) -> Self {
         let file = std::fs::File::create(log).expect("creating the kproxy log");
-        let mut cmd = Command::new(binary());
+        let binary = binary();
+        eprintln!("  running {binary}");
+        let mut cmd = Command::new(binary);
         cmd.args(args)
             .env("RUST_LOG", "kproxy=debug")
             .env("NO_COLOR", "1")
