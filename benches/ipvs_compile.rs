@@ -46,7 +46,11 @@ fn main() {
 /// Prints the size of what is compiled, so the numbers can be read per virtual server.
 fn describe(state: &ProxyState, services: usize) {
     let desired = scale::compiler().compile_all(state).desired;
-    let dests: usize = desired.virtual_servers.values().map(|v| v.dests.len()).sum();
+    let dests: usize = desired
+        .virtual_servers
+        .values()
+        .map(|v| v.dests.len())
+        .sum();
     let members: usize = desired.sets.values().map(|s| s.len()).sum();
     eprintln!(
         "{services} services: {} virtual servers, {dests} real servers, {} addresses, \
