@@ -84,16 +84,28 @@ impl SizeResult {
     }
 }
 
-/// The median (the lower of the middle two for an even count); zero for none.
+/// The median (the mean of the middle two for an even count); zero for none.
 pub fn median(values: impl IntoIterator<Item = Duration>) -> Duration {
     let mut v: Vec<Duration> = values.into_iter().collect();
     v.sort_unstable();
-    v.get(v.len().saturating_sub(1) / 2)
-        .copied()
-        .unwrap_or_default()
+    match v.len() {
+        0 => Duration::ZERO,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2,
+    }
 }
 
-/// The sync whose total is the median, to show one consistent breakdown.
+/// `median (min–max)` when there is more than one value.
+fn spread(values: &[Duration]) -> String {
+    let m = secs(median(values.iter().copied()));
+    match (values.iter().min(), values.iter().max()) {
+        (Some(lo), Some(hi)) if values.len() > 1 => format!("{m} ({}–{})", secs(*lo), secs(*hi)),
+        _ => m,
+    }
+}
+
+/// The sync whose total is the median (the lower middle one for an even count), to show
+/// one consistent breakdown.
 fn median_sync(syncs: &[SyncBreakdown]) -> SyncBreakdown {
     let mut v = syncs.to_vec();
     v.sort_by_key(|b| b.total);
@@ -147,7 +159,7 @@ fn rss(r: &SizeResult) -> String {
 
 /// One line per size for the progress log.
 pub fn summary_line(r: &SizeResult) -> String {
-    let cold = median_sync(&r.cold).total;
+    let cold = median(r.cold.iter().map(|b| b.total));
     let incr = median(r.endpoint.iter().map(|i| i.breakdown.total));
     format!(
         "{} services: cold {} (ipvsadm -R {}), warm {}, one endpoint {} ({} of cold), peak RSS {}",
@@ -165,15 +177,18 @@ pub fn summary_line(r: &SizeResult) -> String {
 pub fn markdown(results: &[SizeResult]) -> String {
     let mut md = String::new();
     md.push_str(
-        "| services | virtual / real servers | `ipvsadm -R` (floor) | cold full sync | \
-         cold ÷ floor | cold IPVS part ÷ floor | warm full resync | one endpoint: sync \
+        "| services | virtual / real servers | `ipvsadm -R` (floor), median (range) | cold full \
+         sync, median (range) | cold ÷ floor | cold IPVS part ÷ floor | warm full resync | one endpoint: sync \
          (median / max) | one endpoint ÷ cold | one endpoint ÷ warm | one service added | \
          kproxy peak RSS |\n\
          |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         let cold = median_sync(&r.cold);
+        let cold_total = median(r.cold.iter().map(|b| b.total));
         let floor = r.floor();
+        let floors: Vec<Duration> = r.floors.iter().map(|f| f.ipvsadm).collect();
+        let colds: Vec<Duration> = r.cold.iter().map(|b| b.total).collect();
         let incr = median(r.endpoint.iter().map(|i| i.breakdown.total));
         let incr_max = max(r.endpoint.iter().map(|i| i.breakdown.total));
         let warm = median_sync(&r.warm).total;
@@ -183,14 +198,14 @@ pub fn markdown(results: &[SizeResult]) -> String {
             r.services,
             r.virtual_servers,
             r.real_servers,
-            secs(floor.ipvsadm),
-            secs(cold.total),
-            ratio(cold.total, floor.ipvsadm),
+            spread(&floors),
+            spread(&colds),
+            ratio(cold_total, floor.ipvsadm),
             ratio(ipvs_time(&cold), floor.ipvsadm),
             secs(warm),
             secs(incr),
             secs(incr_max),
-            percent(incr, cold.total),
+            percent(incr, cold_total),
             percent(incr, warm),
             secs(median(r.added.iter().map(|i| i.breakdown.total))),
             rss(r),
