@@ -12,7 +12,7 @@
 //! scripts/bench-ipvs.sh runs it inside a VM. Needs root.
 //!
 //! Settings: `KPROXY_BENCH_SIZES=1k,10k`, `KPROXY_BENCH_REPS` (cold/floor pairs, default
-//! 2), `KPROXY_BENCH_WARM_REPS` (3), `KPROXY_BENCH_INCREMENTAL_REPS` (12),
+//! 2), `KPROXY_BENCH_WARM_REPS` (3), `KPROXY_BENCH_INCREMENTAL_REPS` (15),
 //! `KPROXY_BENCH_ADDED_REPS` (3), `KPROXY_BENCH_RSS=0` skips the binary run,
 //! `KPROXY_BENCH_OUT=DIR` (default `<target>/tmp/bench-results`) receives
 //! `ipvs_sync_e2e.md` and `ipvs_sync_e2e.json`, rewritten after every size.
@@ -50,9 +50,10 @@ use netns::{Netns, wait_for_quiet};
 use report::{Incremental, SizeResult};
 
 const DEFAULT_SIZES: &[usize] = &[1_000, 5_000, 10_000];
-/// Kinds of generated services the endpoint changes cycle through (index modulo 10):
-/// ClusterIP with one TCP port, a NodePort, two TCP ports, DNS-like (UDP + 2 TCP ports).
-const KINDS: [usize; 4] = [0, 3, 7, 9];
+/// Kinds of generated services the endpoint changes cycle through (index modulo 20):
+/// ClusterIP with one TCP port, a NodePort, two TCP ports, DNS-like (UDP + 2 TCP ports),
+/// a NodePort with `externalTrafficPolicy: Local`.
+const KINDS: [usize; 5] = [0, 3, 7, 9, 13];
 const QUIET_LIMIT: Duration = Duration::from_secs(30);
 
 type Ipvs = IpvsBackend<CommandRunner>;
@@ -67,7 +68,7 @@ fn main() {
     }
     let reps = env::count("KPROXY_BENCH_REPS", 2).max(1);
     let warm_reps = env::count("KPROXY_BENCH_WARM_REPS", 3).max(1);
-    let incremental_reps = env::count("KPROXY_BENCH_INCREMENTAL_REPS", 12).max(1);
+    let incremental_reps = env::count("KPROXY_BENCH_INCREMENTAL_REPS", 15).max(1);
     let added_reps = env::count("KPROXY_BENCH_ADDED_REPS", 3);
     let rss = env::flag("KPROXY_BENCH_RSS", true);
     let out = out_dir();
@@ -170,8 +171,8 @@ fn run_size(result: &mut SizeResult, reps: Reps, rss: bool) {
 
     // One endpoint replaced, in services of each kind in turn.
     for k in 0..reps.incremental {
-        let group = (k * 7919) % (services / 10).max(1);
-        let i = (group * 10 + KINDS[k % KINDS.len()]).min(services - 1);
+        let group = (k * 7919) % (services / 20).max(1);
+        let i = (group * 20 + KINDS[k % KINDS.len()]).min(services - 1);
         scale::replace_endpoint(&mut cluster, &mut state, i);
         let formula = expect::endpoint_replaced(&cluster, i, 1);
         let step = incremental(&ns, &mut backend, &mut state, &mut shadow, &mut desired, i);
