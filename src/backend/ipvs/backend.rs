@@ -14,6 +14,7 @@ use ipnet::Ipv4Net;
 use tracing::{debug, info, warn};
 
 use super::apply::{Draining, apply_ops};
+use super::breakdown::{Phase, SyncBreakdown};
 use super::compile::{CompileOptions, Compiled, Compiler, Desired};
 use super::diff::{ActualVs, Counts, Known, diff_vs};
 use super::handle::IpvsHandle;
@@ -105,6 +106,8 @@ pub struct IpvsBackend<R> {
     /// Whether the one-time settings (IPVS timeouts) were written.
     initialized: bool,
     metrics: Metrics,
+    /// Where the last sync's time went.
+    breakdown: SyncBreakdown,
 }
 
 impl<R: IptablesRunner> IpvsBackend<R> {
@@ -120,7 +123,18 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             draining: Draining::default(),
             initialized: false,
             metrics,
+            breakdown: SyncBreakdown::default(),
         }
+    }
+
+    /// Where the last sync's time and kernel requests went, phase by phase.
+    pub fn last_breakdown(&self) -> &SyncBreakdown {
+        &self.breakdown
+    }
+
+    /// IPVS netlink requests sent so far (writes and dumps), from the handle's counter.
+    pub fn ipvs_operations(&self) -> u64 {
+        self.handles.ipvs.operations()
     }
 
     /// How many destinations are draining now.
@@ -168,10 +182,16 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
     fn full_sync(&mut self, state: &ProxyState) -> Result<SyncReport, SyncError> {
         self.known = None;
+        let started = Instant::now();
         let (dummy_index, bound, mut written) = self.prepare()?;
+        self.breakdown.prepare = Phase::since(started, written);
+        let started = Instant::now();
         let Compiled { desired, .. } = self.compiler.compile_all(state);
+        self.breakdown.compile = started.elapsed();
 
         // Sets before the rules that match them.
+        let started = Instant::now();
+        let mut set_ops = 0;
         for (set, entries) in &desired.sets {
             let changes = sync_set(
                 &mut self.handles.ipset,
@@ -180,9 +200,13 @@ impl<R: IptablesRunner> IpvsBackend<R> {
                 entries,
             )
             .map_err(|e| SyncError::Kernel(format!("ipset {set}: {e}")))?;
-            written += changes.operations();
+            set_ops += changes.operations();
         }
-        written += self.sync_iptables()?;
+        self.breakdown.sets = Phase::since(started, set_ops);
+        let started = Instant::now();
+        let chains = self.sync_iptables()?;
+        self.breakdown.iptables = Phase::since(started, chains);
+        written += set_ops + chains;
 
         let mut known = KnownState {
             vs: Known::new(),
@@ -190,10 +214,15 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             sets: desired.sets.clone(),
             dummy_index,
         };
-        written += self.bind(&mut known, &desired)?;
+        let started = Instant::now();
+        let bound = self.bind(&mut known, &desired)?;
+        self.breakdown.addresses = Phase::since(started, bound);
+        written += bound;
 
+        let started = Instant::now();
         let exclude = &self.options.exclude_cidrs;
         let ipvs = &mut self.handles.ipvs;
+        let dumps = ipvs.operations();
         let mut keys: BTreeSet<ServiceKey> = desired.virtual_servers.keys().copied().collect();
         for svc in ipvs.services().map_err(kernel)? {
             let key = svc.key();
@@ -206,6 +235,9 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             known.vs.insert(key, ActualVs::new(svc, dests));
             keys.insert(key);
         }
+        let dumps = usize::try_from(ipvs.operations() - dumps).unwrap_or(usize::MAX);
+        self.breakdown.ipvs_read = Phase::since(started, dumps);
+        let started = Instant::now();
         let mut ops = Vec::new();
         for key in &keys {
             diff_vs(
@@ -227,7 +259,12 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         self.draining.forget_all();
         self.draining
             .refresh(keys, &known.vs, &desired, Instant::now());
-        written += self.unbind(&mut known, &desired)?;
+        self.breakdown.ipvs_write = Phase::since(started, applied.written);
+        let started = Instant::now();
+        let unbound = self.unbind(&mut known, &desired)?;
+        self.breakdown.addresses.time += started.elapsed();
+        self.breakdown.addresses.ops += unbound;
+        written += unbound;
         self.known = Some(known);
         Ok(SyncReport {
             full: true,
@@ -241,7 +278,9 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         changes: &PendingChanges,
         mut known: KnownState,
     ) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
         let Compiled { desired, touched } = self.compiler.compile(state, &changes.dirty);
+        self.breakdown.compile = started.elapsed();
         let keys: BTreeSet<ServiceKey> = match touched {
             Some(keys) => keys,
             // The compiler fell back to a full compile (node addresses changed).
@@ -252,8 +291,14 @@ impl<R: IptablesRunner> IpvsBackend<R> {
                 .copied()
                 .collect(),
         };
-        let mut written = self.update_sets(&mut known, &desired)?;
-        written += self.bind(&mut known, &desired)?;
+        let started = Instant::now();
+        let set_ops = self.update_sets(&mut known, &desired)?;
+        self.breakdown.sets = Phase::since(started, set_ops);
+        let started = Instant::now();
+        let bound = self.bind(&mut known, &desired)?;
+        self.breakdown.addresses = Phase::since(started, bound);
+        let mut written = set_ops + bound;
+        let started = Instant::now();
         let mut ops = Vec::new();
         for key in &keys {
             diff_vs(
@@ -274,7 +319,12 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         }
         self.draining
             .refresh(keys, &known.vs, &desired, Instant::now());
-        written += self.unbind(&mut known, &desired)?;
+        self.breakdown.ipvs_write = Phase::since(started, applied.written);
+        let started = Instant::now();
+        let unbound = self.unbind(&mut known, &desired)?;
+        self.breakdown.addresses.time += started.elapsed();
+        self.breakdown.addresses.ops += unbound;
+        written += unbound;
         self.known = Some(known);
         Ok(SyncReport {
             full: false,
@@ -371,18 +421,28 @@ impl<R: IptablesRunner> Backend for IpvsBackend<R> {
         changes: &PendingChanges,
         full: bool,
     ) -> Result<SyncReport, SyncError> {
+        let started = Instant::now();
+        self.breakdown = SyncBreakdown::default();
         let result = match self.known.take() {
             Some(known) if !full => self.partial_sync(state, changes, known),
             _ => self.full_sync(state),
         };
+        self.breakdown.total = started.elapsed();
         if result.is_err() {
             self.known = None;
         }
         if let Ok(report) = &result {
+            let b = &self.breakdown;
             debug!(
                 full = report.full,
                 written = report.objects_written,
                 draining = self.draining.len(),
+                compile = ?b.compile,
+                sets = ?b.sets.time,
+                iptables = ?b.iptables.time,
+                addresses = ?b.addresses.time,
+                ipvs_read = ?b.ipvs_read.time,
+                ipvs_write = ?b.ipvs_write.time,
                 "ipvs sync"
             );
         }

@@ -2,10 +2,12 @@
 //! `handle` is the thin blocking client that sends it. `compile` turns the state into the
 //! desired virtual servers, addresses and set members (pure); `diff` turns one virtual
 //! server into the operations that repair it (pure); `rules` is the constant iptables
-//! ruleset; `backend` is the executor, with `apply`, `link` (kube-ipvs0) and `sysctl`.
+//! ruleset; `backend` is the executor, with `apply`, `link` (kube-ipvs0) and `sysctl`;
+//! `breakdown` says where a sync's time went.
 
 mod apply;
 mod backend;
+pub mod breakdown;
 pub mod cleanup;
 pub mod compile;
 pub mod diff;

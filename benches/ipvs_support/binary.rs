@@ -1,0 +1,94 @@
+//! The real `kproxy` binary on a generated cluster: `--proxy-mode=ipvs --manifests DIR
+//! --once` in a fresh node namespace, under GNU time for its peak resident memory.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use kproxy::testing::scale::{Cluster, NODE};
+
+use crate::netns::Netns;
+
+const TIME: &str = "/usr/bin/time";
+
+/// What one `--once` run cost.
+#[derive(Clone, Debug)]
+pub struct BinaryRun {
+    /// Peak resident set (`ru_maxrss` of the process, as GNU time's `%M` reports it).
+    pub peak_rss_kib: u64,
+    /// Start to exit: reading the manifests, the first (full) sync, exiting.
+    pub wall: Duration,
+    /// The sync loop's own duration of that sync, from its debug log.
+    pub sync: Option<Duration>,
+}
+
+/// Runs the binary once on `cluster`; `Err` says why it could not be measured.
+pub fn run_once(cluster: &Cluster) -> Result<BinaryRun, String> {
+    if !Path::new(TIME).exists() {
+        return Err(format!("{TIME} (GNU time) is not installed"));
+    }
+    let dir = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).map_err(|e| format!("manifest directory: {e}"))?;
+    cluster
+        .write_manifests(&manifests)
+        .map_err(|e| format!("writing manifests: {e}"))?;
+    let ns = Netns::node("rss");
+    let time_file = dir.path().join("time.txt");
+    let log = dir.path().join("kproxy.log");
+    let started = Instant::now();
+    let out = Command::new(TIME)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&time_file)
+        .arg(env!("CARGO_BIN_EXE_kproxy"))
+        .args(["--proxy-mode=ipvs", "--once", "--manifests"])
+        .arg(&manifests)
+        .args(["--netns", &ns.name, "--hostname-override", NODE])
+        .args(["--healthz-bind-address", "127.0.0.1:0"])
+        .args(["--metrics-bind-address", "127.0.0.1:0"])
+        .env("RUST_LOG", "kproxy=debug")
+        .env("NO_COLOR", "1")
+        .stderr(std::fs::File::create(&log).map_err(|e| format!("log file: {e}"))?)
+        .output()
+        .map_err(|e| format!("starting kproxy: {e}"))?;
+    let wall = started.elapsed();
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    if !out.status.success() {
+        let tail: Vec<&str> = log_text.lines().rev().take(20).collect();
+        return Err(format!(
+            "kproxy exited with {}:\n{}",
+            out.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
+    }
+    let time_text = std::fs::read_to_string(&time_file).unwrap_or_default();
+    let peak_rss_kib = time_text
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .ok_or_else(|| format!("no peak RSS in GNU time's output {time_text:?}"))?;
+    Ok(BinaryRun {
+        peak_rss_kib,
+        wall,
+        sync: synced_elapsed(&log_text),
+    })
+}
+
+/// `elapsed=1.234s` of the sync loop's first `synced` debug line.
+fn synced_elapsed(log: &str) -> Option<Duration> {
+    let line = log.lines().find(|l| l.contains("synced"))?;
+    let value = line.split("elapsed=").nth(1)?.split_whitespace().next()?;
+    // Debug-formatted durations: `1.234s`, `850.2ms`, `12.5µs`.
+    let (number, unit) = value.split_at(value.find(|c: char| c.is_alphabetic())?);
+    let n: f64 = number.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "ms" => n / 1e3,
+        "µs" | "us" => n / 1e6,
+        "ns" => n / 1e9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
