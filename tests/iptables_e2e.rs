@@ -395,3 +395,33 @@ fn bad_manifests_are_skipped_and_the_rest_keeps_working() {
         "the log names the bad service:\n{log}"
     );
 }
+
+#[test]
+fn netns_is_created_when_absent() {
+    if !kernel_tests_possible() {
+        return;
+    }
+    // Not created here: kproxy must create it. The guard removes it either way.
+    let node = Netns {
+        name: format!("kpt-{}-fresh", std::process::id()),
+    };
+    assert!(!std::path::Path::new("/run/netns").join(&node.name).exists());
+    let dir = tempfile::tempdir().unwrap();
+    write_manifests(dir.path());
+    let out = run_once(&[
+        "--once",
+        "--manifests",
+        dir.path().to_str().unwrap(),
+        "--netns",
+        &node.name,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        node.iptables_save(&["-t", "nat"])
+            .contains("demo/web:http cluster IP")
+    );
+}

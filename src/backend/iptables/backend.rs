@@ -14,6 +14,11 @@ use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 
+/// The most chains one iptables-restore names: iptables-nft slows down quadratically with
+/// it, so bigger plans are written in batches (see `plan/batches.rs`). 250 keeps each batch
+/// to tens of milliseconds; partial syncs almost always fit in one.
+const MAX_CHAINS_PER_RESTORE: usize = 250;
+
 pub struct IptablesBackend<R> {
     compiler: Compiler,
     runner: R,
@@ -64,8 +69,7 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             (self.written.take().unwrap_or_default(), None)
         };
         let plan = Plan::new(&desired, &known, jumps.as_ref());
-        if !plan.is_empty() {
-            let input = plan.render();
+        for input in plan.render_batches(MAX_CHAINS_PER_RESTORE) {
             if let Err(e) = self.runner.restore(&input) {
                 self.metrics.restore_failures.inc();
                 log_restore_failure(&e, &input);
@@ -142,8 +146,8 @@ pub fn cleanup_owned(
 ) -> Result<usize, RunnerError> {
     let (chains, jumps) = read_kernel_owned(runner, is_owned)?;
     let plan = Plan::new(&Default::default(), &chains, Some(&jumps));
-    if !plan.is_empty() {
-        runner.restore(&plan.render())?;
+    for input in plan.render_batches(MAX_CHAINS_PER_RESTORE) {
+        runner.restore(&input)?;
     }
     Ok(plan.size())
 }

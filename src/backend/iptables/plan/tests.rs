@@ -115,3 +115,49 @@ fn without_kernel_jumps_the_jumps_are_not_checked() {
     };
     assert!(Plan::new(&desired, &ChainMap::new(), None).is_empty());
 }
+
+#[test]
+fn the_same_arcs_are_skipped_and_stale_chains_still_found() {
+    let svc = chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-B"]);
+    let old_sep = chain(
+        Table::Nat,
+        "KUBE-SEP-A",
+        &["-j DNAT --to-destination 10.1.0.1:80"],
+    );
+    let new_sep = chain(
+        Table::Nat,
+        "KUBE-SEP-B",
+        &["-j DNAT --to-destination 10.1.0.2:80"],
+    );
+    let filter = chain(Table::Filter, "KUBE-SERVICES", &[]);
+    // The map shares the desired `Arc`s for unchanged chains, as after a partial compile.
+    let kernel: ChainMap = [
+        (
+            (Table::Nat, "KUBE-SVC-A".to_string()),
+            chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-A"]),
+        ),
+        ((Table::Nat, "KUBE-SEP-A".to_string()), old_sep),
+        (
+            (Table::Filter, "KUBE-SERVICES".to_string()),
+            Arc::clone(&filter),
+        ),
+        // Same name as a desired chain of the other table: not stale there, stale here.
+        (
+            (Table::Filter, "KUBE-SEP-B".to_string()),
+            chain(Table::Filter, "KUBE-SEP-B", &[]),
+        ),
+    ]
+    .into();
+    let desired = Ruleset {
+        chains: vec![filter, svc, new_sep],
+        jumps: vec![],
+    };
+    let plan = Plan::new(&desired, &kernel, None);
+    let written: Vec<&str> = plan.written().map(|c| c.name.as_str()).collect();
+    assert_eq!(written, vec!["KUBE-SVC-A", "KUBE-SEP-B"]);
+    let deleted: Vec<(Table, &str)> = plan.deleted().collect();
+    assert_eq!(
+        deleted,
+        vec![(Table::Filter, "KUBE-SEP-B"), (Table::Nat, "KUBE-SEP-A")]
+    );
+}

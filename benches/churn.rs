@@ -1,0 +1,308 @@
+//! Event-to-kernel latency under churn: the real kproxy binary with 10k services loaded,
+//! then endpoint changes at a steady rate; for each change, the time from its publication
+//! to its `KUBE-SEP-` chain being in the kernel. Also how many syncs carried them.
+//!
+//! `scripts/bench-churn.sh` or `cargo bench --bench churn` (root). Settings:
+//! `KPROXY_CHURN_SERVICES` (10k), `KPROXY_CHURN_RATE` (changes/s, 20),
+//! `KPROXY_CHURN_DURATION` (60s), `KPROXY_CHURN_MIN_SYNC_PERIOD` (1s),
+//! `KPROXY_CHURN_SYNC_PERIOD` (kproxy's --sync-period, 30s), `KPROXY_CHURN_POLL` (pause
+//! between kernel polls, 20ms), `KPROXY_BENCH_IPTABLES=nft|legacy`.
+//! Results: `<target>/bench-results/churn-<source>-<flavour>.{md,json}`.
+
+mod support;
+
+use std::collections::VecDeque;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kproxy::testing::scale::{Cluster, NODE};
+use serde_json::json;
+
+use support::churn_source::{ChangeSource, ManifestDir};
+use support::cluster::{self, CLUSTER_CIDR, first_endpoint_chain};
+use support::env::{self, Flavour};
+use support::kproxy::{Kproxy, SyncLine};
+use support::netns::{Netns, busy_share, require_kernel, wait_for_quiet};
+use support::report::{Report, machine};
+use support::timing::{fmt, percentile};
+
+/// A change to look for in the kernel.
+struct Probe {
+    chain: String,
+    published: Instant,
+}
+
+/// What the poller saw.
+#[derive(Default)]
+struct Seen {
+    latencies: Vec<Duration>,
+    /// Changes whose chain never appeared within [`PROBE_TIMEOUT`].
+    lost: usize,
+    checks: usize,
+    check_time: Duration,
+}
+
+/// How long one change may take to appear before it counts as lost.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Settings {
+    services: usize,
+    rate: f64,
+    duration: Duration,
+    min_sync: Duration,
+    sync_period: Duration,
+    poll: Duration,
+    flavour: Flavour,
+}
+
+fn main() {
+    require_kernel(&["iptables-restore", "iptables-save"]);
+    let s = Settings {
+        services: env::count("KPROXY_CHURN_SERVICES", 10_000),
+        rate: env::float("KPROXY_CHURN_RATE", 20.0),
+        duration: env::duration("KPROXY_CHURN_DURATION", Duration::from_secs(60)),
+        min_sync: env::duration("KPROXY_CHURN_MIN_SYNC_PERIOD", Duration::from_secs(1)),
+        sync_period: env::duration("KPROXY_CHURN_SYNC_PERIOD", Duration::from_secs(30)),
+        poll: env::duration("KPROXY_CHURN_POLL", Duration::from_millis(20)),
+        flavour: Flavour::from_env(),
+    };
+    let changes = (s.rate * s.duration.as_secs_f64()).round() as usize;
+    assert!(
+        changes <= s.services,
+        "each change must touch a different service: {changes} changes > {} services",
+        s.services
+    );
+    eprintln!(
+        "churn: {} services × {} endpoints, {} changes/s for {:?} ({changes} changes), min sync period {:?}",
+        s.services,
+        cluster::ENDPOINTS_PER_SERVICE,
+        s.rate,
+        s.duration,
+        s.min_sync
+    );
+    let mut cluster = Cluster::generate(cluster::spec(s.services));
+    let mut source = ManifestDir::new(&cluster).expect("writing manifests");
+    run(&s, &mut cluster, &mut source, changes);
+}
+
+fn run(s: &Settings, cluster: &mut Cluster, source: &mut dyn ChangeSource, changes: usize) {
+    let ns = Netns::new("churn");
+    let mut args = source.kproxy_args();
+    args.extend(
+        [
+            "--netns",
+            &ns.name,
+            "--hostname-override",
+            NODE,
+            "--cluster-cidr",
+            CLUSTER_CIDR,
+            "--min-sync-period",
+            &humantime::format_duration(s.min_sync).to_string(),
+            "--sync-period",
+            &humantime::format_duration(s.sync_period).to_string(),
+        ]
+        .map(String::from),
+    );
+    let log_dir = tempfile::tempdir().expect("log directory");
+    let mut kproxy = Kproxy::start(&args, &log_dir.path().join("kproxy.log"), s.flavour);
+    let first = kproxy.wait_for_syncs(1, Duration::from_secs(900));
+    eprintln!("first sync done: {}", fmt(first[0].elapsed));
+    // A first sync longer than the sync period is followed by a full resync; let it pass.
+    wait_for_quiet(Duration::from_secs(60));
+    let before = kproxy.syncs().len();
+
+    let (tx, rx) = mpsc::channel::<Probe>();
+    let program = s.flavour.iptables_program();
+    let (seen, busy, churn_time) = std::thread::scope(|scope| {
+        let poller = scope.spawn(|| ns.run_in(|| poll_kernel(rx, program, s.poll)));
+        let started = Instant::now();
+        let busy = scope.spawn(move || busy_share(s.duration));
+        for k in 0..changes {
+            let due = started + Duration::from_secs_f64(k as f64 / s.rate);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            // Distinct services, spread over the cluster (7919 is prime, so no repeats).
+            let i = (k * 7919 + 1) % s.services;
+            cluster.replace_endpoint(i);
+            let chain = first_endpoint_chain(cluster, i);
+            source.publish(cluster, i).expect("publishing a change");
+            let probe = Probe {
+                chain,
+                published: Instant::now(),
+            };
+            tx.send(probe).expect("poller is running");
+        }
+        let churn_time = started.elapsed();
+        drop(tx);
+        let busy = busy.join().expect("load sampler");
+        (poller.join().expect("poller"), busy, churn_time)
+    });
+    let syncs = kproxy.syncs();
+    let peak_rss = kproxy.peak_rss().unwrap_or(0);
+    drop(kproxy);
+    report(
+        s,
+        source.name(),
+        changes,
+        churn_time,
+        &seen,
+        &syncs[before..],
+        busy,
+        peak_rss,
+    );
+}
+
+/// Polls the kernel for each probe's chain in order: a sync programs changes in the order
+/// they were made, so while the oldest is missing the newer ones are too.
+fn poll_kernel(rx: mpsc::Receiver<Probe>, program: &str, pause: Duration) -> Seen {
+    let mut seen = Seen::default();
+    let mut queue: VecDeque<Probe> = VecDeque::new();
+    let mut open = true;
+    loop {
+        open = open && drain(&rx, &mut queue);
+        let Some(front) = queue.front() else {
+            if !open {
+                return seen;
+            }
+            match rx.recv_timeout(pause) {
+                Ok(p) => queue.push_back(p),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+            }
+            continue;
+        };
+        let started = Instant::now();
+        let present = chain_exists(program, &front.chain);
+        let now = Instant::now();
+        seen.checks += 1;
+        seen.check_time += now - started;
+        if present {
+            seen.latencies.push(now - front.published);
+            queue.pop_front();
+            continue;
+        }
+        if now - front.published > PROBE_TIMEOUT {
+            eprintln!("lost: {} never appeared", front.chain);
+            seen.lost += 1;
+            queue.pop_front();
+            continue;
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+/// Moves every probe already sent into `queue`; returns whether more may come.
+fn drain(rx: &mpsc::Receiver<Probe>, queue: &mut VecDeque<Probe>) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(p) => queue.push_back(p),
+            Err(mpsc::TryRecvError::Empty) => return true,
+            Err(mpsc::TryRecvError::Disconnected) => return false,
+        }
+    }
+}
+
+/// `iptables -t nat -S CHAIN` succeeds only when the chain exists.
+fn chain_exists(program: &str, chain: &str) -> bool {
+    Command::new(program)
+        .args(["-w", "5", "-t", "nat", "-S", chain])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    s: &Settings,
+    source: &str,
+    changes: usize,
+    churn_time: Duration,
+    seen: &Seen,
+    syncs: &[SyncLine],
+    busy: f64,
+    peak_rss: u64,
+) {
+    let pct = |p| percentile(&seen.latencies, p).unwrap_or_default();
+    let durations: Vec<Duration> = syncs.iter().map(|l| l.elapsed).collect();
+    let full = syncs.iter().filter(|l| l.full).count();
+    let target = s.min_sync + Duration::from_millis(200);
+    let mut r = Report::new(
+        &format!("churn-{source}-{}", s.flavour.label()),
+        &[
+            "services",
+            "changes",
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "syncs (full)",
+            "changes / sync",
+            "sync time p50 / max",
+            "target p99",
+        ],
+    );
+    let poll_avg = seen
+        .check_time
+        .checked_div(seen.checks as u32)
+        .unwrap_or_default();
+    r.row(
+        vec![
+            s.services.to_string(),
+            format!("{changes} in {}", fmt(churn_time)),
+            fmt(pct(50.0)),
+            fmt(pct(90.0)),
+            fmt(pct(99.0)),
+            fmt(pct(100.0)),
+            format!("{} ({full})", syncs.len()),
+            format!("{:.1}", changes as f64 / syncs.len().max(1) as f64),
+            format!(
+                "{} / {}",
+                fmt(percentile(&durations, 50.0).unwrap_or_default()),
+                fmt(percentile(&durations, 100.0).unwrap_or_default())
+            ),
+            fmt(target),
+        ],
+        json!({
+            "services": s.services,
+            "endpoints_per_service": cluster::ENDPOINTS_PER_SERVICE,
+            "rate_per_s": s.rate,
+            "duration_s": s.duration.as_secs_f64(),
+            "min_sync_period_s": s.min_sync.as_secs_f64(),
+            "sync_period_s": s.sync_period.as_secs_f64(),
+            "changes": changes,
+            "lost": seen.lost,
+            "latency_s": {
+                "p50": pct(50.0).as_secs_f64(),
+                "p90": pct(90.0).as_secs_f64(),
+                "p99": pct(99.0).as_secs_f64(),
+                "max": pct(100.0).as_secs_f64(),
+                "all": seen.latencies.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+            },
+            "syncs": syncs.iter().map(|l| json!({
+                "full": l.full, "dirty": l.dirty, "written": l.written,
+                "elapsed_s": l.elapsed.as_secs_f64(),
+            })).collect::<Vec<_>>(),
+            "poll": { "checks": seen.checks, "avg_check_s": poll_avg.as_secs_f64(),
+                      "pause_s": s.poll.as_secs_f64() },
+            "machine_busy_share": busy,
+            "kproxy_peak_rss_bytes": peak_rss,
+        }),
+    );
+    r.note(format!(
+        "Latency: from the atomic rename of the changed manifest to the new endpoint's \
+         KUBE-SEP chain being listed by `{} -t nat -S` (polled: {} checks, {} each on \
+         average, {} pause between misses, so latencies are over-stated by up to about {}). \
+         {} of {changes} changes never appeared. Machine busy {:.0}% during the churn. \
+         kproxy peak RSS {:.1} MiB.",
+        s.flavour.iptables_program(),
+        seen.checks,
+        fmt(poll_avg),
+        fmt(s.poll),
+        fmt(poll_avg + s.poll),
+        seen.lost,
+        busy * 100.0,
+        peak_rss as f64 / (1024.0 * 1024.0),
+    ));
+    r.finish(json!({ "machine": machine(&s.flavour.version()), "source": source }));
+}

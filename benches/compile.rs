@@ -1,0 +1,191 @@
+//! Compiler benchmarks at 1k–50k services × 10 endpoints: full compile, incremental compile
+//! after one endpoint changed and after one service was added, rendering the restore input,
+//! planning a partial write, and building the state from all changes.
+//!
+//! `cargo bench --bench compile`; `KPROXY_BENCH_SIZES=1000,10k` picks the sizes.
+
+mod support;
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, measurement::WallTime};
+use kproxy::backend::iptables::compile::Compiler;
+use kproxy::backend::iptables::plan::{ChainMap, Plan};
+use kproxy::backend::iptables::ruleset::Ruleset;
+use kproxy::model::ProxyState;
+use kproxy::testing::scale::{Cluster, NODE};
+
+use support::cluster::{self, compile_options};
+
+const DEFAULT_SIZES: &[usize] = &[1_000, 5_000, 10_000, 50_000];
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .configure_from_args();
+    for services in support::env::sizes(DEFAULT_SIZES) {
+        eprintln!(
+            "generating {services} services × {} endpoints",
+            cluster::ENDPOINTS_PER_SERVICE
+        );
+        let (cluster, state, _) = cluster::cluster_and_state(services);
+        let mut group = c.benchmark_group("iptables");
+        group.sample_size(10).sampling_mode(SamplingMode::Flat);
+        bench_state(&mut group, &cluster, services);
+        bench_full(&mut group, &state, services);
+        bench_render(&mut group, &state, services);
+        bench_incremental(&mut group, cluster, state, services);
+        group.finish();
+    }
+    c.final_summary();
+}
+
+/// Applying every change of the cluster to an empty state (what a start-up does before
+/// the first sync).
+fn bench_state(group: &mut BenchmarkGroup<WallTime>, cluster: &Cluster, services: usize) {
+    let changes = cluster.changes();
+    group.bench_with_input(
+        BenchmarkId::new("state_build", services),
+        &changes,
+        |b, changes| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let input = changes.clone();
+                    let started = Instant::now();
+                    let mut state = ProxyState::new(NODE);
+                    for change in input {
+                        state.apply(change);
+                    }
+                    total += started.elapsed();
+                    drop(black_box(state));
+                }
+                total
+            })
+        },
+    );
+}
+
+fn bench_full(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services: usize) {
+    let mut compiler = Compiler::new(compile_options());
+    group.bench_with_input(
+        BenchmarkId::new("compile_all", services),
+        state,
+        |b, state| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = Instant::now();
+                    let ruleset = compiler.compile_all(state);
+                    total += started.elapsed();
+                    drop(black_box(ruleset));
+                }
+                total
+            })
+        },
+    );
+}
+
+fn bench_render(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services: usize) {
+    let ruleset = Compiler::new(compile_options()).compile_all(state);
+    group.bench_with_input(
+        BenchmarkId::new("to_restore_input", services),
+        &ruleset,
+        |b, r| b.iter(|| black_box(r.to_restore_input())),
+    );
+}
+
+/// One endpoint replaced (a pod rolled) or one service added, then the compile of that
+/// dirty set, then the plan of what a partial sync writes (compared against the chains
+/// written last, as the backend does) and its rendering. An added service is removed again
+/// after each iteration (untimed), so the cluster keeps its size.
+fn bench_incremental(
+    group: &mut BenchmarkGroup<WallTime>,
+    mut cluster: Cluster,
+    mut state: ProxyState,
+    services: usize,
+) {
+    let mut compiler = Compiler::new(compile_options());
+    let mut written = chain_map(&compiler.compile_all(&state));
+    let mut next = 0usize;
+    for (name, add) in [("endpoint_changed", false), ("service_added", true)] {
+        let mut change = |cluster: &mut Cluster, state: &mut ProxyState| {
+            if add {
+                cluster::add_service(cluster, state);
+            } else {
+                // A different service each time, spread over the whole cluster.
+                next = (next + 7919) % services;
+                cluster::replace_endpoint(cluster, state, next);
+            }
+        };
+        let undo =
+            |cluster: &mut Cluster, state: &mut ProxyState, c: &mut Compiler, w: &mut ChainMap| {
+                if add {
+                    cluster::remove_last_service(cluster, state);
+                    let pending = state.take_pending();
+                    write(w, &c.compile(state, &pending.dirty));
+                }
+            };
+        group.bench_function(BenchmarkId::new(format!("compile_{name}"), services), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    change(&mut cluster, &mut state);
+                    let pending = state.take_pending();
+                    let started = Instant::now();
+                    let ruleset = compiler.compile(&state, &pending.dirty);
+                    total += started.elapsed();
+                    write(&mut written, &ruleset);
+                    undo(&mut cluster, &mut state, &mut compiler, &mut written);
+                }
+                total
+            })
+        });
+        group.bench_function(BenchmarkId::new(format!("plan_{name}"), services), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    change(&mut cluster, &mut state);
+                    let pending = state.take_pending();
+                    let ruleset = compiler.compile(&state, &pending.dirty);
+                    let started = Instant::now();
+                    let plan = Plan::new(&ruleset, &written, None);
+                    let input = plan.render();
+                    total += started.elapsed();
+                    black_box(input);
+                    record(&mut written, &plan);
+                    undo(&mut cluster, &mut state, &mut compiler, &mut written);
+                }
+                total
+            })
+        });
+    }
+}
+
+/// What the backend remembers after writing `ruleset`'s plan.
+fn write(written: &mut ChainMap, ruleset: &Ruleset) {
+    let plan = Plan::new(ruleset, written, None);
+    record(written, &plan);
+}
+
+fn record(written: &mut ChainMap, plan: &Plan) {
+    for chain in plan.written() {
+        written.insert((chain.table, chain.name.clone()), Arc::clone(chain));
+    }
+    for (table, name) in plan.deleted() {
+        written.remove(&(table, name.to_string()));
+    }
+}
+
+fn chain_map(ruleset: &Ruleset) -> ChainMap {
+    let mut map = HashMap::with_capacity(ruleset.chains.len());
+    for chain in &ruleset.chains {
+        map.insert((chain.table, chain.name.clone()), Arc::clone(chain));
+    }
+    map
+}

@@ -1,0 +1,10 @@
+//! Shared by the bench targets. Each target uses a subset, hence the `dead_code` allowance.
+#![allow(dead_code)]
+
+pub mod churn_source;
+pub mod cluster;
+pub mod env;
+pub mod kproxy;
+pub mod netns;
+pub mod report;
+pub mod timing;
