@@ -12,7 +12,7 @@
 //! scripts/bench-ipvs.sh runs it inside a VM. Needs root.
 //!
 //! Settings: `KPROXY_BENCH_SIZES=1k,10k`, `KPROXY_BENCH_REPS` (cold/floor pairs, default
-//! 2), `KPROXY_BENCH_WARM_REPS` (3), `KPROXY_BENCH_INCREMENTAL_REPS` (15),
+//! 3), `KPROXY_BENCH_WARM_REPS` (3), `KPROXY_BENCH_INCREMENTAL_REPS` (15),
 //! `KPROXY_BENCH_ADDED_REPS` (3), `KPROXY_BENCH_RSS=0` skips the binary run,
 //! `KPROXY_BENCH_OUT=DIR` (default `<target>/tmp/bench-results`) receives
 //! `ipvs_sync_e2e.md` and `ipvs_sync_e2e.json`, rewritten after every size.
@@ -66,7 +66,7 @@ fn main() {
         );
         return;
     }
-    let reps = env::count("KPROXY_BENCH_REPS", 2).max(1);
+    let reps = env::count("KPROXY_BENCH_REPS", 3).max(1);
     let warm_reps = env::count("KPROXY_BENCH_WARM_REPS", 3).max(1);
     let incremental_reps = env::count("KPROXY_BENCH_INCREMENTAL_REPS", 15).max(1);
     let added_reps = env::count("KPROXY_BENCH_ADDED_REPS", 3);

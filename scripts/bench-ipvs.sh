@@ -35,16 +35,22 @@ t0=$(now)
 
 t=$(now)
 json=$(cd "$root" && cargo bench --no-run --message-format=json --bench ipvs_sync_e2e)
-exe=$(printf '%s\n' "$json" | grep '"kind":\["bench"\]' | grep -o '"executable":"[^"]*"' |
-  cut -d'"' -f4 | tail -n1)
-[ -n "$exe" ] || { echo "[bench-ipvs] cargo built no ipvs_sync_e2e executable" >&2; exit 1; }
-echo "[bench-ipvs] built $exe ($(since "$t"))" >&2
-case "$exe" in
-  /tmp/*|/run/*) echo "[bench-ipvs] $exe is under /tmp or /run, which the VM does not see (set CARGO_TARGET_DIR)" >&2; exit 1 ;;
-esac
+artifact() { # kind: the last executable cargo reported for targets of that kind
+  printf '%s\n' "$json" | grep "\"kind\":\[\"$1\"\]" | grep -o '"executable":"[^"]*"' |
+    cut -d'"' -f4 | tail -n1
+}
+exe=$(artifact bench) bin=$(artifact bin)
+[ -n "$exe" ] && [ -n "$bin" ] || { echo "[bench-ipvs] cargo built no bench or kproxy executable" >&2; exit 1; }
+echo "[bench-ipvs] built $exe and $bin ($(since "$t"))" >&2
+# A target directory shared by several worktrees holds whichever build came last: run copies
+# of this checkout's, from the results directory (which the guest sees read-write).
+mkdir -p "$out/bin"
+cp "$exe" "$out/bin/ipvs_sync_e2e"
+cp "$bin" "$out/bin/kproxy"
+exe=$out/bin/ipvs_sync_e2e
 
 # The bench's settings travel into the guest on its command line.
-envs=("KPROXY_BENCH_OUT=$out")
+envs=("KPROXY_BENCH_OUT=$out" "KPROXY_BIN=$out/bin/kproxy")
 while IFS='=' read -r name value; do
   envs+=("$name=$value")
 done < <(env | grep '^KPROXY_BENCH_' | grep -v '^KPROXY_BENCH_OUT=' || true)

@@ -11,6 +11,13 @@ use crate::netns::Netns;
 
 const TIME: &str = "/usr/bin/time";
 
+/// The release binary `cargo bench` built next to the benches, or `$KPROXY_BIN` (with a
+/// target directory shared by several worktrees, `target/release/kproxy` is whichever was
+/// built last; scripts/bench-ipvs.sh copies its own aside and sets `KPROXY_BIN`).
+fn kproxy_binary() -> String {
+    std::env::var("KPROXY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kproxy").to_string())
+}
+
 /// What one `--once` run cost.
 #[derive(Clone, Debug)]
 pub struct BinaryRun {
@@ -42,7 +49,7 @@ pub fn run_once(cluster: &Cluster) -> Result<BinaryRun, String> {
         .arg("%M")
         .arg("-o")
         .arg(&time_file)
-        .arg(env!("CARGO_BIN_EXE_kproxy"))
+        .arg(kproxy_binary())
         .args(["--proxy-mode=ipvs", "--once", "--manifests"])
         .arg(&manifests)
         .args(["--netns", &ns.name, "--hostname-override", NODE])
