@@ -78,11 +78,22 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
                 return Err(SyncError::Restore(e.to_string()));
             }
         }
-        for chain in plan.written() {
-            known.insert((chain.table, chain.name.clone()), Arc::clone(chain));
-        }
-        for (table, name) in plan.deleted() {
-            known.remove(&(table, name.to_string()));
+        if full {
+            // The kernel now holds exactly `desired`. Remember the compiler's own chains rather
+            // than the equal copies read back, so that partial syncs find them by address
+            // (`Plan::new`'s fast path) and the copies are freed.
+            known = desired
+                .chains
+                .iter()
+                .map(|c| ((c.table, c.name.clone()), Arc::clone(c)))
+                .collect();
+        } else {
+            for chain in plan.written() {
+                known.insert((chain.table, chain.name.clone()), Arc::clone(chain));
+            }
+            for (table, name) in plan.deleted() {
+                known.remove(&(table, name.to_string()));
+            }
         }
         self.written = Some(known);
         Ok(SyncReport {
