@@ -6,7 +6,8 @@
 //! `cargo bench --bench ipvs_compile`; `KPROXY_BENCH_SIZES=1000,10k` picks the sizes.
 //! Pure: no kernel, no root.
 
-#[path = "ipvs_support/env.rs"]
+#[allow(dead_code)] // each bench uses a subset of the settings helpers
+#[path = "support/env.rs"]
 mod env;
 #[path = "ipvs_support/scale.rs"]
 mod scale;

@@ -19,7 +19,8 @@
 
 #[path = "ipvs_support/binary.rs"]
 mod binary;
-#[path = "ipvs_support/env.rs"]
+#[allow(dead_code)] // each bench uses a subset of the settings helpers
+#[path = "support/env.rs"]
 mod env;
 #[path = "ipvs_support/expect.rs"]
 mod expect;

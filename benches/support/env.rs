@@ -136,3 +136,11 @@ impl Mode {
         }
     }
 }
+
+/// Whether `var` is set to something other than `0`, or `default` when unset.
+pub fn flag(var: &str, default: bool) -> bool {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v.trim() != "0",
+        _ => default,
+    }
+}
