@@ -5,12 +5,12 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use support::echo::{OpenConnection, Outcome, tcp_request, udp_request};
-use support::kproxy::{Kproxy, eventually, run_once};
+use support::echo::{OpenConnection, Outcome, addr, tcp_request, udp_request};
+use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
 use support::manifests::{Port, service_yaml, slice_yaml, write};
 use support::netns::{Netns, kernel_tests_possible};
 use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, NODE_POD_GATEWAY, Topology, pod_ip};
@@ -107,29 +107,9 @@ fn setup(extra_args: &[&str]) -> Option<Setup> {
 }
 
 fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
-    let mut args = vec![
-        "--proxy-mode=iptables",
-        "--manifests",
-        dir.to_str().unwrap(),
-        "--netns",
-        &node.name,
-        "--hostname-override",
-        NODE_NAME,
-        "--cluster-cidr",
-        "10.244.0.0/16",
-        "--min-sync-period",
-        "100ms",
-        "--healthz-bind-address",
-        "127.0.0.1:0",
-        "--metrics-bind-address",
-        "127.0.0.1:0",
-    ];
+    let mut args = vec!["--proxy-mode=iptables", "--min-sync-period", "100ms"];
     args.extend_from_slice(extra_args);
-    Kproxy::start(&args, &dir.join(format!("../kproxy-{}.log", node.name)))
-}
-
-fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(ip, port))
+    start_on_node(node, dir, &args)
 }
 
 fn wait_for_service(s: &Setup, ip: Ipv4Addr, port: u16) {

@@ -10,7 +10,7 @@ mod ipvs;
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -19,8 +19,8 @@ use ipvs::ipvsadm::{DestView, ServiceView, View, parse_list, without_conns};
 use kproxy::backend::ipvs::handle::IpvsHandle;
 use kproxy::backend::ipvs::netlink::{RealServer, ServiceKey, VirtualService};
 use kproxy::model::Protocol;
-use support::echo::{OpenConnection, Outcome, tcp_request, udp_request};
-use support::kproxy::{Kproxy, eventually, run_once};
+use support::echo::{OpenConnection, Outcome, addr, tcp_request, udp_request};
+use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
 use support::manifests::{Port, service_yaml, slice_yaml, write};
 use support::netns::{Netns, kernel_tests_possible};
 use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, NODE_POD_GATEWAY, Topology, pod_ip};
@@ -135,34 +135,13 @@ fn setup(test: &str, extra_args: &[&str]) -> Option<Setup> {
 fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
     let mut args = vec![
         "--proxy-mode=ipvs",
-        "--manifests",
-        dir.to_str().unwrap(),
-        "--netns",
-        &node.name,
-        "--hostname-override",
-        NODE_NAME,
-        "--cluster-cidr",
-        "10.244.0.0/16",
         "--nodeport-addresses",
         "192.168.100.0/24",
         "--ipvs-min-sync-period",
         "100ms",
-        "--healthz-bind-address",
-        "127.0.0.1:0",
-        "--metrics-bind-address",
-        "127.0.0.1:0",
     ];
     args.extend_from_slice(extra_args);
-    let log = dir.join(format!(
-        "../kproxy-{}-{}.log",
-        node.name,
-        std::process::id()
-    ));
-    Kproxy::start(&args, &log)
-}
-
-fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
-    SocketAddr::V4(SocketAddrV4::new(ip, port))
+    start_on_node(node, dir, &args)
 }
 
 fn wait_for_service(s: &Setup, ip: Ipv4Addr, port: u16) {

@@ -79,6 +79,11 @@ fn serve_udp(socket: UdpSocket, name: &str, stop: &AtomicBool) {
     }
 }
 
+/// `ip:port` as a socket address.
+pub fn addr(ip: Ipv4Addr, port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(ip, port))
+}
+
 /// What a client got back: the backend's name and the source address the backend saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {

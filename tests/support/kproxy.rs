@@ -16,6 +16,33 @@ pub fn run_once(args: &[&str]) -> Output {
         .expect("run kproxy")
 }
 
+/// Starts kproxy for a test node: Services and EndpointSlices from `dir`, all kernel work
+/// in `node`, the topology's node name and pod CIDR, HTTP servers on free loopback ports;
+/// `extra` adds the proxy mode and its flags.
+pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> Kproxy {
+    let mut args = vec![
+        "--manifests",
+        dir.to_str().expect("UTF-8 path"),
+        "--netns",
+        &node.name,
+        "--hostname-override",
+        super::topology::NODE_NAME,
+        "--cluster-cidr",
+        "10.244.0.0/16",
+        "--healthz-bind-address",
+        "127.0.0.1:0",
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let log = dir.join(format!(
+        "../kproxy-{}-{}.log",
+        node.name,
+        std::process::id()
+    ));
+    Kproxy::start(&args, &log)
+}
+
 pub struct Kproxy {
     child: Child,
     pub log: PathBuf,
