@@ -45,6 +45,10 @@ impl IptablesRunner for TimedRunner {
         result
     }
 
+    fn max_chains_per_restore(&mut self) -> Option<usize> {
+        self.inner.max_chains_per_restore()
+    }
+
     fn save(&mut self, table: Table) -> Result<String, RunnerError> {
         let started = Instant::now();
         let result = self.inner.save(table);

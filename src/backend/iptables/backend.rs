@@ -14,11 +14,6 @@ use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 
-/// The most chains one iptables-restore names: iptables-nft slows down quadratically with
-/// it, so bigger plans are written in batches (see `plan/batches.rs`). 250 keeps each batch
-/// to tens of milliseconds; partial syncs almost always fit in one.
-const MAX_CHAINS_PER_RESTORE: usize = 250;
-
 pub struct IptablesBackend<R> {
     compiler: Compiler,
     runner: R,
@@ -69,7 +64,8 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             (self.written.take().unwrap_or_default(), None)
         };
         let plan = Plan::new(&desired, &known, jumps.as_ref());
-        for input in plan.render_batches(MAX_CHAINS_PER_RESTORE) {
+        let batch = self.runner.max_chains_per_restore().unwrap_or(usize::MAX);
+        for input in plan.render_batches(batch) {
             if let Err(e) = self.runner.restore(&input) {
                 self.metrics.restore_failures.inc();
                 log_restore_failure(&e, &input);
@@ -157,7 +153,8 @@ pub fn cleanup_owned(
 ) -> Result<usize, RunnerError> {
     let (chains, jumps) = read_kernel_owned(runner, is_owned)?;
     let plan = Plan::new(&Default::default(), &chains, Some(&jumps));
-    for input in plan.render_batches(MAX_CHAINS_PER_RESTORE) {
+    let batch = runner.max_chains_per_restore().unwrap_or(usize::MAX);
+    for input in plan.render_batches(batch) {
         runner.restore(&input)?;
     }
     Ok(plan.size())

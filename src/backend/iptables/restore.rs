@@ -29,7 +29,17 @@ pub trait IptablesRunner: Send {
     fn restore(&mut self, input: &str) -> Result<(), RunnerError>;
     /// The `iptables-save` text of one table.
     fn save(&mut self, table: Table) -> Result<String, RunnerError>;
+    /// The most chains one restore should name, or `None` for no limit. iptables-nft slows
+    /// down quadratically with it (see `plan/batches.rs`); iptables-legacy rewrites the
+    /// whole table on every restore, so there one restore is best.
+    fn max_chains_per_restore(&mut self) -> Option<usize> {
+        None
+    }
 }
+
+/// The batch size for iptables-nft: tens of milliseconds per batch at 10k services, and
+/// large enough that partial syncs almost always fit in one restore.
+pub const NFT_MAX_CHAINS_PER_RESTORE: usize = 250;
 
 /// Runs the `iptables-restore` / `iptables-save` found on `PATH` (or given explicitly, e.g.
 /// `iptables-legacy-restore`).
@@ -39,6 +49,8 @@ pub struct CommandRunner {
     save_program: String,
     /// Seconds to wait for the xtables lock (`-w`).
     lock_wait_seconds: u32,
+    /// Whether `restore_program` is iptables-legacy, once asked.
+    legacy: Option<bool>,
 }
 
 impl Default for CommandRunner {
@@ -53,11 +65,30 @@ impl CommandRunner {
             restore_program: restore_program.to_string(),
             save_program: save_program.to_string(),
             lock_wait_seconds: 5,
+            legacy: None,
         }
     }
 }
 
+impl CommandRunner {
+    /// Asks the restore tool which backend it is (`iptables-restore v1.8.9 (legacy)`).
+    fn is_legacy(&mut self) -> bool {
+        let program = &self.restore_program;
+        *self.legacy.get_or_insert_with(|| {
+            Command::new(program)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("(legacy)"))
+        })
+    }
+}
+
 impl IptablesRunner for CommandRunner {
+    fn max_chains_per_restore(&mut self) -> Option<usize> {
+        (!self.is_legacy()).then_some(NFT_MAX_CHAINS_PER_RESTORE)
+    }
+
     fn restore(&mut self, input: &str) -> Result<(), RunnerError> {
         let program = &self.restore_program;
         let spawn_error = |e: std::io::Error| RunnerError::Spawn {
@@ -128,6 +159,22 @@ pub fn failing_line(stderr: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_for_iptables_nft_and_one_restore_for_legacy() {
+        let installed = |p: &str| Command::new(p).arg("--version").output().is_ok();
+        if !installed("iptables-legacy-restore") || !installed("iptables-nft-restore") {
+            eprintln!("SKIP: needs iptables-legacy-restore and iptables-nft-restore");
+            return;
+        }
+        let mut legacy = CommandRunner::new("iptables-legacy-restore", "iptables-legacy-save");
+        assert_eq!(legacy.max_chains_per_restore(), None);
+        let mut nft = CommandRunner::new("iptables-nft-restore", "iptables-nft-save");
+        assert_eq!(
+            nft.max_chains_per_restore(),
+            Some(NFT_MAX_CHAINS_PER_RESTORE)
+        );
+    }
 
     #[test]
     fn finds_the_failing_line_in_both_backends_messages() {

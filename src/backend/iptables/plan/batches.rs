@@ -17,6 +17,9 @@
 //!
 //! Each batch is atomic; the whole plan is not, but every intermediate state is one that a
 //! sequence of partial syncs could have produced.
+//!
+//! iptables-legacy has no such cost but rewrites the whole table on every restore, so with it
+//! the backend writes one restore (`IptablesRunner::max_chains_per_restore`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
