@@ -462,11 +462,12 @@ fn reports(name: &str, results: &[SizeResult]) -> (Report, Report) {
     }
     summary.note(
         "Medians. Cold: first sync into an empty namespace (reads the empty kernel, writes \
-         everything, in batches of 250 chains). Warm: full resync with nothing changed (reads \
-         the kernel back with iptables-save, writes nothing). Bare: one iptables-restore \
-         (without --noflush) of the same rules into an empty namespace; \"bare, --noflush\": \
-         the same with --noflush, in one restore. kproxy peak RSS: the release binary's VmHWM after its first sync \
-         from manifests, and after the full resync that follows it.",
+         everything; with iptables-nft in batches of 250 chains). Warm: full resync with \
+         nothing changed (reads the kernel back with iptables-save, writes nothing). Bare: \
+         one iptables-restore (without --noflush) of the same rules into an empty namespace; \
+         \"bare, --noflush\": the same with --noflush, in one restore. kproxy peak RSS: the \
+         release binary's VmHWM after its first sync from manifests, and after the full \
+         resync that follows it.",
     );
     (summary, breakdown)
 }
