@@ -260,16 +260,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         self.draining
             .refresh(keys, &known.vs, &desired, Instant::now());
         self.breakdown.ipvs_write = Phase::since(started, applied.written);
-        let started = Instant::now();
-        let unbound = self.unbind(&mut known, &desired)?;
-        self.breakdown.addresses.time += started.elapsed();
-        self.breakdown.addresses.ops += unbound;
-        written += unbound;
-        self.known = Some(known);
-        Ok(SyncReport {
-            full: true,
-            objects_written: written,
-        })
+        self.finish(known, &desired, written, true)
     }
 
     fn partial_sync(
@@ -320,15 +311,26 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         self.draining
             .refresh(keys, &known.vs, &desired, Instant::now());
         self.breakdown.ipvs_write = Phase::since(started, applied.written);
+        self.finish(known, &desired, written, false)
+    }
+
+    /// The last step of every sync: unbind addresses no service uses any more (after the
+    /// virtual servers on them are gone), and remember what the kernel now holds.
+    fn finish(
+        &mut self,
+        mut known: KnownState,
+        desired: &Desired,
+        written: usize,
+        full: bool,
+    ) -> Result<SyncReport, SyncError> {
         let started = Instant::now();
-        let unbound = self.unbind(&mut known, &desired)?;
+        let unbound = self.unbind(&mut known, desired)?;
         self.breakdown.addresses.time += started.elapsed();
         self.breakdown.addresses.ops += unbound;
-        written += unbound;
         self.known = Some(known);
         Ok(SyncReport {
-            full: false,
-            objects_written: written,
+            full,
+            objects_written: written + unbound,
         })
     }
 
