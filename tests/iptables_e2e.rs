@@ -5,11 +5,11 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use support::echo::{OpenConnection, Outcome, addr, tcp_request, udp_request};
+use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
 use support::manifests::{Port, service_yaml, slice_yaml, write};
 use support::netns::{Netns, kernel_tests_possible};
@@ -120,27 +120,6 @@ fn wait_for_service(s: &Setup, ip: Ipv4Addr, port: u16) {
             _ => None,
         }
     });
-}
-
-/// Backends reached by `n` new connections, with the client address each one saw.
-fn backends(ns: &Netns, dst: SocketAddr, n: usize, udp: bool) -> Vec<(String, Ipv4Addr)> {
-    (0..n)
-        .map(|_| {
-            let outcome = if udp {
-                udp_request(ns, dst)
-            } else {
-                tcp_request(ns, dst)
-            };
-            match outcome {
-                Outcome::Reply(r) => (r.backend, r.seen_client),
-                other => panic!("request to {dst} failed: {other:?}"),
-            }
-        })
-        .collect()
-}
-
-fn names(replies: &[(String, Ipv4Addr)]) -> BTreeSet<String> {
-    replies.iter().map(|(b, _)| b.clone()).collect()
 }
 
 fn all_pods() -> BTreeSet<String> {

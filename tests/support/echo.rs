@@ -1,6 +1,7 @@
 //! Tiny TCP and UDP servers that answer with their name and the client address they saw,
 //! so a test knows which backend it reached and whether it was masqueraded.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
@@ -192,4 +193,26 @@ impl OpenConnection {
         let mut buf = [0u8; 5];
         self.conn.read_exact(&mut buf).is_ok() && &buf == b"pong\n"
     }
+}
+
+/// Backends reached by `n` new connections, with the client address each one saw.
+pub fn backends(ns: &Netns, dst: SocketAddr, n: usize, udp: bool) -> Vec<(String, Ipv4Addr)> {
+    (0..n)
+        .map(|_| {
+            let outcome = if udp {
+                udp_request(ns, dst)
+            } else {
+                tcp_request(ns, dst)
+            };
+            match outcome {
+                Outcome::Reply(r) => (r.backend, r.seen_client),
+                other => panic!("request to {dst} failed: {other:?}"),
+            }
+        })
+        .collect()
+}
+
+/// The backends' names, without repeats.
+pub fn names(replies: &[(String, Ipv4Addr)]) -> BTreeSet<String> {
+    replies.iter().map(|(b, _)| b.clone()).collect()
 }
