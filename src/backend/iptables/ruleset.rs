@@ -31,6 +31,25 @@ pub struct Chain {
     pub rules: Vec<String>,
 }
 
+impl Chain {
+    pub fn new<S: Into<String>>(
+        table: Table,
+        name: impl Into<String>,
+        rules: impl IntoIterator<Item = S>,
+    ) -> Self {
+        Self {
+            table,
+            name: name.into(),
+            rules: rules.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// The rules in order, each the text after `-A <chain> `.
+    pub fn rules(&self) -> impl ExactSizeIterator<Item = &str> + Clone {
+        self.rules.iter().map(String::as_str)
+    }
+}
+
 /// A rule kproxy needs in a built-in chain (`PREROUTING`, `INPUT`, …) to enter its own chains.
 /// Built-in chains are shared with others, so these rules are checked and inserted one by
 /// one instead of the chain being rewritten.
