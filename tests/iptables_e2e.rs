@@ -247,6 +247,13 @@ fn a_flushed_kube_services_chain_is_repaired_by_the_periodic_full_sync() {
         Outcome::Reply(_)
     ));
     wait_for_service(&s, WEB_IP, 80);
+    assert!(
+        s.kproxy
+            .log_text()
+            .contains("drift check found rules that differ; repaired"),
+        "{}",
+        s.kproxy.log_text()
+    );
 }
 
 #[test]

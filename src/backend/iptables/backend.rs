@@ -1,18 +1,23 @@
 //! iptables mode's [`Backend`]: compile, compare with what the kernel holds, write the
-//! difference in one iptables-restore.
+//! difference with iptables-restore.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use tracing::{error, warn};
+use tracing::{debug, error, info, warn};
 
 use super::compile::{CompileOptions, Compiler};
-use super::kernel::{KernelRules, is_owned_chain};
+use super::kernel::{is_owned_chain, read_kernel_against};
 use super::plan::{ChainMap, JumpMap, Plan};
 use super::restore::{IptablesRunner, RunnerError};
-use super::ruleset::{Chain, Table};
+use super::ruleset::{Ruleset, Table};
 use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
+
+mod drift_check;
+
+use drift_check::DriftCheck;
 
 pub struct IptablesBackend<R> {
     compiler: Compiler,
@@ -20,6 +25,10 @@ pub struct IptablesBackend<R> {
     /// kproxy's chains as last written; `None` when unknown (at start-up, after a failure),
     /// which makes the next sync read the kernel first.
     written: Option<ChainMap>,
+    /// The ruleset last compiled, which a finished drift check is compared with.
+    desired: Ruleset,
+    /// A periodic resync's read-back, running beside the syncs.
+    drift_check: Option<DriftCheck>,
     metrics: Metrics,
 }
 
@@ -29,6 +38,8 @@ impl<R: IptablesRunner> IptablesBackend<R> {
             compiler: Compiler::new(options),
             runner,
             written: None,
+            desired: Ruleset::default(),
+            drift_check: None,
             metrics,
         }
     }
@@ -36,34 +47,34 @@ impl<R: IptablesRunner> IptablesBackend<R> {
     pub fn runner_mut(&mut self) -> &mut R {
         &mut self.runner
     }
-}
 
-impl<R: IptablesRunner> Backend for IptablesBackend<R> {
-    /// A full sync (or the first one) reads kproxy's chains back with iptables-save and
-    /// rewrites only those that differ, so a restart or a periodic resync leaves matching
-    /// chains — and their counters — alone, and repairs whatever was changed by hand. A
-    /// partial sync compiles only the changed services and writes only the chains whose rules
-    /// changed since the last write.
-    fn sync(
+    /// The kernel's view from a finished drift check, if one is done.
+    fn finished_drift_check(&mut self) -> Option<(ChainMap, JumpMap)> {
+        if !self.drift_check.as_ref().is_some_and(DriftCheck::is_done) {
+            return None;
+        }
+        let check = self.drift_check.take()?;
+        match check.finish(self.written.as_ref()?) {
+            Ok((chains, jumps, took)) => {
+                debug!(?took, chains = chains.len(), "drift check read the kernel");
+                Some((chains, jumps))
+            }
+            Err(e) => {
+                warn!(error = %e, "drift check could not read the kernel; the next resync retries");
+                None
+            }
+        }
+    }
+
+    /// Writes what `desired` needs over `kernel`. With `kernel_jumps`, `kernel` was read
+    /// back (not remembered) and the built-in chains' jumps are repaired too.
+    fn write(
         &mut self,
-        state: &ProxyState,
-        changes: &PendingChanges,
-        full: bool,
-    ) -> Result<SyncReport, SyncError> {
-        let full = full || self.written.is_none();
-        let desired = if full {
-            self.compiler.compile_all(state)
-        } else {
-            self.compiler.compile(state, &changes.dirty)
-        };
-        let (mut known, jumps) = if full {
-            let (chains, jumps) =
-                read_kernel(&mut self.runner).map_err(|e| SyncError::Read(e.to_string()))?;
-            (chains, Some(jumps))
-        } else {
-            (self.written.take().unwrap_or_default(), None)
-        };
-        let plan = Plan::new(&desired, &known, jumps.as_ref());
+        desired: &Ruleset,
+        mut kernel: ChainMap,
+        kernel_jumps: Option<&JumpMap>,
+    ) -> Result<usize, SyncError> {
+        let plan = Plan::new(desired, &kernel, kernel_jumps);
         let batch = self.runner.max_chains_per_restore().unwrap_or(usize::MAX);
         for input in plan.render_batches(batch) {
             if let Err(e) = self.runner.restore(&input) {
@@ -71,30 +82,112 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
                 log_restore_failure(&e, &input);
                 // What the kernel holds is unknown now: the retry reads it back.
                 self.written = None;
+                self.drift_check = None;
                 return Err(SyncError::Restore(e.to_string()));
             }
         }
-        if full {
-            // The kernel now holds exactly `desired`. Remember the compiler's own chains rather
-            // than the equal copies read back, so that partial syncs find them by address
-            // (`Plan::new`'s fast path) and the copies are freed.
-            known = desired
+        if let Some(check) = &mut self.drift_check {
+            check.touch(plan.written().map(|c| (c.table, c.name.as_str())));
+            check.touch(plan.deleted());
+        }
+        if kernel_jumps.is_some() {
+            // The kernel now holds exactly `desired`. Remember the compiler's own chains (the
+            // read-back returns them for chains that were equal already), so that partial
+            // syncs find them by address (`Plan::new`'s fast path).
+            kernel = desired
                 .chains
                 .iter()
                 .map(|c| ((c.table, c.name.clone()), Arc::clone(c)))
                 .collect();
         } else {
             for chain in plan.written() {
-                known.insert((chain.table, chain.name.clone()), Arc::clone(chain));
+                kernel.insert((chain.table, chain.name.clone()), Arc::clone(chain));
             }
             for (table, name) in plan.deleted() {
-                known.remove(&(table, name.to_string()));
+                kernel.remove(&(table, name.to_string()));
             }
         }
-        self.written = Some(known);
+        self.written = Some(kernel);
+        Ok(plan.size())
+    }
+
+    fn start_drift_check(&mut self) {
+        if self.drift_check.is_some() {
+            return;
+        }
+        if let Some(reader) = self.runner.reader() {
+            self.drift_check = DriftCheck::start(reader, self.desired.chains.clone());
+        }
+    }
+}
+
+impl<R: IptablesRunner> Backend for IptablesBackend<R> {
+    /// The first sync (and the first after a failure) compiles everything, reads kproxy's
+    /// chains back with iptables-save and rewrites only those that differ, so a restart
+    /// leaves matching chains — and their counters — alone. Other syncs compile only the
+    /// changed services and write only the chains whose rules changed since the last write.
+    /// A full sync also starts a drift check that reads the kernel back beside the syncs and
+    /// repairs whatever was changed by hand (synchronously if the runner has no reader).
+    fn sync(
+        &mut self,
+        state: &ProxyState,
+        changes: &PendingChanges,
+        full: bool,
+    ) -> Result<SyncReport, SyncError> {
+        let cold = self.written.is_none();
+        let read_here = cold || (full && self.runner.reader().is_none());
+        let desired = if cold {
+            self.compiler.compile_all(state)
+        } else {
+            self.compiler.compile(state, &changes.dirty)
+        };
+        let (known, jumps) = if read_here {
+            self.drift_check = None;
+            let (chains, jumps) =
+                read_kernel_against(&mut self.runner, &desired.chains, &is_owned_chain)
+                    .map_err(|e| SyncError::Read(e.to_string()))?;
+            (chains, Some(jumps))
+        } else if let Some((chains, jumps)) = self.finished_drift_check() {
+            (chains, Some(jumps))
+        } else {
+            (self.written.take().unwrap_or_default(), None)
+        };
+        if jumps.is_some() && !read_here {
+            debug!("this sync also repairs what the drift check found");
+        }
+        let objects_written = self.write(&desired, known, jumps.as_ref())?;
+        self.desired = desired;
+        if full && !read_here {
+            self.start_drift_check();
+        }
         Ok(SyncReport {
-            full,
-            objects_written: plan.size(),
+            full: full || cold,
+            objects_written,
+        })
+    }
+
+    fn next_wakeup(&self) -> Option<Duration> {
+        self.drift_check.as_ref().map(|_| drift_check::POLL)
+    }
+
+    /// Repairs what a finished drift check found.
+    fn wakeup(&mut self) -> Result<SyncReport, SyncError> {
+        let Some((known, jumps)) = self.finished_drift_check() else {
+            return Ok(SyncReport::default());
+        };
+        let desired = std::mem::take(&mut self.desired);
+        let result = self.write(&desired, known, Some(&jumps));
+        self.desired = desired;
+        let objects_written = result?;
+        if objects_written > 0 {
+            info!(
+                objects_written,
+                "drift check found rules that differ; repaired"
+            );
+        }
+        Ok(SyncReport {
+            full: true,
+            objects_written,
         })
     }
 }
@@ -121,23 +214,7 @@ pub fn read_kernel_owned(
     runner: &mut (impl IptablesRunner + ?Sized),
     is_owned: &dyn Fn(Table, &str) -> bool,
 ) -> Result<(ChainMap, JumpMap), RunnerError> {
-    let mut kernel = KernelRules::default();
-    for table in Table::ALL {
-        kernel.add_saved_table_owned(table, &runner.save(table)?, is_owned);
-    }
-    let chains = kernel
-        .chains
-        .into_iter()
-        .map(|((table, name), rules)| {
-            let chain = Chain {
-                table,
-                name: name.clone(),
-                rules,
-            };
-            ((table, name), Arc::new(chain))
-        })
-        .collect();
-    Ok((chains, kernel.jumps))
+    read_kernel_against(runner, &[], is_owned)
 }
 
 /// `--cleanup`: removes every chain kproxy owns and every jump into them, in one restore.

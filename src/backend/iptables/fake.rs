@@ -2,6 +2,8 @@
 //! need no root: restore input is applied to the parsed model of [`super::parse`], with
 //! iptables-restore's semantics, and printed back in save form.
 
+use std::sync::{Arc, Mutex};
+
 use super::parse::Tables;
 use super::restore::{IptablesRunner, RunnerError};
 use super::ruleset::Table;
@@ -14,6 +16,8 @@ pub struct FakeRunner {
     pub restores: Vec<String>,
     /// Makes the next restore fail (before changing anything).
     pub fail_next_restore: bool,
+    /// Held by a test to keep every `iptables-save` (of this runner and its readers) waiting.
+    pub save_gate: Arc<Mutex<()>>,
 }
 
 impl Default for FakeRunner {
@@ -22,6 +26,7 @@ impl Default for FakeRunner {
             kernel: Tables::parse("*filter\nCOMMIT\n*nat\nCOMMIT\n").expect("empty tables parse"),
             restores: Vec::new(),
             fail_next_restore: false,
+            save_gate: Arc::default(),
         }
     }
 }
@@ -63,7 +68,13 @@ impl IptablesRunner for FakeRunner {
             .map_err(|e| fail(e.line, e.message))
     }
 
+    /// A snapshot of the fake kernel as it is now: what a reader started now would see.
+    fn reader(&self) -> Option<Box<dyn IptablesRunner>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn save(&mut self, table: Table) -> Result<String, RunnerError> {
+        let _open = self.save_gate.lock().unwrap_or_else(|e| e.into_inner());
         let one = Tables {
             tables: self
                 .kernel

@@ -1,9 +1,17 @@
-//! What the kernel holds of kproxy's rules, read back from `iptables-save`.
+//! What the kernel holds of kproxy's rules, read back from `iptables-save` as it streams.
+//!
+//! At 10k services the saved text is ~70 MB in ~155k chains. Holding it, or a parsed copy,
+//! doubled kproxy's memory on every full resync, so the read-back compares each chain with
+//! the chain kproxy expects as the lines arrive, and copies only the chains that differ.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::names::{FIXED_CHAINS, is_service_chain};
-use super::ruleset::Table;
+use super::plan::{ChainMap, JumpMap};
+use super::restore::{IptablesRunner, RunnerError};
+use super::ruleset::{Chain, Table};
 
 /// Whether kproxy owns (creates, rewrites, deletes) a chain of this name in this table.
 pub fn is_owned_chain(table: Table, name: &str) -> bool {
@@ -18,100 +26,203 @@ pub fn jump_target(rule: &str) -> Option<&str> {
     rest.split_whitespace().next()
 }
 
-/// kproxy's chains and the built-in chains' rules, as the kernel holds them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct KernelRules {
-    /// Every chain kproxy owns that exists, with its rules (text after `-A <chain> `).
-    pub chains: HashMap<(Table, String), Vec<String>>,
-    /// Rules of built-in chains (`PREROUTING`, `INPUT`, …) that jump to a chain kproxy owns.
-    pub jumps: HashMap<(Table, String), Vec<String>>,
+/// Reads back every chain `is_owned` says kproxy owns, and the built-in chains' rules that
+/// jump into them. A chain whose rules equal those of the same-named chain in `expected`
+/// comes back as that very `Arc`: no copy is made, and the plan's address comparison finds
+/// it. Only chains that differ from `expected`, or that it lacks, are copied.
+pub fn read_kernel_against(
+    runner: &mut (impl IptablesRunner + ?Sized),
+    expected: &[Arc<Chain>],
+    is_owned: &dyn Fn(Table, &str) -> bool,
+) -> Result<(ChainMap, JumpMap), RunnerError> {
+    let mut scan = Scan::new(expected, is_owned);
+    for table in Table::ALL {
+        scan.start_table(table);
+        runner.save_lines(table, &mut |line| scan.line(line))?;
+        scan.finish_table();
+    }
+    Ok((scan.chains, scan.jumps))
 }
 
-impl KernelRules {
-    /// Adds what one table's `iptables-save` output says. Chains kproxy does not own are
-    /// ignored, except for built-in chains' rules that jump into kproxy's chains.
-    pub fn add_saved_table(&mut self, table: Table, saved: &str) {
-        self.add_saved_table_owned(table, saved, &is_owned_chain);
+/// The chain whose `-A` lines are being read.
+enum Cursor<'a> {
+    /// An owned chain that matched `chain`'s rules so far; `rest` are the rules still to come.
+    Matching {
+        chain: &'a Arc<Chain>,
+        rest: Box<dyn Iterator<Item = &'a str> + 'a>,
+        matched: usize,
+    },
+    /// An owned chain kept as the kernel has it.
+    Copying { name: String, rules: Vec<String> },
+    /// A built-in chain: its jumps into owned chains are kept.
+    Builtin(String),
+    /// Anyone else's chain.
+    Other(String),
+}
+
+impl Cursor<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Cursor::Matching { chain, .. } => &chain.name,
+            Cursor::Copying { name, .. } | Cursor::Builtin(name) | Cursor::Other(name) => name,
+        }
+    }
+}
+
+struct Scan<'a> {
+    expected: HashMap<(Table, &'a str), &'a Arc<Chain>>,
+    is_owned: &'a dyn Fn(Table, &str) -> bool,
+    table: Table,
+    /// This table's built-in chains (declared with a policy).
+    builtin: Vec<String>,
+    /// This table's owned chains, and whether any of their rules were read yet.
+    declared: HashMap<Cow<'a, str>, bool>,
+    cursor: Option<Cursor<'a>>,
+    chains: ChainMap,
+    jumps: JumpMap,
+}
+
+impl<'a> Scan<'a> {
+    fn new(expected: &'a [Arc<Chain>], is_owned: &'a dyn Fn(Table, &str) -> bool) -> Self {
+        Self {
+            expected: expected
+                .iter()
+                .map(|c| ((c.table, c.name.as_str()), c))
+                .collect(),
+            is_owned,
+            table: Table::Filter,
+            builtin: Vec::new(),
+            declared: HashMap::new(),
+            cursor: None,
+            chains: ChainMap::new(),
+            jumps: JumpMap::new(),
+        }
     }
 
-    /// [`add_saved_table`](Self::add_saved_table) with another notion of which chains kproxy
-    /// owns (IPVS mode owns other fixed chains).
-    pub fn add_saved_table_owned(
-        &mut self,
-        table: Table,
-        saved: &str,
-        is_owned: &dyn Fn(Table, &str) -> bool,
-    ) {
-        let mut builtin: Vec<String> = Vec::new();
-        for line in saved.lines() {
-            if let Some(decl) = line.strip_prefix(':') {
-                let name = decl.split_whitespace().next().unwrap_or_default();
-                // Built-in chains have a policy (`:INPUT ACCEPT [0:0]`), user chains `-`.
-                let is_builtin = decl.split_whitespace().nth(1).is_some_and(|p| p != "-");
-                if is_builtin {
-                    builtin.push(name.to_string());
-                } else if is_owned(table, name) {
-                    self.chains.entry((table, name.to_string())).or_default();
+    fn start_table(&mut self, table: Table) {
+        self.table = table;
+        self.builtin.clear();
+        self.declared.clear();
+        self.cursor = None;
+    }
+
+    fn line(&mut self, line: &str) {
+        if let Some(decl) = line.strip_prefix(':') {
+            self.declare(decl);
+        } else if let Some(rest) = line.strip_prefix("-A ") {
+            let (chain, rule) = rest.split_once(' ').unwrap_or((rest, ""));
+            if self.cursor.as_ref().map(Cursor::name) != Some(chain) {
+                self.finish_cursor();
+                self.cursor = Some(self.open(chain));
+            }
+            self.rule(rule);
+        }
+    }
+
+    fn declare(&mut self, decl: &str) {
+        let mut words = decl.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        // Built-in chains have a policy (`:INPUT ACCEPT [0:0]`), user chains `-`.
+        if words.next().is_some_and(|policy| policy != "-") {
+            self.builtin.push(name.to_string());
+        } else if (self.is_owned)(self.table, name) {
+            let key = match self.expected.get(&(self.table, name)) {
+                Some(chain) => Cow::Borrowed(chain.name.as_str()),
+                None => Cow::Owned(name.to_string()),
+            };
+            self.declared.insert(key, false);
+        }
+    }
+
+    fn open(&mut self, name: &str) -> Cursor<'a> {
+        match self.declared.get_mut(name) {
+            Some(seen) => {
+                *seen = true;
+                match self.expected.get(&(self.table, name)) {
+                    Some(chain) => Cursor::Matching {
+                        chain,
+                        rest: Box::new(chain.rules()),
+                        matched: 0,
+                    },
+                    None => Cursor::Copying {
+                        name: name.to_string(),
+                        rules: Vec::new(),
+                    },
                 }
-            } else if let Some(rule) = line.strip_prefix("-A ") {
-                let (chain, rule) = rule.split_once(' ').unwrap_or((rule, ""));
-                if let Some(rules) = self.chains.get_mut(&(table, chain.to_string())) {
+            }
+            None if self.builtin.iter().any(|b| b == name) => Cursor::Builtin(name.to_string()),
+            None => Cursor::Other(name.to_string()),
+        }
+    }
+
+    fn rule(&mut self, rule: &str) {
+        let table = self.table;
+        match self.cursor.as_mut() {
+            Some(Cursor::Matching {
+                chain,
+                rest,
+                matched,
+            }) => {
+                if rest.next() == Some(rule) {
+                    *matched += 1;
+                } else {
+                    let mut rules: Vec<String> =
+                        chain.rules().take(*matched).map(String::from).collect();
                     rules.push(rule.to_string());
-                } else if builtin.iter().any(|b| b == chain)
-                    && jump_target(rule).is_some_and(|t| is_owned(table, t))
-                {
+                    let name = chain.name.clone();
+                    self.cursor = Some(Cursor::Copying { name, rules });
+                }
+            }
+            Some(Cursor::Copying { rules, .. }) => rules.push(rule.to_string()),
+            Some(Cursor::Builtin(name)) => {
+                if jump_target(rule).is_some_and(|t| (self.is_owned)(table, t)) {
                     self.jumps
-                        .entry((table, chain.to_string()))
+                        .entry((table, name.clone()))
                         .or_default()
                         .push(rule.to_string());
                 }
             }
+            Some(Cursor::Other(_)) | None => {}
+        }
+    }
+
+    fn finish_cursor(&mut self) {
+        let table = self.table;
+        match self.cursor.take() {
+            Some(Cursor::Matching {
+                chain,
+                mut rest,
+                matched,
+            }) => {
+                let found = if rest.next().is_none() {
+                    Arc::clone(chain)
+                } else {
+                    // The kernel has only a prefix of the expected rules.
+                    Arc::new(Chain::new(table, &chain.name, chain.rules().take(matched)))
+                };
+                self.chains.insert((table, chain.name.clone()), found);
+            }
+            Some(Cursor::Copying { name, rules }) => {
+                let chain = Arc::new(Chain::new(table, &name, rules));
+                self.chains.insert((table, name), chain);
+            }
+            Some(Cursor::Builtin(_) | Cursor::Other(_)) | None => {}
+        }
+    }
+
+    fn finish_table(&mut self) {
+        self.finish_cursor();
+        let table = self.table;
+        // Declared chains without a single rule.
+        for (name, _) in self.declared.drain().filter(|(_, seen)| !seen) {
+            let empty = match self.expected.get(&(table, name.as_ref())) {
+                Some(chain) if chain.rules().len() == 0 => Arc::clone(chain),
+                _ => Arc::new(Chain::new(table, name.as_ref(), Vec::<String>::new())),
+            };
+            self.chains.insert((table, name.into_owned()), empty);
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SAVED: &str = "\
-# Generated by iptables-nft-save v1.8.9 (nf_tables)
-*nat
-:PREROUTING ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:KUBE-SERVICES - [0:0]
-:KUBE-SVC-ABC - [0:0]
-:CNI-XYZ - [0:0]
--A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES
--A PREROUTING -j CNI-XYZ
--A KUBE-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-SVC-ABC
--A CNI-XYZ -j ACCEPT
-COMMIT
-";
-
-    #[test]
-    fn reads_owned_chains_and_jumps_into_them_only() {
-        let mut k = KernelRules::default();
-        k.add_saved_table(Table::Nat, SAVED);
-        assert_eq!(
-            k.chains[&(Table::Nat, "KUBE-SERVICES".to_string())],
-            vec!["-d 10.96.0.1/32 -p tcp -m tcp --dport 443 -j KUBE-SVC-ABC"]
-        );
-        assert!(k.chains[&(Table::Nat, "KUBE-SVC-ABC".to_string())].is_empty());
-        assert!(!k.chains.contains_key(&(Table::Nat, "CNI-XYZ".to_string())));
-        assert_eq!(
-            k.jumps[&(Table::Nat, "PREROUTING".to_string())],
-            vec!["-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"]
-        );
-    }
-
-    #[test]
-    fn jump_target_is_the_word_after_dash_j() {
-        assert_eq!(jump_target("-j KUBE-MARK-MASQ"), Some("KUBE-MARK-MASQ"));
-        assert_eq!(
-            jump_target("-p tcp -j DNAT --to-destination 1.2.3.4:80"),
-            Some("DNAT")
-        );
-        assert_eq!(jump_target("-m comment --comment x"), None);
-    }
-}
+mod tests;

@@ -1,7 +1,7 @@
 //! The only code in iptables mode that touches the kernel: `iptables-restore` and
 //! `iptables-save`, fed and read through pipes, never through a shell.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use thiserror::Error;
@@ -29,6 +29,18 @@ pub trait IptablesRunner: Send {
     fn restore(&mut self, input: &str) -> Result<(), RunnerError>;
     /// The `iptables-save` text of one table.
     fn save(&mut self, table: Table) -> Result<String, RunnerError>;
+    /// Feeds one table's `iptables-save` output to `each`, line by line (without the
+    /// newline), without holding the whole text.
+    fn save_lines(&mut self, table: Table, each: &mut dyn FnMut(&str)) -> Result<(), RunnerError> {
+        self.save(table)?.lines().for_each(each);
+        Ok(())
+    }
+    /// Another runner on the same kernel that a thread can read with while this one keeps
+    /// writing, so that a periodic resync's read-back does not hold up syncs; `None` makes
+    /// the backend read on the sync path.
+    fn reader(&self) -> Option<Box<dyn IptablesRunner>> {
+        None
+    }
     /// The most chains one restore should name, or `None` for no limit. iptables-nft slows
     /// down quadratically with it (see `plan/batches.rs`); iptables-legacy rewrites the
     /// whole table on every restore, so there one restore is best.
@@ -118,6 +130,45 @@ impl IptablesRunner for CommandRunner {
             line: failing_line(&stderr),
             stderr,
         })
+    }
+
+    fn reader(&self) -> Option<Box<dyn IptablesRunner>> {
+        Some(Box::new(self.clone()))
+    }
+
+    fn save_lines(&mut self, table: Table, each: &mut dyn FnMut(&str)) -> Result<(), RunnerError> {
+        let program = &self.save_program;
+        let io_error = |e: std::io::Error| RunnerError::Spawn {
+            program: program.clone(),
+            reason: e.to_string(),
+        };
+        let mut child = Command::new(program)
+            .args(["-t", table.as_str()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io_error)?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        let mut line = String::new();
+        let read = loop {
+            line.clear();
+            match stdout.read_line(&mut line) {
+                Ok(0) => break Ok(()),
+                Ok(_) => each(line.trim_end_matches('\n')),
+                Err(e) => break Err(e),
+            }
+        };
+        drop(stdout);
+        let output = child.wait_with_output().map_err(io_error)?;
+        if !output.status.success() {
+            return Err(RunnerError::Failed {
+                program: program.clone(),
+                line: None,
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
+        }
+        read.map_err(io_error)
     }
 
     fn save(&mut self, table: Table) -> Result<String, RunnerError> {

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use super::*;
 use crate::backend::iptables::fake::FakeRunner;
@@ -67,6 +68,27 @@ impl Fixture {
         self.backend.sync(&self.state, &pending, full)
     }
 
+    /// Waits for the drift check the last full sync started, and lets it repair.
+    fn finish_drift_check(&mut self) -> SyncReport {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self
+            .backend
+            .drift_check
+            .as_ref()
+            .is_some_and(|c| !c.is_done())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "drift check never finished"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(self.backend.next_wakeup().is_some(), "no drift check ran");
+        let report = self.backend.wakeup().expect("repair");
+        assert!(self.backend.next_wakeup().is_none());
+        report
+    }
+
     fn restores(&self) -> usize {
         self.backend.runner.restores.len()
     }
@@ -93,6 +115,7 @@ fn an_unchanged_state_writes_nothing_even_on_a_full_sync() {
     let mut f = Fixture::new();
     let before = f.restores();
     assert_eq!(f.sync(true).unwrap().objects_written, 0);
+    assert_eq!(f.finish_drift_check().objects_written, 0);
     assert_eq!(f.sync(false).unwrap().objects_written, 0);
     assert_eq!(
         f.restores(),
@@ -133,7 +156,15 @@ fn a_full_sync_repairs_a_flushed_chain_and_only_that() {
         0,
         "a partial sync trusts its memory"
     );
+    let before = f.restores();
     let report = f.sync(true).unwrap();
+    assert_eq!(
+        (report.objects_written, f.restores()),
+        (0, before),
+        "the read-back runs beside the syncs"
+    );
+    let report = f.finish_drift_check();
+    assert!(report.full);
     assert_eq!(report.objects_written, 1);
     assert!(f.last_restore().contains(":KUBE-SERVICES"));
     let services = f
@@ -183,4 +214,74 @@ fn cleanup_removes_every_chain_and_jump() {
         let save = f.backend.runner_mut().save(table).unwrap();
         assert!(!save.contains("KUBE-"), "{save}");
     }
+}
+
+#[test]
+fn chains_written_while_the_drift_check_reads_are_not_undone() {
+    let mut f = Fixture::new();
+    f.backend.runner_mut().flush(Table::Nat, "KUBE-SERVICES");
+    let gate = Arc::clone(&f.backend.runner.save_gate);
+    let reading = gate.lock().unwrap();
+    // The check's snapshot is taken here, before the endpoint change is written, and it
+    // is still reading while the change is written.
+    f.sync(true).unwrap();
+    let a = service("a", 1);
+    f.state.apply(Change::SliceUpdated(slice(&a, &[1, 5])));
+    f.sync(false).unwrap();
+    assert!(f.last_restore().contains("ns/a:http"));
+    let after_change = f.backend.runner.kernel.clone();
+    drop(reading);
+    let repair = f.finish_drift_check();
+    assert_eq!(repair.objects_written, 1, "{}", f.last_restore());
+    let declared: Vec<&str> = f
+        .last_restore()
+        .lines()
+        .filter(|l| l.starts_with(':') || l.starts_with("-X"))
+        .collect();
+    assert_eq!(
+        declared,
+        [":KUBE-SERVICES - [0:0]"],
+        "service a's chains were rewritten or deleted from the stale read-back"
+    );
+    let nat = |k: &crate::backend::iptables::parse::Tables| {
+        let mut names: Vec<String> = k.table("nat").unwrap().chains.keys().cloned().collect();
+        names.sort();
+        names
+    };
+    assert_eq!(nat(&f.backend.runner.kernel), nat(&after_change));
+    // And the repaired state is what a fresh read-back finds: nothing more to write.
+    f.sync(true).unwrap();
+    assert_eq!(f.finish_drift_check().objects_written, 0);
+}
+
+#[test]
+fn a_failed_write_cancels_the_drift_check_and_the_retry_reads_the_kernel() {
+    let mut f = Fixture::new();
+    f.sync(true).unwrap();
+    assert!(f.backend.next_wakeup().is_some());
+    f.backend.runner_mut().fail_next_restore = true;
+    f.state.apply(Change::ServiceUpdated(service("c", 3)));
+    assert!(f.sync(false).is_err());
+    assert!(f.backend.next_wakeup().is_none(), "check still pending");
+}
+
+#[test]
+fn a_sync_after_the_drift_check_finished_repairs_in_the_same_restore() {
+    let mut f = Fixture::new();
+    f.backend.runner_mut().flush(Table::Nat, "KUBE-SERVICES");
+    f.sync(true).unwrap();
+    while f.backend.drift_check.as_ref().is_some_and(|c| !c.is_done()) {
+        std::thread::yield_now();
+    }
+    let before = f.restores();
+    let a = service("a", 1);
+    f.state.apply(Change::SliceUpdated(slice(&a, &[1, 5])));
+    f.sync(false).unwrap();
+    assert_eq!(f.restores(), before + 1);
+    let input = f.last_restore();
+    assert!(
+        input.contains(":KUBE-SERVICES") && input.contains("10.244.0.5:8080"),
+        "{input}"
+    );
+    assert!(f.backend.next_wakeup().is_none());
 }
