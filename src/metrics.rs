@@ -33,6 +33,8 @@ pub struct Metrics {
     pub service_changes: Counter,
     pub restore_failures: Counter,
     pub sync_failures: Counter,
+    pub drift_check_duration: Histogram,
+    pub drift_repairs: Counter,
     pub rejected_objects: Family<RejectedLabels, Counter>,
 }
 
@@ -57,6 +59,8 @@ impl Metrics {
             service_changes: Counter::default(),
             restore_failures: Counter::default(),
             sync_failures: Counter::default(),
+            drift_check_duration: sync_buckets(),
+            drift_repairs: Counter::default(),
             rejected_objects: Family::default(),
         };
         let mut registry = Registry::default();
@@ -105,6 +109,16 @@ impl Metrics {
             "kproxy_sync_failures",
             "Syncs that failed and were retried as full syncs",
             m.sync_failures.clone(),
+        );
+        registry.register(
+            "kproxy_drift_check_duration_seconds",
+            "How long a periodic resync took to read the kernel back, beside the syncs",
+            m.drift_check_duration.clone(),
+        );
+        registry.register(
+            "kproxy_drift_repairs",
+            "Chains and jumps rewritten because the kernel no longer held what kproxy wrote",
+            m.drift_repairs.clone(),
         );
         registry.register(
             "kproxy_rejected_objects",

@@ -57,6 +57,9 @@ impl<R: IptablesRunner> IptablesBackend<R> {
         match check.finish(self.written.as_ref()?) {
             Ok((chains, jumps, took)) => {
                 debug!(?took, chains = chains.len(), "drift check read the kernel");
+                self.metrics
+                    .drift_check_duration
+                    .observe(took.as_secs_f64());
                 Some((chains, jumps))
             }
             Err(e) => {
@@ -126,8 +129,9 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
     /// chains back with iptables-save and rewrites only those that differ, so a restart
     /// leaves matching chains — and their counters — alone. Other syncs compile only the
     /// changed services and write only the chains whose rules changed since the last write.
-    /// A full sync also starts a drift check that reads the kernel back beside the syncs and
-    /// repairs whatever was changed by hand (synchronously if the runner has no reader).
+    /// A full sync also starts a drift check that reads the kernel back beside the syncs; a
+    /// wakeup repairs whatever it found changed by hand (without a reader, the full sync
+    /// reads the kernel itself).
     fn sync(
         &mut self,
         state: &ProxyState,
@@ -147,14 +151,9 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
                 read_kernel_against(&mut self.runner, &desired.chains, &is_owned_chain)
                     .map_err(|e| SyncError::Read(e.to_string()))?;
             (chains, Some(jumps))
-        } else if let Some((chains, jumps)) = self.finished_drift_check() {
-            (chains, Some(jumps))
         } else {
             (self.written.take().unwrap_or_default(), None)
         };
-        if jumps.is_some() && !read_here {
-            debug!("this sync also repairs what the drift check found");
-        }
         let objects_written = self.write(&desired, known, jumps.as_ref())?;
         self.desired = desired;
         if full && !read_here {
@@ -180,6 +179,7 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
         self.desired = desired;
         let objects_written = result?;
         if objects_written > 0 {
+            self.metrics.drift_repairs.inc_by(objects_written as u64);
             info!(
                 objects_written,
                 "drift check found rules that differ; repaired"

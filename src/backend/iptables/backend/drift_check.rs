@@ -5,7 +5,7 @@
 //! with a 30 s sync period). Instead the resync starts this check and returns; partial syncs
 //! go on, and the chains they touch are remembered, because the read-back may have seen them
 //! before or after the write. When the check is done, the kernel's view is the read-back with
-//! the touched chains as last written, and the next write repairs what differs.
+//! the touched chains as last written, and a backend wakeup repairs what differs.
 
 use std::collections::HashSet;
 use std::sync::Arc;

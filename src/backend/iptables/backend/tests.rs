@@ -166,6 +166,7 @@ fn a_full_sync_repairs_a_flushed_chain_and_only_that() {
     let report = f.finish_drift_check();
     assert!(report.full);
     assert_eq!(report.objects_written, 1);
+    assert_eq!(f.metrics.drift_repairs.get(), 1);
     assert!(f.last_restore().contains(":KUBE-SERVICES"));
     let services = f
         .backend
@@ -263,25 +264,4 @@ fn a_failed_write_cancels_the_drift_check_and_the_retry_reads_the_kernel() {
     f.state.apply(Change::ServiceUpdated(service("c", 3)));
     assert!(f.sync(false).is_err());
     assert!(f.backend.next_wakeup().is_none(), "check still pending");
-}
-
-#[test]
-fn a_sync_after_the_drift_check_finished_repairs_in_the_same_restore() {
-    let mut f = Fixture::new();
-    f.backend.runner_mut().flush(Table::Nat, "KUBE-SERVICES");
-    f.sync(true).unwrap();
-    while f.backend.drift_check.as_ref().is_some_and(|c| !c.is_done()) {
-        std::thread::yield_now();
-    }
-    let before = f.restores();
-    let a = service("a", 1);
-    f.state.apply(Change::SliceUpdated(slice(&a, &[1, 5])));
-    f.sync(false).unwrap();
-    assert_eq!(f.restores(), before + 1);
-    let input = f.last_restore();
-    assert!(
-        input.contains(":KUBE-SERVICES") && input.contains("10.244.0.5:8080"),
-        "{input}"
-    );
-    assert!(f.backend.next_wakeup().is_none());
 }
