@@ -3,6 +3,8 @@
 //! to its `KUBE-SEP-` chain being in the kernel. Also how many syncs carried them.
 //!
 //! `scripts/bench-churn.sh` or `cargo bench --bench churn` (root). Settings:
+//! `KPROXY_CHURN_SOURCE` (`manifests`: a `--manifests` directory, the default; `apiserver`:
+//! the in-process test API server, through `--kubeconfig` and watch events),
 //! `KPROXY_CHURN_SERVICES` (10k), `KPROXY_CHURN_RATE` (changes/s, 20),
 //! `KPROXY_CHURN_DURATION` (60s), `KPROXY_CHURN_MIN_SYNC_PERIOD` (1s),
 //! `KPROXY_CHURN_SYNC_PERIOD` (kproxy's --sync-period, 30s), `KPROXY_CHURN_POLL` (pause
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 use kproxy::testing::scale::{Cluster, NODE};
 use serde_json::json;
 
-use support::churn_source::{ChangeSource, ManifestDir};
+use support::churn_source::{self, ChangeSource};
 use support::cluster::{self, CLUSTER_CIDR, first_endpoint_chain};
 use support::env::{self, Flavour};
 use support::kproxy::{Kproxy, SyncLine};
@@ -81,13 +83,27 @@ fn main() {
         s.duration,
         s.min_sync
     );
+    let kind = churn_source::Kind::from_env().unwrap_or_else(|e| {
+        eprintln!("churn: {e}");
+        std::process::exit(2);
+    });
     let mut cluster = Cluster::generate(cluster::spec(s.services));
-    let mut source = ManifestDir::new(&cluster).expect("writing manifests");
-    run(&s, &mut cluster, &mut source, changes);
+    // Dropped in reverse order: the source (maybe a server inside the namespace) first.
+    let ns = Netns::new("churn");
+    let mut source = kind
+        .open(&cluster, &ns.name)
+        .expect("setting up the change source");
+    eprintln!("churn: publishing through {}", source.name());
+    run(&s, &ns, &mut cluster, source.as_mut(), changes);
 }
 
-fn run(s: &Settings, cluster: &mut Cluster, source: &mut dyn ChangeSource, changes: usize) {
-    let ns = Netns::new("churn");
+fn run(
+    s: &Settings,
+    ns: &Netns,
+    cluster: &mut Cluster,
+    source: &mut dyn ChangeSource,
+    changes: usize,
+) {
     let mut args = source.kproxy_args();
     args.extend(
         [
@@ -146,7 +162,7 @@ fn run(s: &Settings, cluster: &mut Cluster, source: &mut dyn ChangeSource, chang
     drop(kproxy);
     report(
         s,
-        source.name(),
+        source,
         changes,
         churn_time,
         &seen,
@@ -219,7 +235,7 @@ fn chain_exists(program: &str, chain: &str) -> bool {
 #[allow(clippy::too_many_arguments)]
 fn report(
     s: &Settings,
-    source: &str,
+    source: &dyn ChangeSource,
     changes: usize,
     churn_time: Duration,
     seen: &Seen,
@@ -232,7 +248,7 @@ fn report(
     let full = syncs.iter().filter(|l| l.full).count();
     let target = s.min_sync + Duration::from_millis(200);
     let mut r = Report::new(
-        &format!("churn-{source}-{}", s.flavour.label()),
+        &format!("churn-{}-{}", source.name(), s.flavour.label()),
         &[
             "services",
             "changes",
@@ -294,11 +310,13 @@ fn report(
         }),
     );
     r.note(format!(
-        "Latency: from the atomic rename of the changed manifest to the new endpoint's \
+        "Source: {}. Latency: from {} to the new endpoint's \
          KUBE-SEP chain being listed by `{} -t nat -S` (polled: {} checks, {} each on \
          average, {} pause between misses, so latencies are over-stated by up to about {}). \
          {} of {changes} changes never appeared. Machine busy {:.0}% during the churn. \
          kproxy peak RSS {:.1} MiB.",
+        source.name(),
+        source.published_at(),
         s.flavour.iptables_program(),
         seen.checks,
         fmt(poll_avg),
@@ -308,5 +326,5 @@ fn report(
         busy * 100.0,
         peak_rss as f64 / (1024.0 * 1024.0),
     ));
-    r.finish(json!({ "machine": machine(&s.flavour.version()), "source": source }));
+    r.finish(json!({ "machine": machine(&s.flavour.version()), "source": source.name() }));
 }

@@ -4,11 +4,9 @@
 //! watches; `/healthz`, `/livez` and `/metrics` tell the truth. Needs root; every namespace
 //! is removed when a test ends.
 //!
-//! The API server listens inside the node namespace (see `support/apiserver.rs`), because
-//! kproxy runs there with `--netns` and reaches it at 127.0.0.1.
+//! The API server listens inside the node namespace (`kproxy::testing::NetnsApiServer`),
+//! because kproxy runs there with `--netns` and reaches it at 127.0.0.1.
 
-#[path = "support/apiserver.rs"]
-mod apiserver;
 #[path = "support/http_get.rs"]
 mod http_get;
 mod support;
@@ -20,10 +18,9 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use kproxy::health::TO_BE_DELETED_TAINT;
-use kproxy::testing::Resource;
 use kproxy::testing::objects::{node, service, slice};
+use kproxy::testing::{NetnsApiServer, Resource};
 
-use apiserver::NetnsApiServer;
 use http_get::{get, metric};
 use support::echo::{Outcome, tcp_request};
 use support::kproxy::{Kproxy, eventually};
@@ -107,7 +104,8 @@ impl Cluster {
             return None;
         }
         let topo = Topology::new(3, &[POD_PORT]);
-        let api = NetnsApiServer::start(&topo.node);
+        let api = NetnsApiServer::start(&topo.node.name)
+            .expect("the test API server in the node namespace");
         api.put_node(&this_node(&[]));
         Some(Self {
             kproxy: None,

@@ -5,4 +5,4 @@ pub mod apiserver;
 pub mod objects;
 pub mod scale;
 
-pub use apiserver::{RequestRecord, Resource, TestApiServer};
+pub use apiserver::{NetnsApiServer, RequestRecord, Resource, TestApiServer};

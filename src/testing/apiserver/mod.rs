@@ -12,6 +12,7 @@
 //! ```
 
 mod http;
+mod netns;
 mod selector;
 mod store;
 
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use netns::NetnsApiServer;
 pub use store::Resource;
 
 use store::Store;
@@ -292,6 +294,22 @@ impl TestApiServer {
     /// Every request received so far, oldest first.
     pub fn requests(&self) -> Vec<RequestRecord> {
         lock(&self.shared.requests).clone()
+    }
+
+    /// Requests for one kind of object, oldest first.
+    pub fn requests_for(&self, resource: Resource) -> Vec<RequestRecord> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.resource() == Some(resource))
+            .collect()
+    }
+
+    /// List (not watch) requests for one kind of object.
+    pub fn lists_of(&self, resource: Resource) -> usize {
+        self.requests_for(resource)
+            .iter()
+            .filter(|r| !r.is_watch())
+            .count()
     }
 
     /// Watches of `resource` currently streaming.
