@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use kproxy::testing::netns::Netns;
 use kproxy::testing::scale::{Cluster, NODE};
 use serde_json::json;
 
@@ -25,7 +26,8 @@ use support::churn_source::{self, ChangeSource};
 use support::cluster::{self, CLUSTER_CIDR, first_endpoint_chain};
 use support::env::{self, Flavour};
 use support::kproxy::{Kproxy, SyncLine};
-use support::netns::{Netns, busy_share, require_kernel, wait_for_quiet};
+use support::netns::require_kernel;
+use support::quiet::{busy_share, wait_for_quiet};
 use support::report::{Report, machine};
 use support::timing::{fmt, percentile};
 
@@ -89,7 +91,7 @@ fn main() {
     });
     let mut cluster = Cluster::generate(cluster::spec(s.services));
     // Dropped in reverse order: the source (maybe a server inside the namespace) first.
-    let ns = Netns::new("churn");
+    let ns = Netns::for_bench("churn");
     let mut source = kind
         .open(&cluster, &ns.name)
         .expect("setting up the change source");

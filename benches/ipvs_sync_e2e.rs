@@ -28,6 +28,9 @@ mod expect;
 mod floor;
 #[path = "ipvs_support/netns.rs"]
 mod netns;
+#[allow(dead_code)] // the iptables benches' quiet rule goes unused here
+#[path = "support/quiet.rs"]
+mod quiet;
 #[path = "ipvs_support/report.rs"]
 mod report;
 #[path = "ipvs_support/scale.rs"]

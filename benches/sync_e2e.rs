@@ -22,13 +22,15 @@ use kproxy::backend::iptables::compile::Compiler;
 use kproxy::backend::iptables::restore::CommandRunner;
 use kproxy::metrics::Metrics;
 use kproxy::model::{PendingChanges, ProxyState};
+use kproxy::testing::netns::Netns;
 use kproxy::testing::scale::{Cluster, NODE};
 use serde_json::{Value, json};
 
 use support::cluster::{self, CLUSTER_CIDR, compile_options};
 use support::env::{self, Flavour, Mode};
 use support::kproxy::Kproxy;
-use support::netns::{Netns, require_kernel, wait_for_quiet};
+use support::netns::require_kernel;
+use support::quiet::wait_for_quiet;
 use support::report::{Report, machine};
 use support::timing::{TimedRunner, fmt, median, percentile};
 
@@ -163,7 +165,7 @@ fn run_iptables(
             let floor = bare_restore(&state, flavour, true, &mut result.restore_lines);
             result.floor_noflush = Some(floor);
         }
-        let ns = Netns::new("kproxy");
+        let ns = Netns::for_bench("kproxy");
         let busy = wait_for_quiet(QUIET_LIMIT);
         eprintln!(
             "  rep {rep}: machine busy {:.0}% before the cold sync",
@@ -231,7 +233,7 @@ fn bare_restore(
         .compile_all(state)
         .to_restore_input();
     *lines = input.lines().count();
-    let ns = Netns::new("floor");
+    let ns = Netns::for_bench("floor");
     let busy = wait_for_quiet(QUIET_LIMIT);
     let took = ns.run_in(|| {
         let mut cmd = Command::new(flavour.restore_program());
@@ -291,7 +293,7 @@ fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
     cluster
         .write_manifests(dir.path())
         .expect("writing manifests");
-    let ns = Netns::new("binary");
+    let ns = Netns::for_bench("binary");
     wait_for_quiet(QUIET_LIMIT);
     let args: Vec<String> = [
         "--manifests",

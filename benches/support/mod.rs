@@ -6,5 +6,6 @@ pub mod cluster;
 pub mod env;
 pub mod kproxy;
 pub mod netns;
+pub mod quiet;
 pub mod report;
 pub mod timing;
