@@ -9,52 +9,17 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+use support::e2e::{
+    DNS_IP, EMPTY_IP, NODE_PORT, OTHER_IP, Setup, WEB_IP, all_pods, all_pods_answer, http_port,
+    manifest_dir, on_node, web_port, write_service, write_shared_services,
+};
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
-use support::manifests::{Port, service_yaml, slice_yaml, write};
+use support::manifests::{service_yaml, slice_yaml, write};
 use support::netns::{Netns, kernel_tests_possible};
-use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, NODE_POD_GATEWAY, Topology, pod_ip};
+use support::topology::{NODE_IP, pod_ip};
 
-const WEB_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
-const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 53);
-const EMPTY_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 99);
-const OTHER_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 20);
-const NODE_PORT: u16 = 30080;
 const WAIT: Duration = Duration::from_secs(20);
-
-fn web_port() -> Port {
-    Port {
-        name: "http",
-        protocol: "TCP",
-        port: 80,
-        target: 8080,
-        node_port: Some(NODE_PORT),
-    }
-}
-
-fn dns_port() -> Port {
-    Port {
-        name: "dns",
-        protocol: "UDP",
-        port: 53,
-        target: 5353,
-        node_port: None,
-    }
-}
-
-fn other_port() -> Port {
-    Port {
-        name: "http",
-        protocol: "TCP",
-        port: 8080,
-        target: 8080,
-        node_port: None,
-    }
-}
-
-fn on_node(i: &[usize]) -> Vec<(Ipv4Addr, &'static str)> {
-    i.iter().map(|i| (pod_ip(*i), NODE_NAME)).collect()
-}
 
 fn write_web_slice(dir: &Path, pods: &[usize]) {
     write(
@@ -72,38 +37,15 @@ fn write_manifests(dir: &Path) {
         &service_yaml("web", WEB_IP, &[web_port()], ""),
     );
     write_web_slice(dir, &[0, 1, 2]);
-    let dns = service_yaml("dns", DNS_IP, &[dns_port()], "")
-        + "---\n"
-        + &slice_yaml("dns", "dns-1", &[dns_port()], &on_node(&[0, 1, 2]));
-    write(dir, "dns.yaml", &dns);
-    write(
-        dir,
-        "empty.yaml",
-        &service_yaml("empty", EMPTY_IP, &[other_port()], ""),
-    );
-    let other = service_yaml("other", OTHER_IP, &[other_port()], "")
-        + "---\n"
-        + &slice_yaml("other", "other-1", &[other_port()], &on_node(&[0]));
-    write(dir, "other.yaml", &other);
-}
-
-struct Setup {
-    topo: Topology,
-    dir: tempfile::TempDir,
-    kproxy: Kproxy,
+    write_shared_services(dir);
 }
 
 fn setup(extra_args: &[&str]) -> Option<Setup> {
     if !kernel_tests_possible() {
         return None;
     }
-    let topo = Topology::new(3, &[8080, 5353]);
-    let dir = tempfile::tempdir().unwrap();
-    write_manifests(dir.path());
-    let kproxy = start_kproxy(&topo.node, dir.path(), extra_args);
-    let setup = Setup { topo, dir, kproxy };
-    wait_for_service(&setup, WEB_IP, 80);
-    Some(setup)
+    let start = |node: &Netns, dir: &Path| start_kproxy(node, dir, extra_args);
+    Some(Setup::start(write_manifests, start, WAIT))
 }
 
 fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
@@ -112,54 +54,22 @@ fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
     start_on_node(node, dir, &args)
 }
 
-fn wait_for_service(s: &Setup, ip: Ipv4Addr, port: u16) {
-    let pod = &s.topo.pods[0].ns;
-    eventually(WAIT, "the service to answer", || {
-        match tcp_request(pod, addr(ip, port)) {
-            Outcome::Reply(_) => Some(()),
-            _ => None,
-        }
-    });
-}
-
-fn all_pods() -> BTreeSet<String> {
-    ["pod-0", "pod-1", "pod-2"].map(String::from).into()
-}
-
 #[test]
 fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
     let Some(s) = setup(&[]) else { return };
     let pod0 = &s.topo.pods[0];
 
     // Pod → ClusterIP: every backend; no masquerade, except hairpin (a pod reaching itself).
-    let replies = backends(&pod0.ns, addr(WEB_IP, 80), 60, false);
-    assert_eq!(names(&replies), all_pods());
-    for (backend, seen) in &replies {
-        let expected = if backend == "pod-0" {
-            NODE_POD_GATEWAY
-        } else {
-            pod0.ip
-        };
-        assert_eq!(*seen, expected, "client address seen by {backend}");
-    }
+    s.assert_pod_reaches_web_unmasqueraded(60);
 
     // Outside → NodePort: every backend, masqueraded to the node.
-    let replies = backends(&s.topo.client, addr(NODE_IP, NODE_PORT), 60, false);
-    assert_eq!(names(&replies), all_pods());
-    assert!(
-        replies.iter().all(|(_, seen)| *seen != CLIENT_IP),
-        "{replies:?}"
-    );
+    s.assert_client_reaches_every_pod_masqueraded(addr(NODE_IP, NODE_PORT), 60);
 
     // Node → ClusterIP.
-    assert_eq!(
-        names(&backends(&s.topo.node, addr(WEB_IP, 80), 60, false)),
-        all_pods()
-    );
+    all_pods_answer(&s.topo.node, addr(WEB_IP, 80), 60, false);
 
     // UDP through the ClusterIP.
-    let replies = backends(&s.topo.pods[1].ns, addr(DNS_IP, 53), 60, true);
-    assert_eq!(names(&replies), all_pods());
+    all_pods_answer(&s.topo.pods[1].ns, addr(DNS_IP, 53), 60, true);
 
     // No endpoints: refused at once, not a timeout.
     assert_eq!(
@@ -246,7 +156,7 @@ fn a_flushed_kube_services_chain_is_repaired_by_the_periodic_full_sync() {
         tcp_request(&s.topo.pods[0].ns, addr(WEB_IP, 80)),
         Outcome::Reply(_)
     ));
-    wait_for_service(&s, WEB_IP, 80);
+    s.wait_for_service(WEB_IP, 80, WAIT);
     assert!(
         s.kproxy
             .log_text()
@@ -284,12 +194,7 @@ fn a_restart_changes_nothing_and_cleanup_removes_every_chain() {
     assert_eq!(strip(&topo.node.iptables_save(&["-c"])), strip(&before));
     restarted.stop();
 
-    let out = run_once(&["--cleanup", "--netns", &topo.node.name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_once(&["--cleanup", "--netns", &topo.node.name]);
     let after = topo.node.iptables_save(&[]);
     assert!(!after.contains("KUBE-"), "left behind:\n{after}");
 }
@@ -300,16 +205,10 @@ fn once_and_dry_run() {
         return;
     }
     let node = Netns::new("once");
-    let dir = tempfile::tempdir().unwrap();
-    write_manifests(dir.path());
+    let dir = manifest_dir(write_manifests);
     let manifests = dir.path().to_str().unwrap();
 
     let out = run_once(&["--dry-run", "--manifests", manifests, "--netns", &node.name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let printed = String::from_utf8(out.stdout).unwrap();
     assert!(
         printed.contains("*nat") && printed.contains("-A KUBE-SERVICES"),
@@ -320,12 +219,7 @@ fn once_and_dry_run() {
         "--dry-run touched the kernel"
     );
 
-    let out = run_once(&["--once", "--manifests", manifests, "--netns", &node.name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_once(&["--once", "--manifests", manifests, "--netns", &node.name]);
     assert!(
         node.iptables_save(&["-t", "nat"])
             .contains("demo/web:http cluster IP")
@@ -339,18 +233,13 @@ fn bad_manifests_are_skipped_and_the_rest_keeps_working() {
     write(
         s.dir.path(),
         "bad-ip.yaml",
-        &service_yaml("bad", Ipv4Addr::new(10, 96, 0, 77), &[other_port()], "")
+        &service_yaml("bad", Ipv4Addr::new(10, 96, 0, 77), &[http_port(8080)], "")
             .replace("10.96.0.77", "10.96.0.777"),
     );
-    write(
-        s.dir.path(),
-        "late.yaml",
-        &(service_yaml("late", Ipv4Addr::new(10, 96, 0, 30), &[other_port()], "")
-            + "---\n"
-            + &slice_yaml("late", "late-1", &[other_port()], &on_node(&[1]))),
-    );
-    wait_for_service(&s, Ipv4Addr::new(10, 96, 0, 30), 8080);
-    wait_for_service(&s, WEB_IP, 80);
+    let late_ip = Ipv4Addr::new(10, 96, 0, 30);
+    write_service(s.dir.path(), "late", late_ip, http_port(8080), &[1], "");
+    s.wait_for_service(late_ip, 8080, WAIT);
+    s.wait_for_service(WEB_IP, 80, WAIT);
     let log = s.kproxy.log_text();
     assert!(
         log.contains("broken.yaml"),
@@ -372,20 +261,14 @@ fn netns_is_created_when_absent() {
         name: format!("kpt-{}-fresh", std::process::id()),
     };
     assert!(!std::path::Path::new("/run/netns").join(&node.name).exists());
-    let dir = tempfile::tempdir().unwrap();
-    write_manifests(dir.path());
-    let out = run_once(&[
+    let dir = manifest_dir(write_manifests);
+    run_once(&[
         "--once",
         "--manifests",
         dir.path().to_str().unwrap(),
         "--netns",
         &node.name,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert!(
         node.iptables_save(&["-t", "nat"])
             .contains("demo/web:http cluster IP")

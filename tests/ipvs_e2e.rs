@@ -19,87 +19,25 @@ use ipvs::ipvsadm::{DestView, ServiceView, View, parse_list, without_conns};
 use kproxy::backend::ipvs::handle::IpvsHandle;
 use kproxy::backend::ipvs::netlink::{RealServer, ServiceKey, VirtualService};
 use kproxy::model::Protocol;
+use support::e2e::{
+    DNS_IP, EMPTY_IP, NODE_PORT, OTHER_IP, Setup, WEB_IP, all_pods_answer, http_port, manifest_dir,
+    on_node, web_port, write_service, write_shared_services,
+};
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
-use support::manifests::{Port, service_yaml, slice_yaml, write};
+use support::manifests::{service_yaml, slice_yaml, write};
 use support::netns::{Netns, kernel_tests_possible};
-use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, NODE_POD_GATEWAY, Topology, pod_ip};
+use support::topology::{NODE_IP, pod_ip};
 
-const WEB_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
-const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 53);
-const EMPTY_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 99);
-const OTHER_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 20);
 const LC_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 30);
 const DRAIN_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 40);
 const STICKY_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 50);
-const NODE_PORT: u16 = 30080;
 const WAIT: Duration = Duration::from_secs(30);
-
-fn web_port() -> Port {
-    Port {
-        name: "http",
-        protocol: "TCP",
-        port: 80,
-        target: 8080,
-        node_port: Some(NODE_PORT),
-    }
-}
-
-fn http_port(port: u16) -> Port {
-    Port {
-        name: "http",
-        protocol: "TCP",
-        port,
-        target: 8080,
-        node_port: None,
-    }
-}
-
-fn dns_port() -> Port {
-    Port {
-        name: "dns",
-        protocol: "UDP",
-        port: 53,
-        target: 5353,
-        node_port: None,
-    }
-}
-
-fn on_node(i: &[usize]) -> Vec<(Ipv4Addr, &'static str)> {
-    i.iter().map(|i| (pod_ip(*i), NODE_NAME)).collect()
-}
-
-/// A service and its one slice in one file.
-fn write_service(
-    dir: &Path,
-    name: &str,
-    ip: Ipv4Addr,
-    port: Port,
-    pods: &[usize],
-    annotation: &str,
-) {
-    let mut yaml = service_yaml(name, ip, std::slice::from_ref(&port), "");
-    if !annotation.is_empty() {
-        yaml = yaml.replace(
-            "  namespace: demo\n",
-            &format!("  namespace: demo\n  annotations:\n    {annotation}\n"),
-        );
-    }
-    yaml += "---\n";
-    yaml += &slice_yaml(name, &format!("{name}-1"), &[port], &on_node(pods));
-    write(dir, &format!("{name}.yaml"), &yaml);
-}
 
 /// The services every test starts with.
 fn write_manifests(dir: &Path) {
     write_service(dir, "web", WEB_IP, web_port(), &[0, 1, 2], "");
-    write_service(dir, "dns", DNS_IP, dns_port(), &[0, 1, 2], "");
-    write(
-        dir,
-        "empty.yaml",
-        &service_yaml("empty", EMPTY_IP, &[http_port(8080)], ""),
-    );
-    write_service(dir, "other", OTHER_IP, http_port(8080), &[0], "");
+    write_shared_services(dir);
     let lc = "ipvs.kproxy.dev/scheduler: lc";
     write_service(dir, "least", LC_IP, http_port(80), &[0, 1], lc);
     write_service(dir, "drain", DRAIN_IP, http_port(80), &[1, 2], "");
@@ -113,23 +51,12 @@ fn write_manifests(dir: &Path) {
     write(dir, "sticky.yaml", &sticky);
 }
 
-struct Setup {
-    topo: Topology,
-    dir: tempfile::TempDir,
-    kproxy: Kproxy,
-}
-
 fn setup(test: &str, extra_args: &[&str]) -> Option<Setup> {
     if !ipvs_or_skip(test) || !kernel_tests_possible() {
         return None;
     }
-    let topo = Topology::new(3, &[8080, 5353]);
-    let dir = tempfile::tempdir().unwrap();
-    write_manifests(dir.path());
-    let kproxy = start_kproxy(&topo.node, dir.path(), extra_args);
-    let setup = Setup { topo, dir, kproxy };
-    wait_for_service(&setup, WEB_IP, 80);
-    Some(setup)
+    let start = |node: &Netns, dir: &Path| start_kproxy(node, dir, extra_args);
+    Some(Setup::start(write_manifests, start, WAIT))
 }
 
 fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
@@ -142,16 +69,6 @@ fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
     ];
     args.extend_from_slice(extra_args);
     start_on_node(node, dir, &args)
-}
-
-fn wait_for_service(s: &Setup, ip: Ipv4Addr, port: u16) {
-    let pod = &s.topo.pods[0].ns;
-    eventually(WAIT, "the service to answer", || {
-        match tcp_request(pod, addr(ip, port)) {
-            Outcome::Reply(_) => Some(()),
-            _ => None,
-        }
-    });
 }
 
 fn ipvsadm(ns: &Netns, args: &[&str]) -> String {
@@ -217,10 +134,6 @@ fn counts(replies: &[(String, Ipv4Addr)]) -> BTreeMap<String, usize> {
         *out.entry(b.clone()).or_default() += 1;
     }
     out
-}
-
-fn all_pods() -> BTreeSet<String> {
-    ["pod-0", "pod-1", "pod-2"].map(String::from).into()
 }
 
 /// The log without terminal colour codes (`ESC [ … m`).
@@ -333,40 +246,22 @@ fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
     let pod0 = &s.topo.pods[0];
 
     // Pod → ClusterIP: every backend; no masquerade, except hairpin (a pod reaching itself).
-    let replies = backends(&pod0.ns, addr(WEB_IP, 80), 30, false);
-    assert_eq!(names(&replies), all_pods());
-    for (backend, seen) in &replies {
-        let expected = if backend == "pod-0" {
-            NODE_POD_GATEWAY
-        } else {
-            pod0.ip
-        };
-        assert_eq!(*seen, expected, "client address seen by {backend}");
-    }
+    s.assert_pod_reaches_web_unmasqueraded(30);
 
     // Outside → NodePort and → ClusterIP: every backend, masqueraded to the node.
     for dst in [addr(NODE_IP, NODE_PORT), addr(WEB_IP, 80)] {
-        let replies = backends(&s.topo.client, dst, 30, false);
-        assert_eq!(names(&replies), all_pods(), "via {dst}");
-        assert!(
-            replies.iter().all(|(_, seen)| *seen != CLIENT_IP),
-            "{replies:?}"
-        );
+        s.assert_client_reaches_every_pod_masqueraded(dst, 30);
     }
 
     // Node → ClusterIP.
-    assert_eq!(
-        names(&backends(&s.topo.node, addr(WEB_IP, 80), 30, false)),
-        all_pods()
-    );
+    all_pods_answer(&s.topo.node, addr(WEB_IP, 80), 30, false);
 
     // Session affinity: every new connection of one client goes to the same backend.
     let replies = backends(&s.topo.client, addr(STICKY_IP, 80), 10, false);
     assert_eq!(names(&replies).len(), 1, "{replies:?}");
 
     // UDP through the ClusterIP.
-    let replies = backends(&s.topo.pods[1].ns, addr(DNS_IP, 53), 30, true);
-    assert_eq!(names(&replies), all_pods());
+    all_pods_answer(&s.topo.pods[1].ns, addr(DNS_IP, 53), 30, true);
 
     // No endpoints: refused at once, not a timeout; so is a port no service has.
     for from in [&pod0.ns, &s.topo.client] {
@@ -623,12 +518,7 @@ fn cleanup_removes_everything_kproxy_owns() {
     };
     let Setup { topo, kproxy, .. } = s;
     kproxy.stop();
-    let out = run_once(&["--cleanup", "--netns", &topo.node.name]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_once(&["--cleanup", "--netns", &topo.node.name]);
     let node = &topo.node;
     assert!(parse_list(&ipvsadm(node, &["-Ln"])).is_empty());
     let links = node.exec_stdout(&["ip", "-o", "link"]);
@@ -647,8 +537,7 @@ fn dry_run_lists_the_virtual_servers_without_touching_the_kernel() {
         return;
     }
     let node = Netns::new("dry");
-    let dir = tempfile::tempdir().unwrap();
-    write_manifests(dir.path());
+    let dir = manifest_dir(write_manifests);
     let out = run_once(&[
         "--proxy-mode=ipvs",
         "--dry-run",
@@ -657,11 +546,6 @@ fn dry_run_lists_the_virtual_servers_without_touching_the_kernel() {
         "--netns",
         &node.name,
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let printed = String::from_utf8(out.stdout).unwrap();
     assert!(
         printed.contains(&format!("-A -t {LC_IP}:80 -s lc\n")),

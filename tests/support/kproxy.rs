@@ -8,12 +8,18 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_kproxy")
 }
 
-/// Runs `kproxy ARGS` to completion.
+/// Runs `kproxy ARGS` to completion; panics with its stderr when it fails.
 pub fn run_once(args: &[&str]) -> Output {
-    Command::new(binary())
+    let out = Command::new(binary())
         .args(args)
         .output()
-        .expect("run kproxy")
+        .expect("run kproxy");
+    assert!(
+        out.status.success(),
+        "kproxy {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// Starts kproxy for a test node: Services and EndpointSlices from `dir`, all kernel work
