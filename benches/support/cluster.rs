@@ -1,13 +1,16 @@
 //! Generated clusters turned into model state, as the benches use them.
 
 use std::net::SocketAddrV4;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kproxy::backend::iptables::compile::CompileOptions;
 use kproxy::backend::iptables::names::{self, ChainKind};
 use kproxy::model::{Change, ProxyState};
 use kproxy::source::convert;
-use kproxy::testing::scale::{Cluster, NODE, ScaleSpec, slice_change};
+use kproxy::testing::scale::{self, Cluster, ScaleSpec, slice_change};
+
+#[allow(unused_imports)] // each bench uses its own subset
+pub use kproxy::testing::scale::{remove_last_service, replace_endpoint};
 
 pub const ENDPOINTS_PER_SERVICE: usize = 10;
 
@@ -34,55 +37,12 @@ pub fn spec(services: usize) -> ScaleSpec {
 /// pending changes already taken (as after a first sync). Also returns how long building
 /// the state took.
 pub fn cluster_and_state(services: usize) -> (Cluster, ProxyState, Duration) {
-    let cluster = Cluster::generate(spec(services));
-    let changes = cluster.changes();
-    let started = Instant::now();
-    let mut state = ProxyState::new(NODE);
-    for change in changes {
-        state.apply(change);
-    }
-    let took = started.elapsed();
-    state.take_pending();
-    (cluster, state, took)
-}
-
-/// The changes that add service `i` of `cluster` (its Service and its slices).
-pub fn service_changes(cluster: &Cluster, i: usize) -> Vec<Change> {
-    let mut out = Vec::new();
-    if let Ok(Some(svc)) = convert::service(&cluster.services[i]) {
-        out.push(Change::ServiceUpdated(svc));
-    }
-    out.extend(cluster.slices[i].iter().map(slice_change));
-    out
-}
-
-/// Replaces the first endpoint of service `i` in `cluster` and in `state`.
-pub fn replace_endpoint(cluster: &mut Cluster, state: &mut ProxyState, i: usize) {
-    let slice = cluster.replace_endpoint(i);
-    state.apply(slice_change(&slice));
-}
-
-/// Removes the last service of `cluster` (added by [`add_service`]) from both, so that a
-/// bench that adds a service per iteration keeps the cluster's size.
-pub fn remove_last_service(cluster: &mut Cluster, state: &mut ProxyState) {
-    let svc = cluster.services.pop().expect("a service to remove");
-    for slice in cluster.slices.pop().unwrap_or_default() {
-        if let Change::SliceUpdated(s) = slice_change(&slice) {
-            state.apply(Change::SliceDeleted(s.name));
-        }
-    }
-    if let Ok(Some(s)) = convert::service(&svc) {
-        state.apply(Change::ServiceDeleted(s.name));
-    }
+    scale::cluster_and_state(spec(services))
 }
 
 /// Adds one service to `cluster` and `state`; returns its index.
 pub fn add_service(cluster: &mut Cluster, state: &mut ProxyState) -> usize {
-    let i = cluster.add_service(ENDPOINTS_PER_SERVICE);
-    for change in service_changes(cluster, i) {
-        state.apply(change);
-    }
-    i
+    scale::add_service(cluster, state, ENDPOINTS_PER_SERVICE)
 }
 
 /// The `KUBE-SEP-` chain of the first endpoint of service `i`'s first port: the chain that

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 
 use super::objects;
-use crate::model::Change;
+use crate::model::{Change, ProxyState};
 use crate::source::convert;
 
 pub const NAMESPACE: &str = "scale";
@@ -145,6 +146,16 @@ impl Cluster {
         i
     }
 
+    /// The model changes that add service `i`: its Service and its slices.
+    pub fn service_changes(&self, i: usize) -> Vec<Change> {
+        let mut out = Vec::new();
+        if let Ok(Some(svc)) = convert::service(&self.services[i]) {
+            out.push(Change::ServiceUpdated(svc));
+        }
+        out.extend(self.slices[i].iter().map(slice_change));
+        out
+    }
+
     /// The model changes a source would send for the whole cluster.
     pub fn changes(&self) -> Vec<Change> {
         let mut out = Vec::with_capacity(self.services.len() * 2);
@@ -194,6 +205,51 @@ impl Cluster {
     }
 }
 
+/// A generated cluster and the state after applying all of it, with the pending changes
+/// already taken (as after a first sync). Also returns how long applying took.
+pub fn cluster_and_state(spec: ScaleSpec) -> (Cluster, ProxyState, Duration) {
+    let cluster = Cluster::generate(spec);
+    let changes = cluster.changes();
+    let started = Instant::now();
+    let mut state = ProxyState::new(NODE);
+    for change in changes {
+        state.apply(change);
+    }
+    let took = started.elapsed();
+    state.take_pending();
+    (cluster, state, took)
+}
+
+/// Replaces the first endpoint of service `i` (a pod rolled) in `cluster` and in `state`.
+pub fn replace_endpoint(cluster: &mut Cluster, state: &mut ProxyState, i: usize) {
+    let slice = cluster.replace_endpoint(i);
+    state.apply(slice_change(&slice));
+}
+
+/// Adds one service like the others, with `endpoints` endpoints, to `cluster` and `state`;
+/// returns its index.
+pub fn add_service(cluster: &mut Cluster, state: &mut ProxyState, endpoints: usize) -> usize {
+    let i = cluster.add_service(endpoints);
+    for change in cluster.service_changes(i) {
+        state.apply(change);
+    }
+    i
+}
+
+/// Removes the last service of `cluster` (added by [`add_service`]) from both, so that a
+/// bench adding a service per iteration keeps the cluster's size.
+pub fn remove_last_service(cluster: &mut Cluster, state: &mut ProxyState) {
+    let svc = cluster.services.pop().expect("a service to remove");
+    for slice in cluster.slices.pop().unwrap_or_default() {
+        if let Change::SliceUpdated(s) = slice_change(&slice) {
+            state.apply(Change::SliceDeleted(s.name));
+        }
+    }
+    if let Ok(Some(s)) = convert::service(&svc) {
+        state.apply(Change::ServiceDeleted(s.name));
+    }
+}
+
 /// The model change for one slice (as the sources convert it).
 pub fn slice_change(slice: &discovery::EndpointSlice) -> Change {
     match convert::endpoint_slice(slice) {
@@ -216,7 +272,6 @@ fn push_doc<T: serde::Serialize + kube::Resource<DynamicType = ()>>(out: &mut St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ProxyState;
 
     #[test]
     fn generated_clusters_convert_and_have_the_requested_size() {
@@ -261,5 +316,45 @@ mod tests {
                 assert!(v["kind"] == "Service" || v["kind"] == "EndpointSlice");
             }
         }
+    }
+
+    #[test]
+    fn state_helpers_keep_the_cluster_and_the_state_in_step() {
+        let spec = ScaleSpec {
+            services: 20,
+            endpoints_per_service: 3,
+        };
+        let (mut cluster, mut state, _) = cluster_and_state(spec);
+        assert_eq!(state.service_count(), 20);
+        assert!(!state.has_pending());
+
+        let svc = state.services().next().unwrap().clone();
+        let i: usize = svc.name.name.strip_prefix("svc-").unwrap().parse().unwrap();
+        let ips = |state: &ProxyState| -> Vec<Ipv4Addr> {
+            let mut ips: Vec<_> = state
+                .endpoints(&svc.name, &svc.ports[0])
+                .iter()
+                .map(|e| e.ip)
+                .collect();
+            ips.sort();
+            ips
+        };
+        let before = ips(&state);
+        replace_endpoint(&mut cluster, &mut state, i);
+        let after = ips(&state);
+        assert_eq!(after.len(), 3);
+        assert_eq!(after.iter().filter(|ip| !before.contains(ip)).count(), 1);
+        assert!(state.take_pending().dirty.contains(&svc.name));
+
+        let added = add_service(&mut cluster, &mut state, 3);
+        assert_eq!(added, 20);
+        assert_eq!(state.service_count(), 21);
+        assert_eq!(
+            cluster.service_changes(added).len(),
+            1 + cluster.slices[added].len()
+        );
+        remove_last_service(&mut cluster, &mut state);
+        assert_eq!(state.service_count(), 20);
+        assert_eq!(cluster.services.len(), 20);
     }
 }
