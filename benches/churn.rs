@@ -19,13 +19,13 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use kproxy::testing::netns::Netns;
-use kproxy::testing::scale::{Cluster, NODE};
+use kproxy::testing::scale::Cluster;
 use serde_json::json;
 
 use support::churn_source::{self, ChangeSource};
-use support::cluster::{self, CLUSTER_CIDR, first_endpoint_chain};
+use support::cluster::{self, first_endpoint_chain};
 use support::env::{self, Flavour};
-use support::kproxy::{Kproxy, SyncLine};
+use support::kproxy::{Kproxy, SyncLine, node_args};
 use support::netns::require_kernel;
 use support::quiet::{busy_share, wait_for_quiet};
 use support::report::{Report, machine};
@@ -107,14 +107,9 @@ fn run(
     changes: usize,
 ) {
     let mut args = source.kproxy_args();
+    args.extend(node_args(&ns.name));
     args.extend(
         [
-            "--netns",
-            &ns.name,
-            "--hostname-override",
-            NODE,
-            "--cluster-cidr",
-            CLUSTER_CIDR,
             "--min-sync-period",
             &humantime::format_duration(s.min_sync).to_string(),
             "--sync-period",

@@ -23,12 +23,12 @@ use kproxy::backend::iptables::restore::CommandRunner;
 use kproxy::metrics::Metrics;
 use kproxy::model::{PendingChanges, ProxyState};
 use kproxy::testing::netns::Netns;
-use kproxy::testing::scale::{Cluster, NODE};
+use kproxy::testing::scale::Cluster;
 use serde_json::{Value, json};
 
-use support::cluster::{self, CLUSTER_CIDR, compile_options};
+use support::cluster::{self, compile_options};
 use support::env::{self, Flavour, Mode};
-use support::kproxy::Kproxy;
+use support::kproxy::{Kproxy, node_args};
 use support::netns::require_kernel;
 use support::quiet::wait_for_quiet;
 use support::report::{Report, machine};
@@ -295,22 +295,10 @@ fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
         .expect("writing manifests");
     let ns = Netns::for_bench("binary");
     wait_for_quiet(QUIET_LIMIT);
-    let args: Vec<String> = [
-        "--manifests",
-        &dir.path().display().to_string(),
-        "--netns",
-        &ns.name,
-        "--hostname-override",
-        NODE,
-        "--cluster-cidr",
-        CLUSTER_CIDR,
-        // The second sync is then a full resync, which reads the kernel back.
-        "--sync-period",
-        "2s",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args = vec!["--manifests".to_string(), dir.path().display().to_string()];
+    args.extend(node_args(&ns.name));
+    // The second sync is then a full resync, which reads the kernel back.
+    args.extend(["--sync-period", "2s"].map(String::from));
     let log = dir.path().join("kproxy.log");
     let mut kproxy = Kproxy::start(&args, &log, flavour);
     kproxy.wait_for_syncs(1, Duration::from_secs(600));

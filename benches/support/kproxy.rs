@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kproxy::testing::scale::NODE;
+
+use super::cluster::CLUSTER_CIDR;
 use super::env::Flavour;
 
 /// The release binary `cargo bench` built next to the benches, or `$KPROXY_BIN`. (With a
@@ -12,6 +15,21 @@ use super::env::Flavour;
 /// built last: copy yours aside and point `KPROXY_BIN` at the copy.)
 pub fn binary() -> String {
     std::env::var("KPROXY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kproxy").to_string())
+}
+
+/// The flags that make kproxy the generated cluster's node: all kernel work in the
+/// namespace `netns`, the generator's node name and pod network.
+pub fn node_args(netns: &str) -> Vec<String> {
+    [
+        "--netns",
+        netns,
+        "--hostname-override",
+        NODE,
+        "--cluster-cidr",
+        CLUSTER_CIDR,
+    ]
+    .map(String::from)
+    .into()
 }
 
 /// One `synced` debug line of kproxy's sync loop.
