@@ -8,8 +8,9 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use ipvs::ipvs_or_skip;
 use ipvs::ipvsadm::{View, from_client, ipvsadm, parse_list, parse_save, without_conns};
-use ipvs::{ipvs_or_skip, netns::Netns};
+use ipvs::netns::{IpvsNetns as _, Netns};
 use kproxy::backend::ipvs::handle::IpvsHandle;
 use kproxy::backend::ipvs::netlink::{RealServer, ServiceKey, Timeouts, VirtualService};
 use kproxy::model::Protocol;
@@ -69,7 +70,7 @@ fn services_and_destinations_round_trip_through_the_kernel() {
     if !ipvs_or_skip("services_and_destinations_round_trip_through_the_kernel") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("ipvs");
     let mut h = ns.handle();
 
     let mut dns = svc(udp(DNS, 53), "wrr");
@@ -123,7 +124,7 @@ fn updates_and_deletes_show_in_ipvsadm() {
     if !ipvs_or_skip("updates_and_deletes_show_in_ipvsadm") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("ipvs");
     let mut h = ns.handle();
     let key = tcp(VIP, 80);
     h.add_service(&svc(key, "rr")).unwrap();
@@ -168,7 +169,7 @@ fn kernel_refusals_name_the_operation_and_object() {
     if !ipvs_or_skip("kernel_refusals_name_the_operation_and_object") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("ipvs");
     let mut h = ns.handle();
     let key = tcp(VIP, 443);
     h.add_service(&svc(key, "rr")).unwrap();
@@ -212,7 +213,7 @@ fn timeouts_set_and_read_back() {
     if !ipvs_or_skip("timeouts_set_and_read_back") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("ipvs");
     let mut h = ns.handle();
     let t = Timeouts {
         tcp: 900,
@@ -240,7 +241,7 @@ fn flush_removes_every_service() {
     if !ipvs_or_skip("flush_removes_every_service") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("ipvs");
     let mut h = ns.handle();
     for port in [80, 443, 8080] {
         h.add_service(&svc(tcp(VIP, port), "rr")).unwrap();
@@ -258,7 +259,7 @@ fn every_change_is_one_netlink_operation() {
     if !ipvs_or_skip("every_change_is_one_netlink_operation") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("ipvs");
     let mut h = ns.handle();
     let start = h.operations();
     let key = tcp(VIP, 80);
@@ -279,7 +280,7 @@ fn large_dumps_span_many_receives() {
     if !ipvs_or_skip("large_dumps_span_many_receives") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("ipvs");
     let mut h = ns.handle();
     // ~320 bytes per service message: 400 services need several dump rounds (one skb of
     // at most a few pages each).
@@ -305,8 +306,8 @@ fn active_connections_are_counted() {
         return;
     }
     // Client namespace: the VIP on kube-ipvs0, a veth to the server namespace (the pod).
-    let client = Netns::new();
-    let server = Netns::new();
+    let client = Netns::new("ipvs");
+    let server = Netns::new("ipvs");
     let pod_ip = Ipv4Addr::new(10, 244, 9, 2);
     let veth = format!("kpv{}", std::process::id() % 100_000);
     client.exec(&[
