@@ -81,11 +81,11 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             known = desired
                 .chains
                 .iter()
-                .map(|c| ((c.table, c.name.clone()), Arc::clone(c)))
+                .map(|c| ((c.table(), c.name().to_string()), Arc::clone(c)))
                 .collect();
         } else {
             for chain in plan.written() {
-                known.insert((chain.table, chain.name.clone()), Arc::clone(chain));
+                known.insert((chain.table(), chain.name().to_string()), Arc::clone(chain));
             }
             for (table, name) in plan.deleted() {
                 known.remove(&(table, name.to_string()));
@@ -129,11 +129,7 @@ pub fn read_kernel_owned(
         .chains
         .into_iter()
         .map(|((table, name), rules)| {
-            let chain = Chain {
-                table,
-                name: name.clone(),
-                rules,
-            };
+            let chain = Chain::new(table, name.as_str(), rules);
             ((table, name), Arc::new(chain))
         })
         .collect();

@@ -48,12 +48,12 @@ impl Plan {
             if kernel_arcs.contains(&Arc::as_ptr(chain)) {
                 continue;
             }
-            by_name.insert((chain.table, chain.name.as_str()));
+            by_name.insert((chain.table(), chain.name()));
             let same = kernel
-                .get(&(chain.table, chain.name.clone()))
-                .is_some_and(|k| k.rules == chain.rules);
+                .get(&(chain.table(), chain.name().to_string()))
+                .is_some_and(|k| k.same_rules(chain));
             if !same {
-                plan.table_mut(chain.table).write.push(Arc::clone(chain));
+                plan.table_mut(chain.table()).write.push(Arc::clone(chain));
             }
         }
         // Wanted: one of the desired `Arc`s, or named like a desired chain (which is then in
@@ -73,10 +73,11 @@ impl Plan {
                 .filter(|k| k.0 == table)
                 .map(|k| &k.1)
                 .collect();
-            let depth = batches::depths(names.iter().map(|n| {
-                let rules = &kernel[&(table, (*n).clone())].rules;
-                (n.as_str(), rules.as_slice())
-            }));
+            let depth = batches::depths(
+                names
+                    .iter()
+                    .map(|n| kernel[&(table, (*n).clone())].as_ref()),
+            );
             names.sort_by_key(|n| std::cmp::Reverse(depth[n.as_str()]));
             plan.table_mut(table).delete = names.into_iter().cloned().collect();
         }

@@ -84,15 +84,13 @@ impl Batch<'_> {
             Batch::Write {
                 chains, jump_fixes, ..
             } => {
-                let mut declared: Vec<&str> = chains.iter().map(|c| c.name.as_str()).collect();
+                let mut declared: Vec<&str> = chains.iter().map(|c| c.name()).collect();
                 declared.sort_unstable_by(|a, b| b.cmp(a));
                 for name in declared {
                     let _ = writeln!(text, ":{name} - [0:0]");
                 }
                 for chain in chains {
-                    for rule in &chain.rules {
-                        let _ = writeln!(text, "-A {} {}", chain.name, rule);
-                    }
+                    chain.write_appends(&mut text);
                 }
                 if *jump_fixes {
                     push_jump_fixes(&mut text, table_plan);
@@ -116,8 +114,8 @@ impl Batch<'_> {
 fn table_batches(table: Table, plan: &TablePlan, max_chains: usize) -> Vec<Batch<'_>> {
     let mut out = Vec::new();
     let mut writes: Vec<&Chain> = plan.write.iter().map(Arc::as_ref).collect();
-    let depth = depths(writes.iter().map(|c| (c.name.as_str(), c.rules.as_slice())));
-    writes.sort_by_key(|c| depth[c.name.as_str()]);
+    let depth = depths(writes.iter().copied());
+    writes.sort_by_key(|c| depth[c.name()]);
     let groups = writes.len().div_ceil(max_chains);
     for (i, chains) in writes.chunks(max_chains).enumerate() {
         out.push(Batch::Write {
@@ -149,10 +147,8 @@ fn push_jump_fixes(text: &mut String, plan: &TablePlan) {
 /// set (0 for a chain that jumps to none of the set). Jumping to a chain means depending on
 /// it, so writing in increasing depth writes every chain after its targets. A cycle (which
 /// iptables refuses anyway) is cut where it is found.
-pub(super) fn depths<'a>(
-    chains: impl Iterator<Item = (&'a str, &'a [String])>,
-) -> HashMap<&'a str, usize> {
-    let rules: HashMap<&str, &[String]> = chains.collect();
+pub(super) fn depths<'a>(chains: impl Iterator<Item = &'a Chain>) -> HashMap<&'a str, usize> {
+    let rules: HashMap<&str, &Chain> = chains.map(|c| (c.name(), c)).collect();
     let mut depth: HashMap<&str, usize> = HashMap::with_capacity(rules.len());
     for &start in rules.keys() {
         if depth.contains_key(start) {
@@ -184,10 +180,10 @@ pub(super) fn depths<'a>(
 }
 
 /// The chains of the set that `rules` jump or go to.
-fn targets<'a>(rules: &'a [String], set: &HashMap<&str, &'a [String]>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = rules
-        .iter()
-        .filter_map(|r| jump_target(r))
+fn targets<'a>(chain: &'a Chain, set: &HashMap<&str, &'a Chain>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = chain
+        .rules()
+        .filter_map(jump_target)
         .filter(|t| set.contains_key(t))
         .collect();
     out.sort_unstable();

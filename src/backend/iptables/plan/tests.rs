@@ -2,17 +2,13 @@ use super::*;
 use crate::backend::iptables::ruleset::Jump;
 
 fn chain(table: Table, name: &str, rules: &[&str]) -> Arc<Chain> {
-    Arc::new(Chain {
-        table,
-        name: name.to_string(),
-        rules: rules.iter().map(ToString::to_string).collect(),
-    })
+    Arc::new(Chain::new(table, name, rules.iter().copied()))
 }
 
 fn kernel_of(chains: &[Arc<Chain>]) -> ChainMap {
     chains
         .iter()
-        .map(|c| ((c.table, c.name.clone()), Arc::new(Chain::clone(c))))
+        .map(|c| ((c.table(), c.name().to_string()), Arc::new(Chain::clone(c))))
         .collect()
 }
 
@@ -153,7 +149,7 @@ fn the_same_arcs_are_skipped_and_stale_chains_still_found() {
         jumps: vec![],
     };
     let plan = Plan::new(&desired, &kernel, None);
-    let written: Vec<&str> = plan.written().map(|c| c.name.as_str()).collect();
+    let written: Vec<&str> = plan.written().map(|c| c.name()).collect();
     assert_eq!(written, vec!["KUBE-SVC-A", "KUBE-SEP-B"]);
     let deleted: Vec<(Table, &str)> = plan.deleted().collect();
     assert_eq!(
