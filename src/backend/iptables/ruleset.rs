@@ -179,6 +179,30 @@ impl ChainBuilder {
         self.rules.text.reserve(bytes);
     }
 
+    /// Forgets what was written and starts the chain `name`, keeping the buffer: one builder
+    /// can write many chains, each taken with [`ChainBuilder::to_chain`].
+    pub fn start(&mut self, table: Table, name: &str) {
+        self.table = table;
+        self.rules.clear();
+        self.rules.text.push_str(name);
+        self.name_len = u32::try_from(name.len()).expect("chain names are short");
+    }
+
+    /// Bytes the buffer holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.rules.text.capacity()
+    }
+
+    /// A copy of the chain written so far, allocated at its exact size.
+    pub fn to_chain(&self) -> Chain {
+        Chain {
+            table: self.table,
+            rules: self.rules.rules,
+            name_len: self.name_len,
+            text: Box::from(self.rules.text.as_str()),
+        }
+    }
+
     pub fn build(self) -> Chain {
         Chain {
             table: self.table,
@@ -214,6 +238,16 @@ impl RuleList {
 
     pub fn push_rule(&mut self, rule: &str) {
         self.rule().push_str(rule);
+    }
+
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.rules = 0;
+    }
+
+    /// Bytes the buffer holds without growing.
+    pub fn capacity(&self) -> usize {
+        self.text.capacity()
     }
 
     /// Appends every rule of `other`.

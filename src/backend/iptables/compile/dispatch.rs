@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use super::numbers::{push_ip, push_u32};
-use super::service::{CompiledService, PortPlan};
+use super::service::{DispatchLines, PortPlan};
 use super::text::Out;
 
 /// What a port's filter rules do when traffic cannot be served.
@@ -34,7 +34,7 @@ fn refusal(has_endpoints: bool, served: bool) -> Option<Refusal> {
     }
 }
 
-pub fn write_dispatch(plan: &PortPlan, out: &mut CompiledService) {
+pub fn write_dispatch(plan: &PortPlan, out: &mut DispatchLines) {
     let svc = plan.svc;
     let port = plan.port.port;
     let external_refusal = refusal(plan.has_endpoints, plan.has_external);

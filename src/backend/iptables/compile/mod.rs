@@ -117,6 +117,7 @@ impl Changed {
     fn note(&mut self, old: Option<&CompiledService>, new: Option<&CompiledService>) {
         let empty = CompiledService::default();
         let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+        let (old, new) = (&old.lines, &new.lines);
         self.filter_services |= old.filter_services != new.filter_services;
         self.filter_external |= old.filter_external != new.filter_external;
         self.nat_services |= old.nat_services != new.nat_services;
@@ -270,7 +271,14 @@ impl Compiler {
             filter_services: rebuild(
                 prev.map(|d| &d.filter_services),
                 changed.filter_services,
-                &|| concat(Table::Filter, KUBE_SERVICES, |s| &s.filter_services, &empty),
+                &|| {
+                    concat(
+                        Table::Filter,
+                        KUBE_SERVICES,
+                        |s| &s.lines.filter_services,
+                        &empty,
+                    )
+                },
             ),
             filter_external: rebuild(
                 prev.map(|d| &d.filter_external),
@@ -279,7 +287,7 @@ impl Compiler {
                     concat(
                         Table::Filter,
                         KUBE_EXTERNAL_SERVICES,
-                        |s| &s.filter_external,
+                        |s| &s.lines.filter_external,
                         &empty,
                     )
                 },
@@ -288,14 +296,21 @@ impl Compiler {
                 concat(
                     Table::Nat,
                     KUBE_SERVICES,
-                    |s| &s.nat_services,
+                    |s| &s.lines.nat_services,
                     &self.nodeport_tail,
                 )
             }),
             nat_nodeports: rebuild(
                 prev.map(|d| &d.nat_nodeports),
                 changed.nat_nodeports,
-                &|| concat(Table::Nat, KUBE_NODEPORTS, |s| &s.nat_nodeports, &empty),
+                &|| {
+                    concat(
+                        Table::Nat,
+                        KUBE_NODEPORTS,
+                        |s| &s.lines.nat_nodeports,
+                        &empty,
+                    )
+                },
             ),
         };
 

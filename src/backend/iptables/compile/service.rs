@@ -4,6 +4,7 @@
 //! Hot path of a full compile (10⁵ endpoints): rules are written with `push_str` straight
 //! into their chain's one buffer, and each endpoint is named (hashed) once, inline.
 
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -22,6 +23,19 @@ use crate::model::{
 /// services into the shared chains.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompiledService {
+    /// Its lines in the shared chains.
+    pub lines: DispatchLines,
+    /// The service's own nat chains.
+    pub chains: Vec<Arc<Chain>>,
+    /// How many endpoints the service has (for the large-cluster threshold).
+    pub endpoints: usize,
+    /// What it was compiled from, to reuse it while that stays the same.
+    pub inputs: Option<Inputs>,
+}
+
+/// A service's lines in the shared dispatch chains.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DispatchLines {
     /// Rules for nat `KUBE-SERVICES` (cluster, external and load-balancer IPs).
     pub nat_services: RuleList,
     /// Rules for nat `KUBE-NODEPORTS`.
@@ -30,12 +44,47 @@ pub struct CompiledService {
     pub filter_services: RuleList,
     /// Rules for filter `KUBE-EXTERNAL-SERVICES` (external destinations without endpoints).
     pub filter_external: RuleList,
-    /// The service's own nat chains.
-    pub chains: Vec<Arc<Chain>>,
-    /// How many endpoints the service has (for the large-cluster threshold).
-    pub endpoints: usize,
-    /// What it was compiled from, to reuse it while that stays the same.
-    pub inputs: Option<Inputs>,
+}
+
+impl DispatchLines {
+    fn clear(&mut self) {
+        self.nat_services.clear();
+        self.nat_nodeports.clear();
+        self.filter_services.clear();
+        self.filter_external.clear();
+    }
+
+    fn capacity(&self) -> usize {
+        self.nat_services.capacity()
+            + self.nat_nodeports.capacity()
+            + self.filter_services.capacity()
+            + self.filter_external.capacity()
+    }
+}
+
+/// Buffers a service is written into before its rules are copied out at their exact size:
+/// a full compile writes ~10⁵ chains, and growing (then shrinking) a buffer for each would
+/// cost more allocator time than the writing itself.
+struct Scratch {
+    chain: ChainBuilder,
+    lines: DispatchLines,
+}
+
+impl Scratch {
+    /// Larger buffers (a service with thousands of endpoints) are not kept.
+    const KEEP: usize = 64 * 1024;
+
+    fn new() -> Self {
+        Self {
+            chain: ChainBuilder::with_capacity(Table::Nat, "", 4096),
+            lines: DispatchLines::default(),
+        }
+    }
+}
+
+thread_local! {
+    /// One [`Scratch`] per compiling thread.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
 /// How `-s` tells pod traffic from other traffic (kube-proxy's "local detector").
@@ -162,18 +211,31 @@ pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledSe
         endpoints: gathered.endpoints,
         ..CompiledService::default()
     };
-    let mut name = String::with_capacity(96);
-    for (port, endpoints) in &gathered.ports {
-        name.clear();
-        name.push_str(&svc.name.namespace);
-        name.push('/');
-        name.push_str(&svc.name.name);
-        if !port.name.is_empty() {
-            name.push(':');
-            name.push_str(&port.name);
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut name = String::with_capacity(96);
+        for (port, endpoints) in &gathered.ports {
+            name.clear();
+            name.push_str(&svc.name.namespace);
+            name.push('/');
+            name.push_str(&svc.name.name);
+            if !port.name.is_empty() {
+                name.push(':');
+                name.push_str(&port.name);
+            }
+            let port = PortInputs {
+                svc,
+                port,
+                name: &name,
+                endpoints,
+            };
+            compile_port(port, ctx, large, scratch, &mut out.chains);
         }
-        compile_port(svc, port, &name, endpoints, ctx, large, &mut out);
-    }
+        out.lines = scratch.lines.clone();
+        scratch.lines.clear();
+        if scratch.chain.capacity() + scratch.lines.capacity() > Scratch::KEEP {
+            *scratch = Scratch::new();
+        }
+    });
     out.inputs = Some(Inputs {
         service: svc.clone(),
         endpoints: gathered.ports.into_iter().map(|(_, eps)| eps).collect(),
@@ -182,15 +244,28 @@ pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledSe
     out
 }
 
+/// One port of a service, with its endpoints and its name (`ns/name:port`).
+struct PortInputs<'a> {
+    svc: &'a Service,
+    port: &'a ServicePort,
+    name: &'a str,
+    endpoints: &'a [ServiceEndpoint],
+}
+
+/// Writes the port's dispatch lines into `scratch` and pushes its own chains to `chains`.
 fn compile_port(
-    svc: &Service,
-    port: &ServicePort,
-    name: &str,
-    endpoints: &[ServiceEndpoint],
+    inputs: PortInputs,
     ctx: &Ctx,
     large: bool,
-    out: &mut CompiledService,
+    scratch: &mut Scratch,
+    chains: &mut Vec<Arc<Chain>>,
 ) {
+    let PortInputs {
+        svc,
+        port,
+        name,
+        endpoints,
+    } = inputs;
     let proto = port.protocol.as_str();
     let node_port = port.node_port.filter(|&p| p != 0);
     let external =
@@ -235,7 +310,7 @@ fn compile_port(
         svl_chain: named("KUBE-SVL-", !local_eps.is_empty()),
         ext_chain: named("KUBE-EXT-", external && has_endpoints),
     };
-    write_dispatch(&plan, out);
+    write_dispatch(&plan, &mut scratch.lines);
     if !has_endpoints {
         return;
     }
@@ -270,33 +345,23 @@ fn compile_port(
             .collect()
     };
 
-    // Room for the rules of each chain (too much is given back when the chain is built).
-    let comment_len = if large { 0 } else { name.len() + 48 };
-    out.chains.reserve(eps.len() + 3);
+    let builder = &mut scratch.chain;
+    chains.reserve(eps.len() + 3);
     if !plan.ext_chain.is_empty() {
-        let bytes = 4 * (160 + name.len());
-        let mut chain = ChainBuilder::with_capacity(Table::Nat, plan.ext_chain.as_str(), bytes);
-        ext_rules(&plan, ctx, &mut chain);
-        out.chains.push(Arc::new(chain.build()));
+        builder.start(Table::Nat, plan.ext_chain.as_str());
+        ext_rules(&plan, ctx, builder);
+        chains.push(Arc::new(builder.to_chain()));
     }
     for (chain, list) in [(&plan.svc_chain, cluster_eps), (&plan.svl_chain, local_eps)] {
         if list.is_empty() {
             continue;
         }
-        let per_ep = 96 + comment_len;
-        let per_ep = per_ep
-            + if svc.session_affinity.is_some() {
-                per_ep + 64
-            } else {
-                0
-            };
-        let bytes = list.len() * per_ep + 160 + name.len();
-        let mut builder = ChainBuilder::with_capacity(Table::Nat, chain.as_str(), bytes);
+        builder.start(Table::Nat, chain.as_str());
         if chain.as_str() == plan.internal_chain() && plan.has_internal {
-            cluster_ip_masquerade(&plan, ctx, &mut builder);
+            cluster_ip_masquerade(&plan, ctx, builder);
         }
-        policy_rules(&plan, ctx, &lookup(list), &mut builder);
-        out.chains.push(Arc::new(builder.build()));
+        policy_rules(&plan, ctx, &lookup(list), builder);
+        chains.push(Arc::new(builder.to_chain()));
     }
     // ` -m comment --comment "ns/name:port"`, the same in every endpoint chain.
     let sep_comment = if large {
@@ -306,16 +371,10 @@ fn compile_port(
         plan.comment.push(&mut comment, "", "");
         format!(" {comment}")
     };
-    let affinity_len = if svc.session_affinity.is_some() {
-        64
-    } else {
-        0
-    };
-    let bytes = 2 * sep_comment.len() + 112 + affinity_len;
     for ep in &eps {
-        let mut chain = ChainBuilder::with_capacity(Table::Nat, ep.chain.as_str(), bytes);
-        endpoint_rules(&plan, &sep_comment, ep, &mut chain);
-        out.chains.push(Arc::new(chain.build()));
+        builder.start(Table::Nat, ep.chain.as_str());
+        endpoint_rules(&plan, &sep_comment, ep, builder);
+        chains.push(Arc::new(builder.to_chain()));
     }
 }
 
