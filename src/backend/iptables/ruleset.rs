@@ -29,13 +29,13 @@ impl Table {
 /// rule share one buffer, each rule ended by `'\n'` (one allocation per chain instead of
 /// one per rule). A rule never holds a newline, since restore input is line-based; if one
 /// did, [`Chain::rules`] would still yield exactly as many rules as were written, cut at
-/// the newlines. Equality compares the buffers.
+/// the newlines. Equality compares the buffers. 24 bytes plus the buffer.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Chain {
     table: Table,
     /// Rules written (the number of `'\n'` after the name, for newline-free rules).
     rules: u32,
-    name_len: u32,
+    name_len: u16,
     /// The name, then each rule followed by `'\n'`.
     text: Box<str>,
 }
@@ -58,13 +58,13 @@ impl Chain {
     }
 
     pub fn name(&self) -> &str {
-        &self.text[..self.name_len as usize]
+        &self.text[..usize::from(self.name_len)]
     }
 
     /// The rules in order, each the text after `-A <chain> `.
     pub fn rules(&self) -> RuleIter<'_> {
         RuleIter {
-            text: &self.text[self.name_len as usize..],
+            text: &self.text[usize::from(self.name_len)..],
             left: self.rules as usize,
         }
     }
@@ -72,7 +72,7 @@ impl Chain {
     /// Whether the two chains hold the same rules, whatever their names and tables.
     pub fn same_rules(&self, other: &Chain) -> bool {
         self.rules == other.rules
-            && self.text[self.name_len as usize..] == other.text[other.name_len as usize..]
+            && self.text[usize::from(self.name_len)..] == other.text[usize::from(other.name_len)..]
     }
 
     /// Appends `-A <name> <rule>` for each rule, as restore input.
@@ -87,6 +87,11 @@ impl Chain {
             out.push('\n');
         }
     }
+}
+
+/// iptables allows 28 bytes; names are kproxy's own or read from iptables-save.
+fn name_len(name: &str) -> u16 {
+    u16::try_from(name.len()).expect("chain names are at most 28 bytes")
 }
 
 impl std::fmt::Debug for Chain {
@@ -137,7 +142,7 @@ impl ExactSizeIterator for RuleIter<'_> {}
 /// rule: `let mut r = builder.rule(); r.push_str("-j "); …` (the rule ends when `r` drops).
 pub struct ChainBuilder {
     table: Table,
-    name_len: u32,
+    name_len: u16,
     rules: RuleList,
 }
 
@@ -152,13 +157,13 @@ impl ChainBuilder {
         text.push_str(name);
         Self {
             table,
-            name_len: u32::try_from(name.len()).expect("chain names are short"),
+            name_len: name_len(name),
             rules: RuleList { text, rules: 0 },
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.rules.text[..self.name_len as usize]
+        &self.rules.text[..usize::from(self.name_len)]
     }
 
     /// Starts the next rule; it ends when the returned writer is dropped.
@@ -185,7 +190,7 @@ impl ChainBuilder {
         self.table = table;
         self.rules.clear();
         self.rules.text.push_str(name);
-        self.name_len = u32::try_from(name.len()).expect("chain names are short");
+        self.name_len = name_len(name);
     }
 
     /// Bytes the buffer holds without growing.
@@ -386,6 +391,11 @@ pub fn write_chains(out: &mut String, chains: &[&Chain]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_is_small() {
+        assert_eq!(std::mem::size_of::<Chain>(), 24);
+    }
 
     #[test]
     fn chain_keeps_name_and_rules_apart() {
