@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,17 +201,13 @@ fn write(written: &mut ChainMap, ruleset: &Ruleset) {
 
 fn record(written: &mut ChainMap, plan: &Plan) {
     for chain in plan.written() {
-        written.insert((chain.table(), chain.name().to_string()), Arc::clone(chain));
+        written.insert(Arc::clone(chain));
     }
     for (table, name) in plan.deleted() {
-        written.remove(&(table, name.to_string()));
+        written.remove(table, name);
     }
 }
 
 fn chain_map(ruleset: &Ruleset) -> ChainMap {
-    let mut map = HashMap::with_capacity(ruleset.chains.len());
-    for chain in &ruleset.chains {
-        map.insert((chain.table(), chain.name().to_string()), Arc::clone(chain));
-    }
-    map
+    ruleset.chains.iter().cloned().collect()
 }

@@ -78,17 +78,13 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             // The kernel now holds exactly `desired`. Remember the compiler's own chains rather
             // than the equal copies read back, so that partial syncs find them by address
             // (`Plan::new`'s fast path) and the copies are freed.
-            known = desired
-                .chains
-                .iter()
-                .map(|c| ((c.table(), c.name().to_string()), Arc::clone(c)))
-                .collect();
+            known = desired.chains.iter().cloned().collect();
         } else {
             for chain in plan.written() {
-                known.insert((chain.table(), chain.name().to_string()), Arc::clone(chain));
+                known.insert(Arc::clone(chain));
             }
             for (table, name) in plan.deleted() {
-                known.remove(&(table, name.to_string()));
+                known.remove(table, name);
             }
         }
         self.written = Some(known);
@@ -128,10 +124,7 @@ pub fn read_kernel_owned(
     let chains = kernel
         .chains
         .into_iter()
-        .map(|((table, name), rules)| {
-            let chain = Chain::new(table, name.as_str(), rules);
-            ((table, name), Arc::new(chain))
-        })
+        .map(|((table, name), rules)| Arc::new(Chain::new(table, name, rules)))
         .collect();
     Ok((chains, kernel.jumps))
 }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use super::ruleset::{Chain, Ruleset, Table, write_chains};
 
-/// kproxy's chains as the kernel holds them, by table and name.
-pub type ChainMap = HashMap<(Table, String), Arc<Chain>>;
+pub use self::chain_map::ChainMap;
 
 /// The built-in chains' rules that jump into kproxy's chains, by table and built-in chain.
 pub type JumpMap = HashMap<(Table, String), Vec<String>>;
@@ -39,7 +38,7 @@ impl Plan {
         // After a partial compile nearly every desired chain is the very `Arc` the map holds:
         // compare addresses first, and names (an allocation, a string hash and compare per
         // chain) only for the rest. At 10k services this is most of a partial sync's own time.
-        let kernel_arcs: HashSet<*const Chain> = kernel.values().map(Arc::as_ptr).collect();
+        let kernel_arcs: HashSet<*const Chain> = kernel.iter().map(Arc::as_ptr).collect();
         let mut desired_arcs: HashSet<*const Chain> = HashSet::with_capacity(desired.chains.len());
         // Desired chains that are not one of the map's `Arc`s.
         let mut by_name: HashSet<(Table, &str)> = HashSet::new();
@@ -50,7 +49,7 @@ impl Plan {
             }
             by_name.insert((chain.table(), chain.name()));
             let same = kernel
-                .get(&(chain.table(), chain.name().to_string()))
+                .get(chain.table(), chain.name())
                 .is_some_and(|k| k.same_rules(chain));
             if !same {
                 plan.table_mut(chain.table()).write.push(Arc::clone(chain));
@@ -58,28 +57,24 @@ impl Plan {
         }
         // Wanted: one of the desired `Arc`s, or named like a desired chain (which is then in
         // `by_name`, since the map holds one chain per name).
-        let mut stale: Vec<&(Table, String)> = kernel
+        let mut stale: Vec<&Chain> = kernel
             .iter()
-            .filter(|((t, n), c)| {
-                !desired_arcs.contains(&Arc::as_ptr(c)) && !by_name.contains(&(*t, n.as_str()))
+            .filter(|c| {
+                !desired_arcs.contains(&Arc::as_ptr(c)) && !by_name.contains(&(c.table(), c.name()))
             })
-            .map(|(k, _)| k)
+            .map(Arc::as_ref)
             .collect();
-        stale.sort();
+        stale.sort_by(|a, b| (a.table(), a.name()).cmp(&(b.table(), b.name())));
         for table in Table::ALL {
             // Referrers first, so that batched deletes never delete a chain still jumped to.
-            let mut names: Vec<&String> = stale
+            let mut chains: Vec<&Chain> = stale
                 .iter()
-                .filter(|k| k.0 == table)
-                .map(|k| &k.1)
+                .copied()
+                .filter(|c| c.table() == table)
                 .collect();
-            let depth = batches::depths(
-                names
-                    .iter()
-                    .map(|n| kernel[&(table, (*n).clone())].as_ref()),
-            );
-            names.sort_by_key(|n| std::cmp::Reverse(depth[n.as_str()]));
-            plan.table_mut(table).delete = names.into_iter().cloned().collect();
+            let depth = batches::depths(chains.iter().copied());
+            chains.sort_by_key(|c| std::cmp::Reverse(depth[c.name()]));
+            plan.table_mut(table).delete = chains.iter().map(|c| c.name().to_string()).collect();
         }
         if let Some(jumps) = kernel_jumps {
             plan.add_jump_fixes(desired, jumps);
@@ -174,6 +169,7 @@ impl Plan {
 }
 
 mod batches;
+mod chain_map;
 
 #[cfg(test)]
 mod tests;

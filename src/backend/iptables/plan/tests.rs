@@ -6,10 +6,7 @@ fn chain(table: Table, name: &str, rules: &[&str]) -> Arc<Chain> {
 }
 
 fn kernel_of(chains: &[Arc<Chain>]) -> ChainMap {
-    chains
-        .iter()
-        .map(|c| ((c.table(), c.name().to_string()), Arc::new(Chain::clone(c))))
-        .collect()
+    chains.iter().map(|c| Arc::new(Chain::clone(c))).collect()
 }
 
 fn services_jump() -> Jump {
@@ -128,22 +125,14 @@ fn the_same_arcs_are_skipped_and_stale_chains_still_found() {
     let filter = chain(Table::Filter, "KUBE-SERVICES", &[]);
     // The map shares the desired `Arc`s for unchanged chains, as after a partial compile.
     let kernel: ChainMap = [
-        (
-            (Table::Nat, "KUBE-SVC-A".to_string()),
-            chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-A"]),
-        ),
-        ((Table::Nat, "KUBE-SEP-A".to_string()), old_sep),
-        (
-            (Table::Filter, "KUBE-SERVICES".to_string()),
-            Arc::clone(&filter),
-        ),
+        chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-A"]),
+        old_sep,
+        Arc::clone(&filter),
         // Same name as a desired chain of the other table: not stale there, stale here.
-        (
-            (Table::Filter, "KUBE-SEP-B".to_string()),
-            chain(Table::Filter, "KUBE-SEP-B", &[]),
-        ),
+        chain(Table::Filter, "KUBE-SEP-B", &[]),
     ]
-    .into();
+    .into_iter()
+    .collect();
     let desired = Ruleset {
         chains: vec![filter, svc, new_sep],
         jumps: vec![],

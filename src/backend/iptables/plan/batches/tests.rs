@@ -36,10 +36,7 @@ fn services(n: usize, prefix: &str) -> Vec<Arc<Chain>> {
 }
 
 fn kernel_of(chains: &[Arc<Chain>]) -> ChainMap {
-    chains
-        .iter()
-        .map(|c| ((c.table(), c.name().to_string()), Arc::clone(c)))
-        .collect()
+    chains.iter().cloned().collect()
 }
 
 /// Applies batches to a model of the nat table the way iptables-restore --noflush does,
