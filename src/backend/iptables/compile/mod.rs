@@ -230,13 +230,21 @@ impl Compiler {
             changed.note(old.as_ref(), None);
         }
         let (ctx, large, cache) = (&self.ctx, self.large, &self.services);
-        let names: Vec<ServiceName> = gathered.iter().map(|g| g.svc.name.clone()).collect();
         let compiled = par_map_owned(gathered, |g| match cache.get(&g.svc.name) {
             Some(old) if old.reusable_for(&g, large) => None,
-            _ => Some(compile_service(g, ctx, large)),
+            _ => Some((g.svc.name.clone(), compile_service(g, ctx, large))),
         });
-        for (name, new) in names.into_iter().zip(compiled) {
-            let Some(mut new) = new else { continue };
+        if self.services.is_empty() {
+            // Built in one go: the tree's nodes come out full (inserted one by one in
+            // order, they stay about half empty, 2.5 MB more at 10k services).
+            self.services = compiled
+                .into_iter()
+                .flatten()
+                .inspect(|(_, new)| changed.note(None, Some(new)))
+                .collect();
+            return changed;
+        }
+        for (name, mut new) in compiled.into_iter().flatten() {
             let old = self.services.remove(&name);
             if let Some(old) = &old {
                 reuse_unchanged_chains(old, &mut new);
