@@ -439,7 +439,8 @@ mod tests {
         {
             let mut r = list.rule();
             assert!(r.is_empty());
-            let _ = write!(r, "-p {} --dport {}", "tcp", 80);
+            let proto = "tcp";
+            let _ = write!(r, "-p {proto} --dport {}", 80);
             assert_eq!(r.as_str(), "-p tcp --dport 80");
         }
         assert_eq!(list.len(), 2);
