@@ -67,13 +67,12 @@ impl Plan {
         stale.sort_by(|a, b| (a.table(), a.name()).cmp(&(b.table(), b.name())));
         for table in Table::ALL {
             // Referrers first, so that batched deletes never delete a chain still jumped to.
-            let mut chains: Vec<&Chain> = stale
+            let chains: Vec<&Chain> = stale
                 .iter()
                 .copied()
                 .filter(|c| c.table() == table)
                 .collect();
-            let depth = batches::depths(chains.iter().copied());
-            chains.sort_by_key(|c| std::cmp::Reverse(depth[c.name()]));
+            let chains = batches::by_depth(&chains, true);
             plan.table_mut(table).delete = chains.iter().map(|c| c.name().to_string()).collect();
         }
         if let Some(jumps) = kernel_jumps {

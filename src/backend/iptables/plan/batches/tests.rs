@@ -1,4 +1,4 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::backend::iptables::plan::{ChainMap, JumpMap};
@@ -166,13 +166,21 @@ fn batched_replacement_deletes_stale_chains_referrers_first() {
 
 #[test]
 fn depth_counts_jumps_within_the_set_and_survives_cycles() {
-    let a = chain("A", &["-j B", "-j ACCEPT"]);
+    let a = chain("A", &["-j B", "-j ACCEPT", "-j C"]);
     let b = chain("B", &["-g C"]);
     let c = chain("C", &["-j DNAT --to-destination 1.2.3.4:80"]);
-    let d = depths([&*a, &*b, &*c].into_iter());
-    assert_eq!((d["A"], d["B"], d["C"]), (2, 1, 0));
+    // Whatever the order, the longest path counts.
+    assert_eq!(depths(&[&*a, &*b, &*c]), [2, 1, 0]);
+    assert_eq!(depths(&[&*c, &*b, &*a]), [0, 1, 2]);
+    assert_eq!(depths(&[&*b, &*a, &*c]), [1, 2, 0]);
+    let ordered: Vec<&str> = by_depth(&[&*a, &*b, &*c], false)
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    assert_eq!(ordered, ["C", "B", "A"]);
     let x = chain("X", &["-j Y"]);
-    let y = chain("Y", &["-j X"]);
-    let d = depths([&*x, &*y].into_iter());
-    assert_eq!(d.len(), 2);
+    let y = chain("Y", &["-j X", "-j Z"]);
+    let z = chain("Z", &["-j X"]);
+    // Cut where the walk meets its own path: X → Y → Z (→ X cut), Y also → X (cut).
+    assert_eq!(depths(&[&*x, &*y, &*z]), [2, 1, 0]);
 }
