@@ -36,34 +36,37 @@ impl Plan {
     pub fn new(desired: &Ruleset, kernel: &ChainMap, kernel_jumps: Option<&JumpMap>) -> Self {
         let mut plan = Plan::default();
         // After a partial compile nearly every desired chain is the very `Arc` the map holds:
-        // compare addresses first, and names (an allocation, a string hash and compare per
-        // chain) only for the rest. At 10k services this is most of a partial sync's own time.
+        // compare addresses first, and names (a string hash and compare per chain) only for
+        // the rest. At 10k services this is most of a partial sync's own time.
         let kernel_arcs: HashSet<*const Chain> = kernel.iter().map(Arc::as_ptr).collect();
-        let mut desired_arcs: HashSet<*const Chain> = HashSet::with_capacity(desired.chains.len());
-        // Desired chains that are not one of the map's `Arc`s.
-        let mut by_name: HashSet<(Table, &str)> = HashSet::new();
+        // The kernel's chains that a desired chain is, or is named like; the others are
+        // stale. (Both sets stay empty in a cold sync, where the kernel holds nothing.)
+        let mut wanted: HashSet<*const Chain> = HashSet::with_capacity(kernel.len());
         for chain in &desired.chains {
-            desired_arcs.insert(Arc::as_ptr(chain));
             if kernel_arcs.contains(&Arc::as_ptr(chain)) {
+                wanted.insert(Arc::as_ptr(chain));
                 continue;
             }
-            by_name.insert((chain.table(), chain.name()));
-            let same = kernel
-                .get(chain.table(), chain.name())
-                .is_some_and(|k| k.same_rules(chain));
+            let same = match kernel.get(chain.table(), chain.name()) {
+                Some(k) => {
+                    wanted.insert(Arc::as_ptr(k));
+                    k.same_rules(chain)
+                }
+                None => false,
+            };
             if !same {
                 plan.table_mut(chain.table()).write.push(Arc::clone(chain));
             }
         }
-        // Wanted: one of the desired `Arc`s, or named like a desired chain (which is then in
-        // `by_name`, since the map holds one chain per name).
-        let mut stale: Vec<&Chain> = kernel
-            .iter()
-            .filter(|c| {
-                !desired_arcs.contains(&Arc::as_ptr(c)) && !by_name.contains(&(c.table(), c.name()))
-            })
-            .map(Arc::as_ref)
-            .collect();
+        let mut stale: Vec<&Chain> = if wanted.len() < kernel.len() {
+            kernel
+                .iter()
+                .filter(|c| !wanted.contains(&Arc::as_ptr(c)))
+                .map(Arc::as_ref)
+                .collect()
+        } else {
+            Vec::new()
+        };
         stale.sort_by(|a, b| (a.table(), a.name()).cmp(&(b.table(), b.name())));
         for table in Table::ALL {
             // Referrers first, so that batched deletes never delete a chain still jumped to.
