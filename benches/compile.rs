@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +37,7 @@ fn main() {
         group.sample_size(10).sampling_mode(SamplingMode::Flat);
         bench_state(&mut group, &cluster, services);
         bench_full(&mut group, &state, services);
+        bench_cold(&mut group, &state, services);
         bench_render(&mut group, &state, services);
         bench_incremental(&mut group, cluster, state, services);
         group.finish();
@@ -89,6 +89,32 @@ fn bench_full(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services
             })
         },
     );
+}
+
+/// A first compile (nothing cached), as at start-up: the time until the ruleset is ready,
+/// and separately the time to drop it (what replacing every cached service costs).
+fn bench_cold(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services: usize) {
+    for (name, timed_drop) in [("compile_all_cold", false), ("drop_ruleset", true)] {
+        group.bench_with_input(BenchmarkId::new(name, services), state, |b, state| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = Instant::now();
+                    let mut compiler = Compiler::new(compile_options());
+                    let ruleset = compiler.compile_all(state);
+                    let compiled = started.elapsed();
+                    let started = Instant::now();
+                    drop(black_box((compiler, ruleset)));
+                    total += if timed_drop {
+                        started.elapsed()
+                    } else {
+                        compiled
+                    };
+                }
+                total
+            })
+        });
+    }
 }
 
 fn bench_render(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services: usize) {
@@ -175,17 +201,13 @@ fn write(written: &mut ChainMap, ruleset: &Ruleset) {
 
 fn record(written: &mut ChainMap, plan: &Plan) {
     for chain in plan.written() {
-        written.insert((chain.table, chain.name.clone()), Arc::clone(chain));
+        written.insert(Arc::clone(chain));
     }
     for (table, name) in plan.deleted() {
-        written.remove(&(table, name.to_string()));
+        written.remove(table, name);
     }
 }
 
 fn chain_map(ruleset: &Ruleset) -> ChainMap {
-    let mut map = HashMap::with_capacity(ruleset.chains.len());
-    for chain in &ruleset.chains {
-        map.insert((chain.table, chain.name.clone()), Arc::clone(chain));
-    }
-    map
+    ruleset.chains.iter().cloned().collect()
 }

@@ -90,24 +90,20 @@ impl<R: IptablesRunner> IptablesBackend<R> {
             }
         }
         if let Some(check) = &mut self.drift_check {
-            check.touch(plan.written().map(|c| (c.table, c.name.as_str())));
+            check.touch(plan.written().map(|c| (c.table(), c.name())));
             check.touch(plan.deleted());
         }
         if kernel_jumps.is_some() {
             // The kernel now holds exactly `desired`. Remember the compiler's own chains (the
             // read-back returns them for chains that were equal already), so that partial
             // syncs find them by address (`Plan::new`'s fast path).
-            kernel = desired
-                .chains
-                .iter()
-                .map(|c| ((c.table, c.name.clone()), Arc::clone(c)))
-                .collect();
+            kernel = desired.chains.iter().cloned().collect();
         } else {
             for chain in plan.written() {
-                kernel.insert((chain.table, chain.name.clone()), Arc::clone(chain));
+                kernel.insert(Arc::clone(chain));
             }
             for (table, name) in plan.deleted() {
-                kernel.remove(&(table, name.to_string()));
+                kernel.remove(table, name);
             }
         }
         self.written = Some(kernel);

@@ -63,7 +63,7 @@ enum Cursor<'a> {
 impl Cursor<'_> {
     fn name(&self) -> &str {
         match self {
-            Cursor::Matching { chain, .. } => &chain.name,
+            Cursor::Matching { chain, .. } => chain.name(),
             Cursor::Copying { name, .. } | Cursor::Builtin(name) | Cursor::Other(name) => name,
         }
     }
@@ -87,7 +87,7 @@ impl<'a> Scan<'a> {
         Self {
             expected: expected
                 .iter()
-                .map(|c| ((c.table, c.name.as_str()), c))
+                .map(|c| ((c.table(), c.name()), c))
                 .collect(),
             is_owned,
             table: Table::Filter,
@@ -127,7 +127,7 @@ impl<'a> Scan<'a> {
             self.builtin.push(name.to_string());
         } else if (self.is_owned)(self.table, name) {
             let key = match self.expected.get(&(self.table, name)) {
-                Some(chain) => Cow::Borrowed(chain.name.as_str()),
+                Some(chain) => Cow::Borrowed(chain.name()),
                 None => Cow::Owned(name.to_string()),
             };
             self.declared.insert(key, false);
@@ -169,7 +169,7 @@ impl<'a> Scan<'a> {
                     let mut rules: Vec<String> =
                         chain.rules().take(*matched).map(String::from).collect();
                     rules.push(rule.to_string());
-                    let name = chain.name.clone();
+                    let name = chain.name().to_string();
                     self.cursor = Some(Cursor::Copying { name, rules });
                 }
             }
@@ -198,13 +198,12 @@ impl<'a> Scan<'a> {
                     Arc::clone(chain)
                 } else {
                     // The kernel has only a prefix of the expected rules.
-                    Arc::new(Chain::new(table, &chain.name, chain.rules().take(matched)))
+                    Arc::new(Chain::new(table, chain.name(), chain.rules().take(matched)))
                 };
-                self.chains.insert((table, chain.name.clone()), found);
+                self.chains.insert(found);
             }
             Some(Cursor::Copying { name, rules }) => {
-                let chain = Arc::new(Chain::new(table, &name, rules));
-                self.chains.insert((table, name), chain);
+                self.chains.insert(Arc::new(Chain::new(table, name, rules)));
             }
             Some(Cursor::Builtin(_) | Cursor::Other(_)) | None => {}
         }
@@ -219,7 +218,7 @@ impl<'a> Scan<'a> {
                 Some(chain) if chain.rules().len() == 0 => Arc::clone(chain),
                 _ => Arc::new(Chain::new(table, name.as_ref(), Vec::<String>::new())),
             };
-            self.chains.insert((table, name.into_owned()), empty);
+            self.chains.insert(empty);
         }
     }
 }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use super::ruleset::{Chain, Ruleset, Table, write_chains};
 
-/// kproxy's chains as the kernel holds them, by table and name.
-pub type ChainMap = HashMap<(Table, String), Arc<Chain>>;
+pub use self::chain_map::ChainMap;
 
 /// The built-in chains' rules that jump into kproxy's chains, by table and built-in chain.
 pub type JumpMap = HashMap<(Table, String), Vec<String>>;
@@ -37,48 +36,47 @@ impl Plan {
     pub fn new(desired: &Ruleset, kernel: &ChainMap, kernel_jumps: Option<&JumpMap>) -> Self {
         let mut plan = Plan::default();
         // After a partial compile nearly every desired chain is the very `Arc` the map holds:
-        // compare addresses first, and names (an allocation, a string hash and compare per
-        // chain) only for the rest. At 10k services this is most of a partial sync's own time.
-        let kernel_arcs: HashSet<*const Chain> = kernel.values().map(Arc::as_ptr).collect();
-        let mut desired_arcs: HashSet<*const Chain> = HashSet::with_capacity(desired.chains.len());
-        // Desired chains that are not one of the map's `Arc`s.
-        let mut by_name: HashSet<(Table, &str)> = HashSet::new();
+        // compare addresses first, and names (a string hash and compare per chain) only for
+        // the rest. At 10k services this is most of a partial sync's own time.
+        let kernel_arcs: HashSet<*const Chain> = kernel.iter().map(Arc::as_ptr).collect();
+        // The kernel's chains that a desired chain is, or is named like; the others are
+        // stale. (Both sets stay empty in a cold sync, where the kernel holds nothing.)
+        let mut wanted: HashSet<*const Chain> = HashSet::with_capacity(kernel.len());
         for chain in &desired.chains {
-            desired_arcs.insert(Arc::as_ptr(chain));
             if kernel_arcs.contains(&Arc::as_ptr(chain)) {
+                wanted.insert(Arc::as_ptr(chain));
                 continue;
             }
-            by_name.insert((chain.table, chain.name.as_str()));
-            let same = kernel
-                .get(&(chain.table, chain.name.clone()))
-                .is_some_and(|k| k.rules == chain.rules);
+            let same = match kernel.get(chain.table(), chain.name()) {
+                Some(k) => {
+                    wanted.insert(Arc::as_ptr(k));
+                    k.same_rules(chain)
+                }
+                None => false,
+            };
             if !same {
-                plan.table_mut(chain.table).write.push(Arc::clone(chain));
+                plan.table_mut(chain.table()).write.push(Arc::clone(chain));
             }
         }
-        // Wanted: one of the desired `Arc`s, or named like a desired chain (which is then in
-        // `by_name`, since the map holds one chain per name).
-        let mut stale: Vec<&(Table, String)> = kernel
-            .iter()
-            .filter(|((t, n), c)| {
-                !desired_arcs.contains(&Arc::as_ptr(c)) && !by_name.contains(&(*t, n.as_str()))
-            })
-            .map(|(k, _)| k)
-            .collect();
-        stale.sort();
+        let mut stale: Vec<&Chain> = if wanted.len() < kernel.len() {
+            kernel
+                .iter()
+                .filter(|c| !wanted.contains(&Arc::as_ptr(c)))
+                .map(Arc::as_ref)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        stale.sort_by(|a, b| (a.table(), a.name()).cmp(&(b.table(), b.name())));
         for table in Table::ALL {
             // Referrers first, so that batched deletes never delete a chain still jumped to.
-            let mut names: Vec<&String> = stale
+            let chains: Vec<&Chain> = stale
                 .iter()
-                .filter(|k| k.0 == table)
-                .map(|k| &k.1)
+                .copied()
+                .filter(|c| c.table() == table)
                 .collect();
-            let depth = batches::depths(names.iter().map(|n| {
-                let rules = &kernel[&(table, (*n).clone())].rules;
-                (n.as_str(), rules.as_slice())
-            }));
-            names.sort_by_key(|n| std::cmp::Reverse(depth[n.as_str()]));
-            plan.table_mut(table).delete = names.into_iter().cloned().collect();
+            let chains = batches::by_depth(&chains, true);
+            plan.table_mut(table).delete = chains.iter().map(|c| c.name().to_string()).collect();
         }
         if let Some(jumps) = kernel_jumps {
             plan.add_jump_fixes(desired, jumps);
@@ -173,6 +171,7 @@ impl Plan {
 }
 
 mod batches;
+mod chain_map;
 
 #[cfg(test)]
 mod tests;

@@ -82,11 +82,7 @@ fn set_match(set: IpvsSet, dirs: &str) -> String {
 }
 
 fn chain(table: Table, name: &str, rules: Vec<String>) -> Arc<Chain> {
-    Arc::new(Chain {
-        table,
-        name: name.to_string(),
-        rules,
-    })
+    Arc::new(Chain::new(table, name, rules))
 }
 
 /// The whole iptables ruleset of IPVS mode.
@@ -316,7 +312,7 @@ mod tests {
                 .any(|(t, n)| *t == j.table && j.rule.ends_with(n))
         });
         assert!(jumps_to_own);
-        let total: usize = rules.chains.iter().map(|c| c.rules.len()).sum();
+        let total: usize = rules.chains.iter().map(|c| c.rules().len()).sum();
         assert_eq!(total, 32, "a constant number of rules");
     }
 
@@ -326,11 +322,10 @@ mod tests {
             ruleset(o)
                 .chain(Table::Nat, KUBE_SERVICES)
                 .unwrap()
-                .rules
-                .iter()
+                .rules()
                 .find(|r| r.contains("KUBE-CLUSTER-IP") && r.contains(KUBE_MARK_MASQ))
-                .cloned()
                 .unwrap()
+                .to_string()
         };
         assert!(
             rule(&opts(Some("10.244.0.0/16"), false)).starts_with("! -s 10.244.0.0/16 -m comment")

@@ -61,10 +61,10 @@ impl DriftCheck {
                 reason: "the drift check's thread panicked".into(),
             })
         })?;
-        for key in self.touched {
-            match written.get(&key) {
-                Some(chain) => chains.insert(key, Arc::clone(chain)),
-                None => chains.remove(&key),
+        for (table, name) in self.touched {
+            match written.get(table, &name) {
+                Some(chain) => chains.insert(Arc::clone(chain)),
+                None => chains.remove(table, &name),
             };
         }
         Ok((chains, jumps, self.started.elapsed()))

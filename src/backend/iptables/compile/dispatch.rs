@@ -5,7 +5,8 @@
 use std::net::Ipv4Addr;
 
 use super::numbers::{push_ip, push_u32};
-use super::service::{CompiledService, PortPlan};
+use super::service::{DispatchLines, PortPlan};
+use super::text::Out;
 
 /// What a port's filter rules do when traffic cannot be served.
 #[derive(Clone, Copy)]
@@ -33,26 +34,28 @@ fn refusal(has_endpoints: bool, served: bool) -> Option<Refusal> {
     }
 }
 
-pub fn write_dispatch(plan: &PortPlan, out: &mut CompiledService) {
+pub fn write_dispatch(plan: &PortPlan, out: &mut DispatchLines) {
     let svc = plan.svc;
     let port = plan.port.port;
     let external_refusal = refusal(plan.has_endpoints, plan.has_external);
 
     match refusal(plan.has_endpoints, plan.has_internal) {
-        None => out.nat_services.push(dest_rule(
+        None => dest_rule(
+            &mut out.nat_services.rule(),
             plan,
             svc.cluster_ip,
             " cluster IP",
             port,
             plan.internal_chain(),
-        )),
-        Some(r) => out.filter_services.push(dest_rule(
+        ),
+        Some(r) => dest_rule(
+            &mut out.filter_services.rule(),
             plan,
             svc.cluster_ip,
             r.comment_suffix,
             port,
             r.target,
-        )),
+        ),
     }
     for (ips, suffix) in [
         (&svc.external_ips, " external IP"),
@@ -60,62 +63,74 @@ pub fn write_dispatch(plan: &PortPlan, out: &mut CompiledService) {
     ] {
         for &ip in ips {
             if plan.has_endpoints {
-                out.nat_services
-                    .push(dest_rule(plan, ip, suffix, port, &plan.ext_chain));
+                let target = plan.ext_chain.as_str();
+                dest_rule(&mut out.nat_services.rule(), plan, ip, suffix, port, target);
             }
             if let Some(r) = external_refusal {
-                out.filter_external
-                    .push(dest_rule(plan, ip, r.comment_suffix, port, r.target));
+                let rule = &mut out.filter_external.rule();
+                dest_rule(rule, plan, ip, r.comment_suffix, port, r.target);
             }
         }
     }
     if let Some(node_port) = plan.node_port {
         if plan.has_endpoints {
-            out.nat_nodeports
-                .push(node_port_rule(plan, "", "", node_port, &plan.ext_chain));
+            let target = plan.ext_chain.as_str();
+            node_port_rule(
+                &mut out.nat_nodeports.rule(),
+                plan,
+                "",
+                "",
+                node_port,
+                target,
+            );
         }
         if let Some(r) = external_refusal {
-            out.filter_external.push(node_port_rule(
+            node_port_rule(
+                &mut out.filter_external.rule(),
                 plan,
                 r.comment_suffix,
                 " -m addrtype --dst-type LOCAL",
                 node_port,
                 r.target,
-            ));
+            );
         }
     }
 }
 
-/// `-d IP/32 -p P -m comment --comment "<name><suffix>" -m P --dport N -j TARGET`.
-pub fn dest_rule(plan: &PortPlan, ip: Ipv4Addr, suffix: &str, dport: u16, target: &str) -> String {
-    let mut r = String::with_capacity(160 + plan.name.len());
+/// Appends `-d IP/32 -p P -m comment --comment "<name><suffix>" -m P --dport N -j TARGET`.
+pub fn dest_rule(
+    r: &mut impl Out,
+    plan: &PortPlan,
+    ip: Ipv4Addr,
+    suffix: &str,
+    dport: u16,
+    target: &str,
+) {
     r.push_str("-d ");
-    push_ip(&mut r, ip);
+    push_ip(r, ip);
     r.push_str("/32 -p ");
     r.push_str(plan.proto);
-    plan.comment.push(&mut r, "", suffix);
-    push_dport_target(&mut r, plan.proto, dport, target);
-    r
+    plan.comment.push(r, "", suffix);
+    push_dport_target(r, plan.proto, dport, target);
 }
 
 /// `-p P -m comment --comment "<name><suffix>"<matches> -m P --dport N -j TARGET`.
 fn node_port_rule(
+    r: &mut impl Out,
     plan: &PortPlan,
     suffix: &str,
     matches: &str,
     dport: u16,
     target: &str,
-) -> String {
-    let mut r = String::with_capacity(170 + plan.name.len());
+) {
     r.push_str("-p ");
     r.push_str(plan.proto);
-    plan.comment.push(&mut r, "", suffix);
+    plan.comment.push(r, "", suffix);
     r.push_str(matches);
-    push_dport_target(&mut r, plan.proto, dport, target);
-    r
+    push_dport_target(r, plan.proto, dport, target);
 }
 
-fn push_dport_target(r: &mut String, proto: &str, dport: u16, target: &str) {
+fn push_dport_target(r: &mut impl Out, proto: &str, dport: u16, target: &str) {
     r.push_str(" -m ");
     r.push_str(proto);
     r.push_str(" --dport ");

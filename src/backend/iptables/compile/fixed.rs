@@ -8,7 +8,7 @@ use crate::backend::iptables::names::{
     KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_NODEPORTS, KUBE_POSTROUTING,
     KUBE_SERVICES,
 };
-use crate::backend::iptables::ruleset::{Chain, Jump, Table};
+use crate::backend::iptables::ruleset::{Chain, Jump, RuleList, Table};
 
 /// The fixed chains whose rules never change while the options stay the same.
 pub struct StaticChains {
@@ -55,17 +55,18 @@ pub fn static_chains(mark: &str) -> StaticChains {
 /// The last rules of nat `KUBE-SERVICES`: NodePort traffic to this node goes on to
 /// `KUBE-NODEPORTS`. With `--nodeport-addresses`, one rule per CIDR (as iptables-save
 /// prints it), limited to this node's own addresses as kube-proxy's per-IP rules are.
-pub fn nodeport_tail(cidrs: &[String]) -> Vec<String> {
+pub fn nodeport_tail(cidrs: &[String]) -> RuleList {
     const COMMENT: &str =
         "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
     let tail = format!(" -m addrtype --dst-type LOCAL -j {KUBE_NODEPORTS}");
+    let mut rules = RuleList::new();
     if cidrs.is_empty() {
-        return vec![comment_rule("", COMMENT, &tail)];
+        rules.push_rule(&comment_rule("", COMMENT, &tail));
     }
-    cidrs
-        .iter()
-        .map(|cidr| comment_rule(&format!("-d {cidr}"), COMMENT, &tail))
-        .collect()
+    for cidr in cidrs {
+        rules.push_rule(&comment_rule(&format!("-d {cidr}"), COMMENT, &tail));
+    }
+    rules
 }
 
 /// The rules kproxy needs in built-in chains, kube-proxy's list minus the jumps to chains
@@ -149,10 +150,6 @@ fn comment_rule(before: &str, comment: &str, after: &str) -> String {
     r
 }
 
-pub fn chain(table: Table, name: &str, rules: Vec<String>) -> Arc<Chain> {
-    Arc::new(Chain {
-        table,
-        name: name.to_string(),
-        rules,
-    })
+fn chain(table: Table, name: &str, rules: Vec<String>) -> Arc<Chain> {
+    Arc::new(Chain::new(table, name, rules))
 }

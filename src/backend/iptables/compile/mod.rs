@@ -12,6 +12,7 @@
 //! endpoint ≈ 2 ms. A cold compile spends about a third of its time in the allocator (one
 //! `String` per rule); large inputs are split over the cores with scoped threads.
 
+mod chain_name;
 mod dispatch;
 mod fixed;
 mod numbers;
@@ -29,7 +30,7 @@ use ipnet::Ipv4Net;
 use self::fixed::StaticChains;
 use self::service::{CompiledService, Gathered, PodDetector, compile_service, gather};
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
-use super::ruleset::{Chain, Jump, Ruleset, Table};
+use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
 use crate::model::{ProxyState, Service, ServiceName};
 
 use self::text::probability;
@@ -116,6 +117,7 @@ impl Changed {
     fn note(&mut self, old: Option<&CompiledService>, new: Option<&CompiledService>) {
         let empty = CompiledService::default();
         let (old, new) = (old.unwrap_or(&empty), new.unwrap_or(&empty));
+        let (old, new) = (&old.lines, &new.lines);
         self.filter_services |= old.filter_services != new.filter_services;
         self.filter_external |= old.filter_external != new.filter_external;
         self.nat_services |= old.nat_services != new.nat_services;
@@ -129,7 +131,7 @@ impl Changed {
 pub struct Compiler {
     ctx: Ctx,
     statics: StaticChains,
-    nodeport_tail: Vec<String>,
+    nodeport_tail: RuleList,
     jumps: Vec<Jump>,
     services: BTreeMap<ServiceName, CompiledService>,
     /// Sum of the cached services' endpoints, and whether that is a large cluster.
@@ -228,13 +230,21 @@ impl Compiler {
             changed.note(old.as_ref(), None);
         }
         let (ctx, large, cache) = (&self.ctx, self.large, &self.services);
-        let names: Vec<ServiceName> = gathered.iter().map(|g| g.svc.name.clone()).collect();
         let compiled = par_map_owned(gathered, |g| match cache.get(&g.svc.name) {
             Some(old) if old.reusable_for(&g, large) => None,
-            _ => Some(compile_service(g, ctx, large)),
+            _ => Some((g.svc.name.clone(), compile_service(g, ctx, large))),
         });
-        for (name, new) in names.into_iter().zip(compiled) {
-            let Some(mut new) = new else { continue };
+        if self.services.is_empty() {
+            // Built in one go: the tree's nodes come out full (inserted one by one in
+            // order, they stay about half empty, 2.5 MB more at 10k services).
+            self.services = compiled
+                .into_iter()
+                .flatten()
+                .inspect(|(_, new)| changed.note(None, Some(new)))
+                .collect();
+            return changed;
+        }
+        for (name, mut new) in compiled.into_iter().flatten() {
             let old = self.services.remove(&name);
             if let Some(old) = &old {
                 reuse_unchanged_chains(old, &mut new);
@@ -247,18 +257,18 @@ impl Compiler {
 
     fn assemble(&mut self, changed: Changed) -> Ruleset {
         let services = &self.services;
-        let concat = |table: Table,
-                      name: &str,
-                      pick: fn(&CompiledService) -> &Vec<String>,
-                      tail: &[String]| {
-            let len = services.values().map(|s| pick(s).len()).sum::<usize>() + tail.len();
-            let mut rules = Vec::with_capacity(len);
-            for s in services.values() {
-                rules.extend(pick(s).iter().cloned());
-            }
-            rules.extend(tail.iter().cloned());
-            fixed::chain(table, name, rules)
-        };
+        let empty = RuleList::new();
+        let concat =
+            |table: Table, name: &str, pick: fn(&CompiledService) -> &RuleList, tail: &RuleList| {
+                let bytes =
+                    services.values().map(|s| pick(s).text_len()).sum::<usize>() + tail.text_len();
+                let mut chain = ChainBuilder::with_capacity(table, name, bytes);
+                for s in services.values() {
+                    chain.push_rules(pick(s));
+                }
+                chain.push_rules(tail);
+                Arc::new(chain.build())
+            };
         let rebuild =
             |old: Option<&Arc<Chain>>, dirty: bool, build: &dyn Fn() -> Arc<Chain>| match old {
                 Some(chain) if !dirty => Arc::clone(chain),
@@ -269,7 +279,14 @@ impl Compiler {
             filter_services: rebuild(
                 prev.map(|d| &d.filter_services),
                 changed.filter_services,
-                &|| concat(Table::Filter, KUBE_SERVICES, |s| &s.filter_services, &[]),
+                &|| {
+                    concat(
+                        Table::Filter,
+                        KUBE_SERVICES,
+                        |s| &s.lines.filter_services,
+                        &empty,
+                    )
+                },
             ),
             filter_external: rebuild(
                 prev.map(|d| &d.filter_external),
@@ -278,8 +295,8 @@ impl Compiler {
                     concat(
                         Table::Filter,
                         KUBE_EXTERNAL_SERVICES,
-                        |s| &s.filter_external,
-                        &[],
+                        |s| &s.lines.filter_external,
+                        &empty,
                     )
                 },
             ),
@@ -287,14 +304,21 @@ impl Compiler {
                 concat(
                     Table::Nat,
                     KUBE_SERVICES,
-                    |s| &s.nat_services,
+                    |s| &s.lines.nat_services,
                     &self.nodeport_tail,
                 )
             }),
             nat_nodeports: rebuild(
                 prev.map(|d| &d.nat_nodeports),
                 changed.nat_nodeports,
-                &|| concat(Table::Nat, KUBE_NODEPORTS, |s| &s.nat_nodeports, &[]),
+                &|| {
+                    concat(
+                        Table::Nat,
+                        KUBE_NODEPORTS,
+                        |s| &s.lines.nat_nodeports,
+                        &empty,
+                    )
+                },
             ),
         };
 
@@ -390,11 +414,10 @@ fn par_map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> 
 
 /// Keeps the old `Arc` for every chain of `new` whose rules equal the old chain's.
 fn reuse_unchanged_chains(old: &CompiledService, new: &mut CompiledService) {
-    let by_name: HashMap<&str, &Arc<Chain>> =
-        old.chains.iter().map(|c| (c.name.as_str(), c)).collect();
+    let by_name: HashMap<&str, &Arc<Chain>> = old.chains.iter().map(|c| (c.name(), c)).collect();
     for chain in &mut new.chains {
-        if let Some(prev) = by_name.get(chain.name.as_str())
-            && prev.rules == chain.rules
+        if let Some(prev) = by_name.get(chain.name())
+            && prev.as_ref() == chain.as_ref()
         {
             *chain = Arc::clone(prev);
         }

@@ -3,15 +3,17 @@
 
 use std::net::Ipv4Addr;
 
+use super::text::Out;
+
 /// Appends `ip` in dotted-quad form.
-pub fn push_ip(out: &mut String, ip: Ipv4Addr) {
+pub fn push_ip(out: &mut impl Out, ip: Ipv4Addr) {
     let mut text = AddrText::empty();
     text.put_ip(ip);
     out.push_str(text.as_str());
 }
 
 /// Appends `n` in decimal.
-pub fn push_u32(out: &mut String, n: u32) {
+pub fn push_u32(out: &mut impl Out, n: u32) {
     let (digits, start) = decimal(n);
     push_ascii(out, &digits[start..]);
 }
@@ -32,7 +34,7 @@ fn decimal(mut n: u32) -> ([u8; 10], usize) {
 
 /// Appends ASCII digits. (Checking a short slice as UTF-8 costs less than pushing its
 /// bytes one `char` at a time.)
-fn push_ascii(out: &mut String, bytes: &[u8]) {
+fn push_ascii(out: &mut impl Out, bytes: &[u8]) {
     out.push_str(std::str::from_utf8(bytes).expect("ASCII digits"));
 }
 
@@ -112,7 +114,7 @@ impl AddrText {
     }
 
     /// Appends the text to `out`.
-    pub fn push_to(&self, out: &mut String) {
+    pub fn push_to(&self, out: &mut impl Out) {
         out.push_str(self.as_str());
     }
 }

@@ -1,18 +1,20 @@
 //! One service's share of the ruleset: its lines in the shared dispatch chains and its own
 //! nat chains (`KUBE-EXT-`, `KUBE-SVC-`, `KUBE-SVL-`, `KUBE-SEP-`), in kube-proxy's layout.
 //!
-//! Hot path of a full compile (10⁵ endpoints): rules are built with `push_str` into
-//! strings allocated once, and each endpoint is named (hashed) once.
+//! Hot path of a full compile (10⁵ endpoints): rules are written with `push_str` straight
+//! into their chain's one buffer, and each endpoint is named (hashed) once, inline.
 
+use std::cell::RefCell;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::Ctx;
-use super::dispatch::write_dispatch;
-use super::numbers::{AddrText, push_ip};
-use super::text::CommentName;
-use crate::backend::iptables::names::{KUBE_MARK_MASQ, chain_name, hash16};
-use crate::backend::iptables::ruleset::{Chain, Table};
+use super::chain_name::ChainName;
+use super::dispatch::{dest_rule, write_dispatch};
+use super::numbers::{AddrText, push_ip, push_u32};
+use super::text::{CommentName, Out};
+use crate::backend::iptables::names::{KUBE_MARK_MASQ, hash16};
+use crate::backend::iptables::ruleset::{Chain, ChainBuilder, RuleList, Table};
 use crate::model::{
     ProxyState, Service, ServiceEndpoint, ServicePort, TrafficPolicy, select_endpoints,
 };
@@ -21,20 +23,68 @@ use crate::model::{
 /// services into the shared chains.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompiledService {
-    /// Rules for nat `KUBE-SERVICES` (cluster, external and load-balancer IPs).
-    pub nat_services: Vec<String>,
-    /// Rules for nat `KUBE-NODEPORTS`.
-    pub nat_nodeports: Vec<String>,
-    /// Rules for filter `KUBE-SERVICES` (cluster IPs without endpoints).
-    pub filter_services: Vec<String>,
-    /// Rules for filter `KUBE-EXTERNAL-SERVICES` (external destinations without endpoints).
-    pub filter_external: Vec<String>,
+    /// Its lines in the shared chains.
+    pub lines: DispatchLines,
     /// The service's own nat chains.
     pub chains: Vec<Arc<Chain>>,
     /// How many endpoints the service has (for the large-cluster threshold).
     pub endpoints: usize,
     /// What it was compiled from, to reuse it while that stays the same.
     pub inputs: Option<Inputs>,
+}
+
+/// A service's lines in the shared dispatch chains.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DispatchLines {
+    /// Rules for nat `KUBE-SERVICES` (cluster, external and load-balancer IPs).
+    pub nat_services: RuleList,
+    /// Rules for nat `KUBE-NODEPORTS`.
+    pub nat_nodeports: RuleList,
+    /// Rules for filter `KUBE-SERVICES` (cluster IPs without endpoints).
+    pub filter_services: RuleList,
+    /// Rules for filter `KUBE-EXTERNAL-SERVICES` (external destinations without endpoints).
+    pub filter_external: RuleList,
+}
+
+impl DispatchLines {
+    fn clear(&mut self) {
+        self.nat_services.clear();
+        self.nat_nodeports.clear();
+        self.filter_services.clear();
+        self.filter_external.clear();
+    }
+
+    fn capacity(&self) -> usize {
+        self.nat_services.capacity()
+            + self.nat_nodeports.capacity()
+            + self.filter_services.capacity()
+            + self.filter_external.capacity()
+    }
+}
+
+/// Buffers a service is written into before its rules are copied out at their exact size:
+/// a full compile writes ~10⁵ chains, and growing (then shrinking) a buffer for each would
+/// cost more allocator time than the writing itself.
+struct Scratch {
+    chain: ChainBuilder,
+    lines: DispatchLines,
+}
+
+impl Scratch {
+    /// Larger buffers (a service with thousands of endpoints) are not kept.
+    const KEEP: usize = 64 * 1024;
+
+    fn new() -> Self {
+        Self {
+            chain: ChainBuilder::with_capacity(Table::Nat, "", 4096),
+            lines: DispatchLines::default(),
+        }
+    }
+}
+
+thread_local! {
+    /// One [`Scratch`] per compiling thread.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
 }
 
 /// How `-s` tells pod traffic from other traffic (kube-proxy's "local detector").
@@ -53,9 +103,7 @@ pub enum PodDetector {
 pub struct PortPlan<'a> {
     pub svc: &'a Service,
     pub port: &'a ServicePort,
-    /// `ns/name:port` (or `ns/name`), the text of every comment.
-    pub name: &'a str,
-    /// `name`, escaped once for the comments.
+    /// `ns/name:port` (or `ns/name`), escaped once for the comments.
     pub comment: CommentName<'a>,
     /// Large-cluster mode: per-endpoint rules carry no comment.
     pub large: bool,
@@ -70,27 +118,27 @@ pub struct PortPlan<'a> {
     /// External traffic from outside has somewhere to go.
     pub has_external: bool,
     /// Chain names; empty when the chain is not created (and then never referenced).
-    pub svc_chain: String,
-    pub svl_chain: String,
-    pub ext_chain: String,
+    pub svc_chain: ChainName,
+    pub svl_chain: ChainName,
+    pub ext_chain: ChainName,
 }
 
 impl PortPlan<'_> {
     /// Where cluster-IP traffic goes.
     pub fn internal_chain(&self) -> &str {
         if self.itp_local {
-            &self.svl_chain
+            self.svl_chain.as_str()
         } else {
-            &self.svc_chain
+            self.svc_chain.as_str()
         }
     }
 
     /// Where external traffic goes after the `KUBE-EXT-` special cases.
     fn external_policy_chain(&self) -> &str {
         if self.etp_local {
-            &self.svl_chain
+            self.svl_chain.as_str()
         } else {
-            &self.svc_chain
+            self.svc_chain.as_str()
         }
     }
 }
@@ -100,7 +148,7 @@ struct Ep {
     ip: Ipv4Addr,
     port: u16,
     addr: AddrText,
-    chain: String,
+    chain: ChainName,
 }
 
 /// A service with the endpoints of each of its ports, read from the state once.
@@ -160,22 +208,34 @@ impl CompiledService {
 pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledService {
     let svc = gathered.svc;
     let mut out = CompiledService {
-        nat_services: Vec::with_capacity(svc.ports.len()),
         endpoints: gathered.endpoints,
         ..CompiledService::default()
     };
-    let mut name = String::with_capacity(96);
-    for (port, endpoints) in &gathered.ports {
-        name.clear();
-        name.push_str(&svc.name.namespace);
-        name.push('/');
-        name.push_str(&svc.name.name);
-        if !port.name.is_empty() {
-            name.push(':');
-            name.push_str(&port.name);
+    SCRATCH.with_borrow_mut(|scratch| {
+        let mut name = String::with_capacity(96);
+        for (port, endpoints) in &gathered.ports {
+            name.clear();
+            name.push_str(&svc.name.namespace);
+            name.push('/');
+            name.push_str(&svc.name.name);
+            if !port.name.is_empty() {
+                name.push(':');
+                name.push_str(&port.name);
+            }
+            let port = PortInputs {
+                svc,
+                port,
+                name: &name,
+                endpoints,
+            };
+            compile_port(port, ctx, large, scratch, &mut out.chains);
         }
-        compile_port(svc, port, &name, endpoints, ctx, large, &mut out);
-    }
+        out.lines = scratch.lines.clone();
+        scratch.lines.clear();
+        if scratch.chain.capacity() + scratch.lines.capacity() > Scratch::KEEP {
+            *scratch = Scratch::new();
+        }
+    });
     out.inputs = Some(Inputs {
         service: svc.clone(),
         endpoints: gathered.ports.into_iter().map(|(_, eps)| eps).collect(),
@@ -184,15 +244,28 @@ pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledSe
     out
 }
 
+/// One port of a service, with its endpoints and its name (`ns/name:port`).
+struct PortInputs<'a> {
+    svc: &'a Service,
+    port: &'a ServicePort,
+    name: &'a str,
+    endpoints: &'a [ServiceEndpoint],
+}
+
+/// Writes the port's dispatch lines into `scratch` and pushes its own chains to `chains`.
 fn compile_port(
-    svc: &Service,
-    port: &ServicePort,
-    name: &str,
-    endpoints: &[ServiceEndpoint],
+    inputs: PortInputs,
     ctx: &Ctx,
     large: bool,
-    out: &mut CompiledService,
+    scratch: &mut Scratch,
+    chains: &mut Vec<Arc<Chain>>,
 ) {
+    let PortInputs {
+        svc,
+        port,
+        name,
+        endpoints,
+    } = inputs;
     let proto = port.protocol.as_str();
     let node_port = port.node_port.filter(|&p| p != 0);
     let external =
@@ -216,15 +289,14 @@ fn compile_port(
     let hash = hash16(&[name.as_bytes(), proto.as_bytes()]);
     let named = |prefix: &str, used: bool| {
         if used {
-            chain_name(prefix, &hash)
+            ChainName::new(prefix, &hash)
         } else {
-            String::new()
+            ChainName::NONE
         }
     };
     let plan = PortPlan {
         svc,
         port,
-        name,
         comment: CommentName::new(name),
         large,
         proto,
@@ -238,7 +310,7 @@ fn compile_port(
         svl_chain: named("KUBE-SVL-", !local_eps.is_empty()),
         ext_chain: named("KUBE-EXT-", external && has_endpoints),
     };
-    write_dispatch(&plan, out);
+    write_dispatch(&plan, &mut scratch.lines);
     if !has_endpoints {
         return;
     }
@@ -255,9 +327,9 @@ fn compile_port(
                 ip: e.ip,
                 port: e.port,
                 addr,
-                chain: chain_name(
+                chain: ChainName::hashed(
                     "KUBE-SEP-",
-                    &hash16(&[name.as_bytes(), proto.as_bytes(), addr.as_bytes()]),
+                    &[name.as_bytes(), proto.as_bytes(), addr.as_bytes()],
                 ),
             }
         })
@@ -273,22 +345,23 @@ fn compile_port(
             .collect()
     };
 
-    out.chains.reserve(eps.len() + 3);
+    let builder = &mut scratch.chain;
+    chains.reserve(eps.len() + 3);
     if !plan.ext_chain.is_empty() {
-        let rules = ext_rules(&plan, ctx);
-        out.chains.push(nat_chain(plan.ext_chain.clone(), rules));
+        builder.start(Table::Nat, plan.ext_chain.as_str());
+        ext_rules(&plan, ctx, builder);
+        chains.push(Arc::new(builder.to_chain()));
     }
     for (chain, list) in [(&plan.svc_chain, cluster_eps), (&plan.svl_chain, local_eps)] {
         if list.is_empty() {
             continue;
         }
-        let masquerade = if chain.as_str() == plan.internal_chain() && plan.has_internal {
-            cluster_ip_masquerade(&plan, ctx)
-        } else {
-            None
-        };
-        let rules = policy_rules(&plan, ctx, masquerade, &lookup(list));
-        out.chains.push(nat_chain(chain.clone(), rules));
+        builder.start(Table::Nat, chain.as_str());
+        if chain.as_str() == plan.internal_chain() && plan.has_internal {
+            cluster_ip_masquerade(&plan, ctx, builder);
+        }
+        policy_rules(&plan, ctx, &lookup(list), builder);
+        chains.push(Arc::new(builder.to_chain()));
     }
     // ` -m comment --comment "ns/name:port"`, the same in every endpoint chain.
     let sep_comment = if large {
@@ -298,25 +371,24 @@ fn compile_port(
         plan.comment.push(&mut comment, "", "");
         format!(" {comment}")
     };
-    for ep in eps {
-        let rules = endpoint_rules(&plan, &sep_comment, &ep);
-        out.chains.push(nat_chain(ep.chain, rules));
+    for ep in &eps {
+        builder.start(Table::Nat, ep.chain.as_str());
+        endpoint_rules(&plan, &sep_comment, ep, builder);
+        chains.push(Arc::new(builder.to_chain()));
     }
 }
 
 /// `KUBE-EXT-`: entry for external destinations.
-fn ext_rules(plan: &PortPlan, ctx: &Ctx) -> Vec<String> {
-    let name = plan.name;
-    let mut rules = Vec::with_capacity(4);
+fn ext_rules(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
     let mut rule = |before: &str, prefix: &str, after: &str, target: &str| {
-        let mut r = String::with_capacity(180 + name.len());
+        let mut r = out.rule();
         r.push_str(before);
         plan.comment.push(&mut r, prefix, " external destinations");
         r.push_str(after);
         r.push_str(" -j ");
         r.push_str(target);
-        rules.push(r);
     };
+    let svc_chain = plan.svc_chain.as_str();
     if !plan.etp_local {
         // Cluster policy may send the packet to another node: masquerade.
         rule("", "masquerade traffic for ", "", KUBE_MARK_MASQ);
@@ -324,78 +396,70 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx) -> Vec<String> {
         // Pods reach external IPs as if through the outside: no policy, no masquerade.
         match &ctx.pods {
             PodDetector::None => {}
-            PodDetector::All => rule("", "pod traffic for ", "", &plan.svc_chain),
+            PodDetector::All => rule("", "pod traffic for ", "", svc_chain),
             PodDetector::Cidr(cidr) => {
-                rule(
-                    &format!("-s {cidr}"),
-                    "pod traffic for ",
-                    "",
-                    &plan.svc_chain,
-                );
+                rule(&format!("-s {cidr}"), "pod traffic for ", "", svc_chain);
             }
         }
         // The node itself: its source address would not reach back, so masquerade.
         let local = " -m addrtype --src-type LOCAL";
         rule("", "masquerade LOCAL traffic for ", local, KUBE_MARK_MASQ);
-        rule("", "route LOCAL traffic for ", local, &plan.svc_chain);
+        rule("", "route LOCAL traffic for ", local, svc_chain);
     }
     if plan.has_external {
-        rules.push(format!("-j {}", plan.external_policy_chain()));
+        let mut r = out.rule();
+        r.push_str("-j ");
+        r.push_str(plan.external_policy_chain());
     }
-    rules
 }
 
 /// The first rule of the cluster-IP chain: masquerade clients that are not pods (they may
 /// have routed to this node through another), or everyone with `--masquerade-all`.
-fn cluster_ip_masquerade(plan: &PortPlan, ctx: &Ctx) -> Option<String> {
-    let prefix = match (&ctx.pods, ctx.masquerade_all) {
-        (_, true) => String::new(),
-        (PodDetector::Cidr(cidr), false) => format!("! -s {cidr} "),
-        _ => return None,
+fn cluster_ip_masquerade(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
+    let mut r = match (&ctx.pods, ctx.masquerade_all) {
+        (_, true) => out.rule(),
+        (PodDetector::Cidr(cidr), false) => {
+            let mut r = out.rule();
+            r.push_str("! -s ");
+            r.push_str(cidr);
+            r.push(' ');
+            r
+        }
+        _ => return,
     };
-    let mut r = prefix;
-    r.push_str(&super::dispatch::dest_rule(
+    dest_rule(
+        &mut r,
         plan,
         plan.svc.cluster_ip,
         " cluster IP",
         plan.port.port,
         KUBE_MARK_MASQ,
-    ));
-    Some(r)
+    );
 }
 
 /// `KUBE-SVC-` / `KUBE-SVL-`: affinity checks, then the random spread over `eps`.
-fn policy_rules(
-    plan: &PortPlan,
-    ctx: &Ctx,
-    masquerade: Option<String>,
-    eps: &[&Ep],
-) -> Vec<String> {
-    let name = plan.name;
+fn policy_rules(plan: &PortPlan, ctx: &Ctx, eps: &[&Ep], out: &mut ChainBuilder) {
     let affinity = plan.svc.session_affinity.map(|t| {
         // The kernel refuses `--seconds 0`.
-        t.as_secs().clamp(1, u64::from(u32::MAX)).to_string()
+        u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX)
     });
-    let mut rules = Vec::with_capacity(eps.len() * (1 + usize::from(affinity.is_some())) + 1);
-    rules.extend(masquerade);
-    if let Some(seconds) = &affinity {
+    if let Some(seconds) = affinity {
         for ep in eps {
-            let mut r = String::with_capacity(200 + name.len());
+            let mut r = out.rule();
             if !plan.large {
                 plan.comment.push_endpoint(&mut r, &ep.addr);
             }
             push_part(&mut r, "-m recent --rcheck --seconds ");
-            r.push_str(seconds);
+            push_u32(&mut r, seconds);
             r.push_str(" --reap --name ");
-            r.push_str(&ep.chain);
+            r.push_str(ep.chain.as_str());
             r.push_str(" --mask 255.255.255.255 --rsource -j ");
-            r.push_str(&ep.chain);
-            rules.push(r);
+            r.push_str(ep.chain.as_str());
         }
     }
     let n = eps.len();
     for (i, ep) in eps.iter().enumerate() {
-        let mut r = String::with_capacity(140 + name.len());
+        let mut r = out.rule();
         if !plan.large {
             plan.comment.push_endpoint(&mut r, &ep.addr);
         }
@@ -404,14 +468,12 @@ fn policy_rules(
             r.push_str(&ctx.probability(n - i));
         }
         push_part(&mut r, "-j ");
-        r.push_str(&ep.chain);
-        rules.push(r);
+        r.push_str(ep.chain.as_str());
     }
-    rules
 }
 
 /// Appends `part`, after a space unless `r` is empty.
-fn push_part(r: &mut String, part: &str) {
+fn push_part(r: &mut impl Out, part: &str) {
     if !r.is_empty() {
         r.push(' ');
     }
@@ -420,32 +482,25 @@ fn push_part(r: &mut String, part: &str) {
 
 /// `KUBE-SEP-`: masquerade hairpin traffic (a pod reaching itself), then DNAT. `comment` is
 /// empty or starts with a space.
-fn endpoint_rules(plan: &PortPlan, comment: &str, ep: &Ep) -> Vec<String> {
-    let mut hairpin = String::with_capacity(40 + comment.len());
-    hairpin.push_str("-s ");
-    push_ip(&mut hairpin, ep.ip);
-    hairpin.push_str("/32");
-    hairpin.push_str(comment);
-    hairpin.push_str(" -j ");
-    hairpin.push_str(KUBE_MARK_MASQ);
-    let mut dnat = String::with_capacity(140 + comment.len());
+fn endpoint_rules(plan: &PortPlan, comment: &str, ep: &Ep, out: &mut ChainBuilder) {
+    {
+        let mut hairpin = out.rule();
+        hairpin.push_str("-s ");
+        push_ip(&mut hairpin, ep.ip);
+        hairpin.push_str("/32");
+        hairpin.push_str(comment);
+        hairpin.push_str(" -j ");
+        hairpin.push_str(KUBE_MARK_MASQ);
+    }
+    let mut dnat = out.rule();
     dnat.push_str("-p ");
     dnat.push_str(plan.proto);
     dnat.push_str(comment);
     if plan.svc.session_affinity.is_some() {
         dnat.push_str(" -m recent --set --name ");
-        dnat.push_str(&ep.chain);
+        dnat.push_str(ep.chain.as_str());
         dnat.push_str(" --mask 255.255.255.255 --rsource");
     }
     dnat.push_str(" -j DNAT --to-destination ");
     ep.addr.push_to(&mut dnat);
-    vec![hairpin, dnat]
-}
-
-fn nat_chain(name: String, rules: Vec<String>) -> Arc<Chain> {
-    Arc::new(Chain {
-        table: Table::Nat,
-        name,
-        rules,
-    })
 }

@@ -6,23 +6,57 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::numbers::AddrText;
+use crate::backend::iptables::ruleset::RuleWriter;
+
+/// Where rule text is written: a `String`, or a rule written straight into a chain's
+/// buffer (the compiler's hot path: no `String` per rule).
+pub trait Out {
+    fn push_str(&mut self, s: &str);
+    fn push(&mut self, c: char);
+    /// Whether nothing is written yet (then a match needs no space before it).
+    fn is_empty(&self) -> bool;
+}
+
+impl Out for String {
+    fn push_str(&mut self, s: &str) {
+        String::push_str(self, s);
+    }
+    fn push(&mut self, c: char) {
+        String::push(self, c);
+    }
+    fn is_empty(&self) -> bool {
+        String::is_empty(self)
+    }
+}
+
+impl Out for RuleWriter<'_> {
+    fn push_str(&mut self, s: &str) {
+        RuleWriter::push_str(self, s);
+    }
+    fn push(&mut self, c: char) {
+        RuleWriter::push(self, c);
+    }
+    fn is_empty(&self) -> bool {
+        RuleWriter::is_empty(self)
+    }
+}
 
 /// The kernel's limit for `-m comment` (`XT_MAX_COMMENT_LEN` 256, including the NUL).
 pub const MAX_COMMENT_LEN: usize = 255;
 
 /// Appends `-m comment --comment <text>` (after a space unless `out` is empty), quoted as
 /// `iptables-save` quotes it, truncating text the kernel would refuse.
-pub fn push_comment(out: &mut String, text: &str) {
+pub fn push_comment(out: &mut impl Out, text: &str) {
     if !out.is_empty() {
         out.push(' ');
     }
     out.push_str("-m comment --comment ");
-    push_quoted(out, truncate(text, MAX_COMMENT_LEN));
+    push_quoted_to(out, truncate(text, MAX_COMMENT_LEN));
 }
 
 /// Appends a comment made of `name` between `prefix` and `suffix`, without building the
 /// joined text first when it fits (the common case).
-pub fn push_comment3(out: &mut String, prefix: &str, name: &str, suffix: &str) {
+pub fn push_comment3(out: &mut impl Out, prefix: &str, name: &str, suffix: &str) {
     if prefix.len() + name.len() + suffix.len() > MAX_COMMENT_LEN {
         let joined = format!("{prefix}{name}{suffix}");
         push_comment(out, &joined);
@@ -50,6 +84,11 @@ pub fn push_comment3(out: &mut String, prefix: &str, name: &str, suffix: &str) {
 /// `xtables_save_string`: bare when non-empty and made only of `[A-Za-z0-9_-]`, otherwise
 /// double-quoted with `"`, `\` and `'` backslash-escaped.
 pub fn push_quoted(out: &mut String, text: &str) {
+    push_quoted_to(out, text);
+}
+
+/// [`push_quoted`] into any [`Out`].
+fn push_quoted_to(out: &mut impl Out, text: &str) {
     if !text.is_empty() && text.bytes().all(is_plain) {
         out.push_str(text);
         return;
@@ -88,7 +127,7 @@ impl<'a> CommentName<'a> {
 
     /// Appends `-m comment --comment <prefix><name><suffix>`, exactly as [`push_comment3`]
     /// would. `prefix` and `suffix` are kproxy's own words: they need no escaping.
-    pub fn push(&self, out: &mut String, prefix: &str, suffix: &str) {
+    pub fn push(&self, out: &mut impl Out, prefix: &str, suffix: &str) {
         let fits = prefix.len() + self.raw.len() + suffix.len() <= MAX_COMMENT_LEN;
         let bare = self.plain && prefix.bytes().all(is_plain) && suffix.bytes().all(is_plain);
         if !fits || bare || self.raw.is_empty() {
@@ -108,7 +147,7 @@ impl<'a> CommentName<'a> {
 
     /// Appends `-m comment --comment "<name> -> <ip:port>"`, kube-proxy's comment on the
     /// rules that pick an endpoint (always quoted: it holds spaces).
-    pub fn push_endpoint(&self, out: &mut String, addr: &AddrText) {
+    pub fn push_endpoint(&self, out: &mut impl Out, addr: &AddrText) {
         if self.raw.len() + 4 + addr.as_bytes().len() > MAX_COMMENT_LEN {
             push_comment3(out, self.raw, " -> ", addr.as_str());
             return;
@@ -128,7 +167,7 @@ fn needs_escape(b: u8) -> bool {
     matches!(b, b'"' | b'\\' | b'\'')
 }
 
-fn push_escaped(out: &mut String, mut text: &str) {
+fn push_escaped(out: &mut impl Out, mut text: &str) {
     while let Some(i) = text.bytes().position(needs_escape) {
         out.push_str(&text[..i]);
         out.push('\\');

@@ -38,8 +38,12 @@ fn key(name: &str) -> (Table, String) {
     (Table::Nat, name.to_string())
 }
 
+fn found<'a>(chains: &'a ChainMap, name: &str) -> &'a Arc<Chain> {
+    chains.get(Table::Nat, name).expect(name)
+}
+
 fn rules(chains: &ChainMap, name: &str) -> Vec<String> {
-    chains[&key(name)].rules().map(String::from).collect()
+    found(chains, name).rules().map(String::from).collect()
 }
 
 #[test]
@@ -54,9 +58,9 @@ fn equal_chains_come_back_as_the_expected_arc() {
     let empty = chain("KUBE-SVC-CCCCCCCCCCCCCCCC", &[]);
     let expected = vec![services.clone(), empty.clone()];
     let (chains, _) = read_kernel_against(&mut kernel(), &expected, &is_owned_chain).unwrap();
-    assert!(Arc::ptr_eq(&chains[&key("KUBE-SERVICES")], &services));
+    assert!(Arc::ptr_eq(found(&chains, "KUBE-SERVICES"), &services));
     assert!(Arc::ptr_eq(
-        &chains[&key("KUBE-SVC-CCCCCCCCCCCCCCCC")],
+        found(&chains, "KUBE-SVC-CCCCCCCCCCCCCCCC"),
         &empty
     ));
 }
@@ -101,7 +105,7 @@ fn chains_that_differ_come_back_as_the_kernel_has_them() {
 #[test]
 fn reads_every_owned_chain_and_only_jumps_into_them() {
     let (chains, jumps) = read_kernel_against(&mut kernel(), &[], &is_owned_chain).unwrap();
-    let mut names: Vec<&str> = chains.keys().map(|(_, n)| n.as_str()).collect();
+    let mut names: Vec<&str> = chains.iter().map(|c| c.name()).collect();
     names.sort();
     assert_eq!(
         names,

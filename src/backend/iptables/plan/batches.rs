@@ -21,12 +21,14 @@
 //! iptables-legacy has no such cost but rewrites the whole table on every restore, so with it
 //! the backend writes one restore (`IptablesRunner::max_chains_per_restore`).
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::{Plan, TablePlan};
-use crate::backend::iptables::ruleset::{Chain, Table};
+use crate::backend::iptables::ruleset::{Chain, RuleIter, Table};
 
 impl Plan {
     /// The restore inputs that apply this plan in order, each naming at most `max_chains`
@@ -84,15 +86,13 @@ impl Batch<'_> {
             Batch::Write {
                 chains, jump_fixes, ..
             } => {
-                let mut declared: Vec<&str> = chains.iter().map(|c| c.name.as_str()).collect();
+                let mut declared: Vec<&str> = chains.iter().map(|c| c.name()).collect();
                 declared.sort_unstable_by(|a, b| b.cmp(a));
                 for name in declared {
                     let _ = writeln!(text, ":{name} - [0:0]");
                 }
                 for chain in chains {
-                    for rule in &chain.rules {
-                        let _ = writeln!(text, "-A {} {}", chain.name, rule);
-                    }
+                    chain.write_appends(&mut text);
                 }
                 if *jump_fixes {
                     push_jump_fixes(&mut text, table_plan);
@@ -115,9 +115,8 @@ impl Batch<'_> {
 
 fn table_batches(table: Table, plan: &TablePlan, max_chains: usize) -> Vec<Batch<'_>> {
     let mut out = Vec::new();
-    let mut writes: Vec<&Chain> = plan.write.iter().map(Arc::as_ref).collect();
-    let depth = depths(writes.iter().map(|c| (c.name.as_str(), c.rules.as_slice())));
-    writes.sort_by_key(|c| depth[c.name.as_str()]);
+    let writes: Vec<&Chain> = plan.write.iter().map(Arc::as_ref).collect();
+    let writes = by_depth(&writes, false);
     let groups = writes.len().div_ceil(max_chains);
     for (i, chains) in writes.chunks(max_chains).enumerate() {
         out.push(Batch::Write {
@@ -145,55 +144,96 @@ fn push_jump_fixes(text: &mut String, plan: &TablePlan) {
     }
 }
 
+/// `chains` in increasing [`depths`] (decreasing if `reverse`), ties in their order.
+pub(super) fn by_depth<'a>(chains: &[&'a Chain], reverse: bool) -> Vec<&'a Chain> {
+    let depth = depths(chains);
+    let mut order: Vec<(u32, &Chain)> = depth.into_iter().zip(chains.iter().copied()).collect();
+    if reverse {
+        order.sort_by_key(|(d, _)| std::cmp::Reverse(*d));
+    } else {
+        order.sort_by_key(|(d, _)| *d);
+    }
+    order.into_iter().map(|(_, c)| c).collect()
+}
+
 /// For each chain, the length of the longest path of jumps from it to a chain outside the
-/// set (0 for a chain that jumps to none of the set). Jumping to a chain means depending on
-/// it, so writing in increasing depth writes every chain after its targets. A cycle (which
-/// iptables refuses anyway) is cut where it is found.
-pub(super) fn depths<'a>(
-    chains: impl Iterator<Item = (&'a str, &'a [String])>,
-) -> HashMap<&'a str, usize> {
-    let rules: HashMap<&str, &[String]> = chains.collect();
-    let mut depth: HashMap<&str, usize> = HashMap::with_capacity(rules.len());
-    for &start in rules.keys() {
-        if depth.contains_key(start) {
+/// set (0 for a chain that jumps to none of the set), in the order of `chains`. Jumping to a
+/// chain means depending on it, so writing in increasing depth writes every chain after its
+/// targets. A cycle (which iptables refuses anyway) is cut where it is found.
+///
+/// A cold sync at 10k services sorts 155k chains: the walk keeps one index entry (16 bytes)
+/// and one depth per chain, and reads each chain's jump targets straight from its rules.
+pub(super) fn depths(chains: &[&Chain]) -> Vec<u32> {
+    const UNSEEN: u32 = u32::MAX;
+    const ON_PATH: u32 = u32::MAX - 1;
+    let index: HashSet<Node> = chains
+        .iter()
+        .enumerate()
+        .map(|(index, &chain)| Node { chain, index })
+        .collect();
+    let in_set = |rule: &str| -> Option<usize> {
+        let target = jump_target(rule)?;
+        index.get(target).map(|n| n.index)
+    };
+    let mut depth = vec![UNSEEN; chains.len()];
+    // Iterative depth-first walk: (chain, its rules not yet looked at, its depth so far).
+    let mut stack: Vec<(usize, RuleIter, u32)> = Vec::new();
+    for start in 0..chains.len() {
+        if depth[start] != UNSEEN {
             continue;
         }
-        // Iterative depth-first walk: (chain, targets still to visit).
-        let mut on_path: Vec<&str> = vec![start];
-        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, targets(rules[start], &rules))];
-        while let Some((name, pending)) = stack.last_mut() {
-            let name = *name;
-            if let Some(next) = pending.pop() {
-                if !depth.contains_key(next) && !on_path.contains(&next) {
-                    on_path.push(next);
-                    stack.push((next, targets(rules[next], &rules)));
+        depth[start] = ON_PATH;
+        stack.push((start, chains[start].rules(), 0));
+        while let Some((node, rules, own)) = stack.last_mut() {
+            if let Some(rule) = rules.next() {
+                let Some(next) = in_set(rule) else { continue };
+                match depth[next] {
+                    ON_PATH => {}
+                    UNSEEN => {
+                        depth[next] = ON_PATH;
+                        stack.push((next, chains[next].rules(), 0));
+                    }
+                    d => *own = (*own).max(d + 1),
                 }
                 continue;
             }
-            let own = targets(rules[name], &rules)
-                .iter()
-                .filter_map(|t| depth.get(t).map(|d| d + 1))
-                .max()
-                .unwrap_or(0);
-            depth.insert(name, own);
+            let (node, own) = (*node, *own);
+            depth[node] = own;
             stack.pop();
-            on_path.pop();
+            if let Some((_, _, parent)) = stack.last_mut() {
+                *parent = (*parent).max(own + 1);
+            }
         }
     }
     depth
 }
 
-/// The chains of the set that `rules` jump or go to.
-fn targets<'a>(rules: &'a [String], set: &HashMap<&str, &'a [String]>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = rules
-        .iter()
-        .filter_map(|r| jump_target(r))
-        .filter(|t| set.contains_key(t))
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+/// A chain found by its name, and where it is in the list.
+struct Node<'a> {
+    chain: &'a Chain,
+    index: usize,
 }
+
+impl Borrow<str> for Node<'_> {
+    fn borrow(&self) -> &str {
+        self.chain.name()
+    }
+}
+
+impl Hash for Node<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As `str` hashes, for lookups by name.
+        self.chain.name().hash(state);
+    }
+}
+
+impl PartialEq for Node<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.chain.name() == other.chain.name()
+    }
+}
+
+impl Eq for Node<'_> {}
 
 /// The chain a rule jumps (`-j`) or goes (`-g`) to.
 fn jump_target(rule: &str) -> Option<&str> {

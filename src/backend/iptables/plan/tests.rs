@@ -2,18 +2,11 @@ use super::*;
 use crate::backend::iptables::ruleset::Jump;
 
 fn chain(table: Table, name: &str, rules: &[&str]) -> Arc<Chain> {
-    Arc::new(Chain {
-        table,
-        name: name.to_string(),
-        rules: rules.iter().map(ToString::to_string).collect(),
-    })
+    Arc::new(Chain::new(table, name, rules.iter().copied()))
 }
 
 fn kernel_of(chains: &[Arc<Chain>]) -> ChainMap {
-    chains
-        .iter()
-        .map(|c| ((c.table, c.name.clone()), Arc::new(Chain::clone(c))))
-        .collect()
+    chains.iter().map(|c| Arc::new(Chain::clone(c))).collect()
 }
 
 fn services_jump() -> Jump {
@@ -132,28 +125,20 @@ fn the_same_arcs_are_skipped_and_stale_chains_still_found() {
     let filter = chain(Table::Filter, "KUBE-SERVICES", &[]);
     // The map shares the desired `Arc`s for unchanged chains, as after a partial compile.
     let kernel: ChainMap = [
-        (
-            (Table::Nat, "KUBE-SVC-A".to_string()),
-            chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-A"]),
-        ),
-        ((Table::Nat, "KUBE-SEP-A".to_string()), old_sep),
-        (
-            (Table::Filter, "KUBE-SERVICES".to_string()),
-            Arc::clone(&filter),
-        ),
+        chain(Table::Nat, "KUBE-SVC-A", &["-j KUBE-SEP-A"]),
+        old_sep,
+        Arc::clone(&filter),
         // Same name as a desired chain of the other table: not stale there, stale here.
-        (
-            (Table::Filter, "KUBE-SEP-B".to_string()),
-            chain(Table::Filter, "KUBE-SEP-B", &[]),
-        ),
+        chain(Table::Filter, "KUBE-SEP-B", &[]),
     ]
-    .into();
+    .into_iter()
+    .collect();
     let desired = Ruleset {
         chains: vec![filter, svc, new_sep],
         jumps: vec![],
     };
     let plan = Plan::new(&desired, &kernel, None);
-    let written: Vec<&str> = plan.written().map(|c| c.name.as_str()).collect();
+    let written: Vec<&str> = plan.written().map(|c| c.name()).collect();
     assert_eq!(written, vec!["KUBE-SVC-A", "KUBE-SEP-B"]);
     let deleted: Vec<(Table, &str)> = plan.deleted().collect();
     assert_eq!(

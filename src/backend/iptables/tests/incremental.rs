@@ -18,7 +18,7 @@ use crate::model::{Change, Conditions, EndpointSlice, Protocol, ProxyState, Serv
 fn chains_by_name(r: &Ruleset) -> HashMap<(Table, &str), &Arc<Chain>> {
     r.chains
         .iter()
-        .map(|c| ((c.table, c.name.as_str()), c))
+        .map(|c| ((c.table(), c.name()), c))
         .collect()
 }
 
@@ -74,23 +74,23 @@ fn endpoint_change_recompiles_only_its_service_and_keeps_dispatch_chains() {
     let new = chains_by_name(&after);
     let shared = |table, name: &str| Arc::ptr_eq(old[&(table, name)], new[&(table, name)]);
     for chain in &before.chains {
-        let name = chain.name.as_str();
+        let name = chain.name();
         let same_content = new
-            .get(&(chain.table, name))
-            .is_some_and(|c| c.rules == chain.rules);
+            .get(&(chain.table(), name))
+            .is_some_and(|c| c.same_rules(chain));
         // Every chain whose rules did not change is the very same Arc, including the
         // service-independent and dispatch chains (only endpoints changed).
-        assert_eq!(shared(chain.table, name), same_content, "{name}");
+        assert_eq!(shared(chain.table(), name), same_content, "{name}");
     }
     assert!(shared(Table::Nat, KUBE_SERVICES));
     let changed: Vec<&str> = after
         .chains
         .iter()
         .filter(|c| {
-            !old.get(&(c.table, c.name.as_str()))
+            !old.get(&(c.table(), c.name()))
                 .is_some_and(|o| Arc::ptr_eq(o, c))
         })
-        .map(|c| c.name.as_str())
+        .map(|c| c.name())
         .collect();
     // The SVC chain of `a` and the new endpoint's SEP chain.
     assert_eq!(changed.len(), 2, "{changed:?}");
@@ -110,19 +110,19 @@ fn deleted_service_disappears_and_unchanged_dirty_service_keeps_its_chains() {
         after
             .chains
             .iter()
-            .all(|c| !c.rules.iter().any(|r| r.contains("ns/a:")))
+            .all(|c| !c.rules().any(|r| r.contains("ns/a:")))
     );
     let old = chains_by_name(&before);
     for chain in after
         .chains
         .iter()
-        .filter(|c| c.rules.iter().any(|r| r.contains("ns/b:")))
+        .filter(|c| c.rules().any(|r| r.contains("ns/b:")))
     {
-        if chain.name != KUBE_SERVICES {
+        if chain.name() != KUBE_SERVICES {
             assert!(
-                Arc::ptr_eq(old[&(chain.table, chain.name.as_str())], chain),
+                Arc::ptr_eq(old[&(chain.table(), chain.name())], chain),
                 "{}",
-                chain.name
+                chain.name()
             );
         }
     }
@@ -168,9 +168,9 @@ fn crossing_the_large_cluster_threshold_recompiles_everything() {
     let endpoint_rules = |r: &Ruleset| -> Vec<String> {
         r.chains
             .iter()
-            .flat_map(|c| c.rules.iter().map(move |rule| (c, rule)))
-            .filter(|(c, rule)| c.name.starts_with("KUBE-SEP-") || rule.contains("-j KUBE-SEP-"))
-            .map(|(_, rule)| rule.clone())
+            .flat_map(|c| c.rules().map(move |rule| (c, rule)))
+            .filter(|(c, rule)| c.name().starts_with("KUBE-SEP-") || rule.contains("-j KUBE-SEP-"))
+            .map(|(_, rule)| rule.to_string())
             .collect()
     };
     let has_sep_comments = |r: &Ruleset| {
@@ -197,7 +197,7 @@ fn crossing_the_large_cluster_threshold_recompiles_everything() {
     );
     // The dispatch rules keep theirs.
     let services = large.chain(Table::Nat, KUBE_SERVICES).unwrap();
-    assert!(services.rules.iter().all(|r| r.contains("-m comment")));
+    assert!(services.rules().all(|r| r.contains("-m comment")));
 
     let dirty = apply(
         &mut st,
@@ -316,7 +316,7 @@ fn compile_speed_at_10k_services() {
         frees.push(t.elapsed().as_secs_f64());
     }
     let cpu = (process_cpu_seconds() - cpu0) / 10.0;
-    let rules = last.chains.iter().map(|c| c.rules.len()).sum::<usize>();
+    let rules = last.chains.iter().map(|c| c.rules().len()).sum::<usize>();
 
     // Incremental: one endpoint of one service changes.
     let mut incremental = Vec::new();

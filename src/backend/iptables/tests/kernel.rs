@@ -29,23 +29,22 @@ fn assert_kernel_holds(ns: &Netns, ruleset: &Ruleset) -> Result<(), String> {
     for table in Table::ALL {
         let name = table.as_str();
         let mut ours = BTreeSet::new();
-        for chain in ruleset.chains.iter().filter(|c| c.table == table) {
-            ours.insert(chain.name.as_str());
+        for chain in ruleset.chains.iter().filter(|c| c.table() == table) {
+            ours.insert(chain.name());
             let kernel = saved
-                .chain(name, &chain.name)
-                .ok_or_else(|| format!("{name}/{} missing in the kernel", chain.name))?;
+                .chain(name, chain.name())
+                .ok_or_else(|| format!("{name}/{} missing in the kernel", chain.name()))?;
             let kernel_rules: Vec<&str> = kernel.rules.iter().map(|r| r.text.as_str()).collect();
-            if kernel_rules != chain.rules {
-                let at = (0..).find(|&i| {
-                    kernel_rules.get(i).copied() != chain.rules.get(i).map(String::as_str)
-                });
+            let rules: Vec<&str> = chain.rules().collect();
+            if kernel_rules != rules {
+                let at = (0..).find(|&i| kernel_rules.get(i) != rules.get(i));
                 let at = at.expect("lists differ somewhere");
                 return Err(format!(
                     "{name}/{} differs at rule {at} ({} compiled, {} in the kernel):\ncompiled: {:?}\nkernel:   {:?}",
-                    chain.name,
-                    chain.rules.len(),
+                    chain.name(),
+                    rules.len(),
                     kernel_rules.len(),
-                    chain.rules.get(at),
+                    rules.get(at),
                     kernel_rules.get(at)
                 ));
             }
@@ -154,12 +153,9 @@ fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
     // 120 services x 10 endpoints: past kube-proxy's 1000-endpoint threshold.
     let st = super::incremental::big_state(120, 10);
     let ruleset = compile(&st, &options());
-    assert!(
-        ruleset
-            .chains
-            .iter()
-            .any(|c| c.name.starts_with("KUBE-SEP-") && !c.rules[0].contains("comment"))
-    );
+    assert!(ruleset.chains.iter().any(
+        |c| c.name().starts_with("KUBE-SEP-") && !c.rules().next().unwrap().contains("comment")
+    ));
     assert_kernel_holds(&ns, &ruleset).unwrap();
     let tables = parsed(&ruleset);
     let svc = st.service(&ServiceName::new("ns", "svc-7")).unwrap();

@@ -1,15 +1,11 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
 use crate::backend::iptables::plan::{ChainMap, JumpMap};
 use crate::backend::iptables::ruleset::{Jump, Ruleset};
 
 fn chain(name: &str, rules: &[&str]) -> Arc<Chain> {
-    Arc::new(Chain {
-        table: Table::Nat,
-        name: name.to_string(),
-        rules: rules.iter().map(ToString::to_string).collect(),
-    })
+    Arc::new(Chain::new(Table::Nat, name, rules.iter().copied()))
 }
 
 /// A ruleset of `n` services: KUBE-SERVICES → KUBE-SVC-i → KUBE-SEP-i → KUBE-MARK-MASQ.
@@ -40,10 +36,7 @@ fn services(n: usize, prefix: &str) -> Vec<Arc<Chain>> {
 }
 
 fn kernel_of(chains: &[Arc<Chain>]) -> ChainMap {
-    chains
-        .iter()
-        .map(|c| ((c.table, c.name.clone()), Arc::clone(c)))
-        .collect()
+    chains.iter().cloned().collect()
 }
 
 /// Applies batches to a model of the nat table the way iptables-restore --noflush does,
@@ -123,7 +116,8 @@ fn batches_write_leaves_first_and_stay_small() {
         apply(&mut kernel, batch).unwrap_or_else(|e| panic!("{e}\n{batch}"));
     }
     for c in &desired.chains {
-        assert_eq!(kernel[&c.name], c.rules, "{}", c.name);
+        let rules: Vec<&str> = c.rules().collect();
+        assert_eq!(kernel[c.name()], rules, "{}", c.name());
     }
     assert_eq!(kernel["PREROUTING"], vec!["-j KUBE-SERVICES"]);
     // The jump into kproxy's chains comes with the last batch that writes chains.
@@ -154,26 +148,39 @@ fn batched_replacement_deletes_stale_chains_referrers_first() {
     );
     let mut kernel: HashMap<String, Vec<String>> = old
         .iter()
-        .map(|c| (c.name.clone(), c.rules.clone()))
+        .map(|c| {
+            (
+                c.name().to_string(),
+                c.rules().map(String::from).collect::<Vec<_>>(),
+            )
+        })
         .collect();
     for batch in plan.render_batches(2) {
         assert!(chains_named(&batch) <= 2, "{batch}");
         apply(&mut kernel, &batch).unwrap_or_else(|e| panic!("{e}\n{batch}"));
     }
     let names: HashSet<&str> = kernel.keys().map(String::as_str).collect();
-    let wanted: HashSet<&str> = new.iter().map(|c| c.name.as_str()).collect();
+    let wanted: HashSet<&str> = new.iter().map(|c| c.name()).collect();
     assert_eq!(names, wanted);
 }
 
 #[test]
 fn depth_counts_jumps_within_the_set_and_survives_cycles() {
-    let a = ["-j B".to_string(), "-j ACCEPT".to_string()];
-    let b = ["-g C".to_string()];
-    let c = ["-j DNAT --to-destination 1.2.3.4:80".to_string()];
-    let d = depths([("A", &a[..]), ("B", &b[..]), ("C", &c[..])].into_iter());
-    assert_eq!((d["A"], d["B"], d["C"]), (2, 1, 0));
-    let x = ["-j Y".to_string()];
-    let y = ["-j X".to_string()];
-    let d = depths([("X", &x[..]), ("Y", &y[..])].into_iter());
-    assert_eq!(d.len(), 2);
+    let a = chain("A", &["-j B", "-j ACCEPT", "-j C"]);
+    let b = chain("B", &["-g C"]);
+    let c = chain("C", &["-j DNAT --to-destination 1.2.3.4:80"]);
+    // Whatever the order, the longest path counts.
+    assert_eq!(depths(&[&*a, &*b, &*c]), [2, 1, 0]);
+    assert_eq!(depths(&[&*c, &*b, &*a]), [0, 1, 2]);
+    assert_eq!(depths(&[&*b, &*a, &*c]), [1, 2, 0]);
+    let ordered: Vec<&str> = by_depth(&[&*a, &*b, &*c], false)
+        .iter()
+        .map(|c| c.name())
+        .collect();
+    assert_eq!(ordered, ["C", "B", "A"]);
+    let x = chain("X", &["-j Y"]);
+    let y = chain("Y", &["-j X", "-j Z"]);
+    let z = chain("Z", &["-j X"]);
+    // Cut where the walk meets its own path: X → Y → Z (→ X cut), Y also → X (cut).
+    assert_eq!(depths(&[&*x, &*y, &*z]), [2, 1, 0]);
 }
