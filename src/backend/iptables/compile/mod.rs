@@ -29,6 +29,7 @@ use ipnet::Ipv4Net;
 
 use self::fixed::StaticChains;
 use self::service::{CompiledService, Gathered, PodDetector, compile_service, gather};
+use super::kernel::jump_target;
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
 use crate::model::{ProxyState, Service, ServiceName};
@@ -263,8 +264,16 @@ impl Compiler {
                 let bytes =
                     services.values().map(|s| pick(s).text_len()).sum::<usize>() + tail.text_len();
                 let mut chain = ChainBuilder::with_capacity(table, name, bytes);
-                for s in services.values() {
-                    chain.push_rules(pick(s));
+                if table == Table::Nat {
+                    for rule in
+                        by_jump_target_descending(services.values().flat_map(|s| pick(s).iter()))
+                    {
+                        chain.push_rule(rule);
+                    }
+                } else {
+                    for s in services.values() {
+                        chain.push_rules(pick(s));
+                    }
                 }
                 chain.push_rules(tail);
                 Arc::new(chain.build())
@@ -425,6 +434,17 @@ fn reuse_unchanged_chains(old: &CompiledService, new: &mut CompiledService) {
 }
 
 /// One-shot compile: `Compiler::new(opts.clone()).compile_all(state)`.
+/// The nat dispatch rules (`KUBE-SERVICES`, `KUBE-NODEPORTS`) in descending order of the
+/// chain each jumps to. Their matches are disjoint (address, protocol, port), so the order
+/// changes nothing for packets (kube-proxy's own is its map order). It matters to
+/// iptables-nft, which looks each jump target up in a sorted list walked from the head:
+/// rewriting `KUBE-SERVICES` at 10k services took 2.6–2.9 s in that order, 1.2 s in this one.
+fn by_jump_target_descending<'a>(rules: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut rules: Vec<&str> = rules.collect();
+    rules.sort_by(|a, b| jump_target(b).cmp(&jump_target(a)));
+    rules
+}
+
 pub fn compile(state: &ProxyState, opts: &CompileOptions) -> Ruleset {
     Compiler::new(opts.clone()).compile_all(state)
 }

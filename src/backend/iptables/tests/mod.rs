@@ -2,6 +2,7 @@
 //! over the compiled rules, incremental compiles, and round trips through a real kernel.
 
 mod arbitrary;
+mod dispatch_order;
 mod fixtures;
 mod flows;
 mod golden;
