@@ -87,6 +87,26 @@ impl Kproxy {
         parse_syncs(&self.log_text())
     }
 
+    /// Waits until the drift check a periodic resync starts has read the kernel back;
+    /// returns how long that took.
+    pub fn wait_for_drift_check(&mut self, timeout: Duration) -> Duration {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(took) = parse_drift_check(&self.log_text()) {
+                return took;
+            }
+            if let Some(status) = self.child.try_wait().expect("polling kproxy") {
+                panic!("kproxy exited with {status}:\n{}", tail(&self.log_text()));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kproxy's drift check did not finish within {timeout:?}:\n{}",
+                tail(&self.log_text())
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until kproxy has logged `n` syncs; panics with its log if it exits or `timeout`
     /// passes first.
     pub fn wait_for_syncs(&mut self, n: usize, timeout: Duration) -> Vec<SyncLine> {
@@ -171,6 +191,15 @@ pub fn parse_syncs(log: &str) -> Vec<SyncLine> {
             })
         })
         .collect()
+}
+
+/// The duration of the first finished drift check (`drift check read the kernel took=…`).
+pub fn parse_drift_check(log: &str) -> Option<Duration> {
+    let line = log
+        .lines()
+        .find(|l| l.contains("drift check read the kernel"))?;
+    let at = line.find(" took=")? + " took=".len();
+    parse_debug_duration(line[at..].split_whitespace().next()?)
 }
 
 /// Parses `Duration`'s `Debug` form: `1.5s`, `850.25ms`, `12µs`, `3ns`.
