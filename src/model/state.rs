@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{Change, EndpointSlice, Service, ServiceEndpoint, ServiceName, ServicePort, SliceName};
@@ -19,8 +20,9 @@ pub struct NodeInfo {
 #[derive(Debug, Default)]
 pub struct ProxyState {
     node: NodeInfo,
-    services: BTreeMap<ServiceName, Service>,
-    slices: BTreeMap<SliceName, EndpointSlice>,
+    /// Shared with the source that reported them: applying a change clones no object.
+    services: BTreeMap<ServiceName, Arc<Service>>,
+    slices: BTreeMap<SliceName, Arc<EndpointSlice>>,
     slices_by_service: HashMap<ServiceName, BTreeSet<SliceName>>,
     dirty: BTreeSet<ServiceName>,
     service_changes: u64,
@@ -57,7 +59,11 @@ impl ProxyState {
     pub fn apply(&mut self, change: Change) -> bool {
         match change {
             Change::ServiceUpdated(svc) => {
-                if self.services.get(&svc.name) == Some(&svc) {
+                if self
+                    .services
+                    .get(&svc.name)
+                    .is_some_and(|old| same(old, &svc))
+                {
                     return false;
                 }
                 self.service_changes += 1;
@@ -74,7 +80,11 @@ impl ProxyState {
                 true
             }
             Change::SliceUpdated(slice) => {
-                if self.slices.get(&slice.name) == Some(&slice) {
+                if self
+                    .slices
+                    .get(&slice.name)
+                    .is_some_and(|old| same(old, &slice))
+                {
                     return false;
                 }
                 self.endpoint_changes += 1;
@@ -147,11 +157,11 @@ impl ProxyState {
     }
 
     pub fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.values()
+        self.services.values().map(|s| &**s)
     }
 
     pub fn service(&self, name: &ServiceName) -> Option<&Service> {
-        self.services.get(name)
+        self.services.get(name).map(|s| &**s)
     }
 
     pub fn service_count(&self) -> usize {
@@ -195,6 +205,11 @@ impl ProxyState {
         }
         merged.into_values().collect()
     }
+}
+
+/// Equal objects: the same allocation, or equal values.
+fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
 }
 
 #[cfg(test)]
