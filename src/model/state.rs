@@ -23,7 +23,9 @@ pub struct ProxyState {
     /// Shared with the source that reported them: applying a change clones no object.
     services: BTreeMap<ServiceName, Arc<Service>>,
     slices: BTreeMap<SliceName, Arc<EndpointSlice>>,
-    slices_by_service: HashMap<ServiceName, BTreeSet<SliceName>>,
+    /// Sorted; a `Vec`, not a `BTreeSet`: a service has one or two slices, and a set's
+    /// node is ~550 bytes.
+    slices_by_service: HashMap<ServiceName, Vec<SliceName>>,
     dirty: BTreeSet<ServiceName>,
     service_changes: u64,
     endpoint_changes: u64,
@@ -96,10 +98,13 @@ impl ProxyState {
                     self.unlink_slice(&old_service, &slice.name);
                 }
                 self.dirty.insert(slice.service.clone());
-                self.slices_by_service
+                let names = self
+                    .slices_by_service
                     .entry(slice.service.clone())
-                    .or_default()
-                    .insert(slice.name.clone());
+                    .or_default();
+                if let Err(at) = names.binary_search(&slice.name) {
+                    names.insert(at, slice.name.clone());
+                }
                 self.slices.insert(slice.name.clone(), slice);
                 true
             }
@@ -124,9 +129,11 @@ impl ProxyState {
     }
 
     fn unlink_slice(&mut self, service: &ServiceName, slice: &SliceName) {
-        if let Some(set) = self.slices_by_service.get_mut(service) {
-            set.remove(slice);
-            if set.is_empty() {
+        if let Some(names) = self.slices_by_service.get_mut(service) {
+            if let Ok(at) = names.binary_search(slice) {
+                names.remove(at);
+            }
+            if names.is_empty() {
                 self.slices_by_service.remove(service);
             }
         }

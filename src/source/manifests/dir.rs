@@ -160,8 +160,6 @@ impl DirState {
     /// Every object, each from its winning file (shared, not copied).
     pub fn snapshot(&self) -> Snapshot {
         let mut snap = Snapshot::default();
-        snap.services.reserve(self.owners.len());
-        snap.slices.reserve(self.owners.len());
         for key in self.owners.keys() {
             match key {
                 ObjectKey::Service(name) => {
