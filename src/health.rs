@@ -437,7 +437,7 @@ mod tests {
             Protocol::Tcp,
             None,
         );
-        tx.send(Change::ServiceUpdated(svc)).await.unwrap();
+        tx.send(Change::service(svc)).await.unwrap();
         tokio::time::sleep(SEC * 5).await;
         assert!(h.times().oldest_pending.is_some(), "queued change reported");
         clock.advance(TIMEOUT);

@@ -86,8 +86,8 @@ fn one_plan_turns_an_iptables_mode_node_into_an_ipvs_mode_node() {
             Some("node-1"),
             Conditions::READY,
         );
-    state.apply(Change::ServiceUpdated(svc));
-    state.apply(Change::SliceUpdated(slice));
+    state.apply(Change::service(svc));
+    state.apply(Change::slice(slice));
     let iptables_mode = compile(&state, &CompileOptions::default()).to_restore_input();
 
     let ns = Netns::new("mode-switch");

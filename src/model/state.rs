@@ -1,5 +1,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{Change, EndpointSlice, Service, ServiceEndpoint, ServiceName, ServicePort, SliceName};
@@ -19,9 +20,12 @@ pub struct NodeInfo {
 #[derive(Debug, Default)]
 pub struct ProxyState {
     node: NodeInfo,
-    services: BTreeMap<ServiceName, Service>,
-    slices: BTreeMap<SliceName, EndpointSlice>,
-    slices_by_service: HashMap<ServiceName, BTreeSet<SliceName>>,
+    /// Shared with the source that reported them: applying a change clones no object.
+    services: BTreeMap<ServiceName, Arc<Service>>,
+    slices: BTreeMap<SliceName, Arc<EndpointSlice>>,
+    /// Sorted; a `Vec`, not a `BTreeSet`: a service has one or two slices, and a set's
+    /// node is ~550 bytes.
+    slices_by_service: HashMap<ServiceName, Vec<SliceName>>,
     dirty: BTreeSet<ServiceName>,
     service_changes: u64,
     endpoint_changes: u64,
@@ -57,7 +61,11 @@ impl ProxyState {
     pub fn apply(&mut self, change: Change) -> bool {
         match change {
             Change::ServiceUpdated(svc) => {
-                if self.services.get(&svc.name) == Some(&svc) {
+                if self
+                    .services
+                    .get(&svc.name)
+                    .is_some_and(|old| same(old, &svc))
+                {
                     return false;
                 }
                 self.service_changes += 1;
@@ -74,7 +82,11 @@ impl ProxyState {
                 true
             }
             Change::SliceUpdated(slice) => {
-                if self.slices.get(&slice.name) == Some(&slice) {
+                if self
+                    .slices
+                    .get(&slice.name)
+                    .is_some_and(|old| same(old, &slice))
+                {
                     return false;
                 }
                 self.endpoint_changes += 1;
@@ -86,10 +98,13 @@ impl ProxyState {
                     self.unlink_slice(&old_service, &slice.name);
                 }
                 self.dirty.insert(slice.service.clone());
-                self.slices_by_service
+                let names = self
+                    .slices_by_service
                     .entry(slice.service.clone())
-                    .or_default()
-                    .insert(slice.name.clone());
+                    .or_default();
+                if let Err(at) = names.binary_search(&slice.name) {
+                    names.insert(at, slice.name.clone());
+                }
                 self.slices.insert(slice.name.clone(), slice);
                 true
             }
@@ -114,9 +129,11 @@ impl ProxyState {
     }
 
     fn unlink_slice(&mut self, service: &ServiceName, slice: &SliceName) {
-        if let Some(set) = self.slices_by_service.get_mut(service) {
-            set.remove(slice);
-            if set.is_empty() {
+        if let Some(names) = self.slices_by_service.get_mut(service) {
+            if let Ok(at) = names.binary_search(slice) {
+                names.remove(at);
+            }
+            if names.is_empty() {
                 self.slices_by_service.remove(service);
             }
         }
@@ -147,11 +164,11 @@ impl ProxyState {
     }
 
     pub fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.values()
+        self.services.values().map(|s| &**s)
     }
 
     pub fn service(&self, name: &ServiceName) -> Option<&Service> {
-        self.services.get(name)
+        self.services.get(name).map(|s| &**s)
     }
 
     pub fn service_count(&self) -> usize {
@@ -195,6 +212,11 @@ impl ProxyState {
         }
         merged.into_values().collect()
     }
+}
+
+/// Equal objects: the same allocation, or equal values.
+fn same<T: PartialEq>(a: &Arc<T>, b: &Arc<T>) -> bool {
+    Arc::ptr_eq(a, b) || **a == **b
 }
 
 #[cfg(test)]

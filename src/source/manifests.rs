@@ -16,6 +16,7 @@ mod watch;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use thiserror::Error;
 
@@ -25,11 +26,12 @@ use crate::model::{self, ServiceName, SliceName};
 pub use dir::is_manifest_name;
 pub use watch::run;
 
-/// Everything a manifest directory holds, after validation.
+/// Everything a manifest directory holds, after validation; the objects are shared with
+/// the directory cache, not copied.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
-    pub services: HashMap<ServiceName, model::Service>,
-    pub slices: HashMap<SliceName, model::EndpointSlice>,
+    pub services: HashMap<ServiceName, Arc<model::Service>>,
+    pub slices: HashMap<SliceName, Arc<model::EndpointSlice>>,
 }
 
 /// Why the manifest source stopped. Bad files are never an error (they are skipped); only

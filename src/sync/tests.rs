@@ -81,7 +81,7 @@ const PERIODS: Periods = Periods {
 };
 
 fn svc(name: &str, last: u8) -> Change {
-    Change::ServiceUpdated(
+    Change::service(
         Service::new("ns", name, Ipv4Addr::new(10, 96, 0, last)).with_port(
             "",
             80,

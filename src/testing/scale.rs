@@ -150,7 +150,7 @@ impl Cluster {
     pub fn service_changes(&self, i: usize) -> Vec<Change> {
         let mut out = Vec::new();
         if let Ok(Some(svc)) = convert::service(&self.services[i]) {
-            out.push(Change::ServiceUpdated(svc));
+            out.push(Change::service(svc));
         }
         out.extend(self.slices[i].iter().map(slice_change));
         out
@@ -161,7 +161,7 @@ impl Cluster {
         let mut out = Vec::with_capacity(self.services.len() * 2);
         for svc in &self.services {
             if let Ok(Some(s)) = convert::service(svc) {
-                out.push(Change::ServiceUpdated(s));
+                out.push(Change::service(s));
             }
         }
         for slice in self.slices.iter().flatten() {
@@ -242,7 +242,7 @@ pub fn remove_last_service(cluster: &mut Cluster, state: &mut ProxyState) {
     let svc = cluster.services.pop().expect("a service to remove");
     for slice in cluster.slices.pop().unwrap_or_default() {
         if let Change::SliceUpdated(s) = slice_change(&slice) {
-            state.apply(Change::SliceDeleted(s.name));
+            state.apply(Change::SliceDeleted(s.name.clone()));
         }
     }
     if let Ok(Some(s)) = convert::service(&svc) {
@@ -253,7 +253,7 @@ pub fn remove_last_service(cluster: &mut Cluster, state: &mut ProxyState) {
 /// The model change for one slice (as the sources convert it).
 pub fn slice_change(slice: &discovery::EndpointSlice) -> Change {
     match convert::endpoint_slice(slice) {
-        Ok(Some(s)) => Change::SliceUpdated(s),
+        Ok(Some(s)) => Change::slice(s),
         other => panic!("generated slice does not convert: {other:?}"),
     }
 }

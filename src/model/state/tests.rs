@@ -23,7 +23,7 @@ fn ip(last: u8) -> Ipv4Addr {
 fn endpoints_merge_across_slices_and_match_ports_by_name_and_protocol() {
     let svc = web();
     let mut state = ProxyState::new("node-a");
-    state.apply(Change::ServiceUpdated(svc.clone()));
+    state.apply(Change::service(svc.clone()));
     let a = EndpointSlice::new(&svc.name, "web-a")
         .with_port("http", 8080, Protocol::Tcp)
         .with_endpoint(ip(1), Some("node-a"), Conditions::READY);
@@ -31,8 +31,8 @@ fn endpoints_merge_across_slices_and_match_ports_by_name_and_protocol() {
         .with_port("http", 8080, Protocol::Tcp)
         .with_port("dns", 5353, Protocol::Udp)
         .with_endpoint(ip(2), Some("node-b"), Conditions::READY);
-    state.apply(Change::SliceUpdated(a));
-    state.apply(Change::SliceUpdated(b));
+    state.apply(Change::slice(a));
+    state.apply(Change::slice(b));
 
     let http = state.endpoints(&svc.name, &svc.ports[0]);
     assert_eq!(
@@ -55,15 +55,15 @@ fn endpoints_merge_across_slices_and_match_ports_by_name_and_protocol() {
 fn duplicate_endpoints_across_slices_collapse_and_ready_wins() {
     let svc = web();
     let mut state = ProxyState::new("node-a");
-    state.apply(Change::ServiceUpdated(svc.clone()));
+    state.apply(Change::service(svc.clone()));
     let a = EndpointSlice::new(&svc.name, "a")
         .with_port("http", 8080, Protocol::Tcp)
         .with_endpoint(ip(1), None, TERMINATING);
     let b = EndpointSlice::new(&svc.name, "b")
         .with_port("http", 8080, Protocol::Tcp)
         .with_endpoint(ip(1), None, Conditions::READY);
-    state.apply(Change::SliceUpdated(a));
-    state.apply(Change::SliceUpdated(b));
+    state.apply(Change::slice(a));
+    state.apply(Change::slice(b));
     let eps = state.endpoints(&svc.name, &svc.ports[0]);
     assert_eq!(eps.len(), 1);
     assert!(eps[0].ready);
@@ -79,16 +79,16 @@ fn dirty_set_tracks_changed_services_only() {
         None,
     );
     let mut state = ProxyState::new("node-a");
-    assert!(state.apply(Change::ServiceUpdated(svc.clone())));
-    assert!(state.apply(Change::ServiceUpdated(other.clone())));
+    assert!(state.apply(Change::service(svc.clone())));
+    assert!(state.apply(Change::service(other.clone())));
     state.take_pending();
 
     // Re-sending an identical object is not a change.
-    assert!(!state.apply(Change::ServiceUpdated(svc.clone())));
+    assert!(!state.apply(Change::service(svc.clone())));
     assert!(!state.has_pending());
 
     let slice = EndpointSlice::new(&svc.name, "a").with_port("http", 80, Protocol::Tcp);
-    assert!(state.apply(Change::SliceUpdated(slice.clone())));
+    assert!(state.apply(Change::slice(slice.clone())));
     let pending = state.take_pending();
     assert_eq!(
         pending.dirty.into_iter().collect::<Vec<_>>(),
@@ -107,13 +107,13 @@ fn a_slice_moved_to_another_service_dirties_both() {
     let other = ServiceName::new("ns", "other");
     let mut state = ProxyState::new("node-a");
     let slice = EndpointSlice::new(&svc.name, "s").with_port("http", 80, Protocol::Tcp);
-    state.apply(Change::SliceUpdated(slice.clone()));
+    state.apply(Change::slice(slice.clone()));
     state.take_pending();
     let moved = EndpointSlice {
         service: other.clone(),
         ..slice
     };
-    state.apply(Change::SliceUpdated(moved));
+    state.apply(Change::slice(moved));
     let dirty = state.take_pending().dirty;
     assert!(dirty.contains(&svc.name) && dirty.contains(&other));
     assert!(state.endpoints(&svc.name, &svc.ports[0]).is_empty());
@@ -122,9 +122,29 @@ fn a_slice_moved_to_another_service_dirties_both() {
 #[test]
 fn restored_pending_changes_are_retried() {
     let mut state = ProxyState::new("n");
-    state.apply(Change::ServiceUpdated(web()));
+    state.apply(Change::service(web()));
     let pending = state.take_pending();
     assert!(!state.has_pending());
     state.restore_pending(pending);
     assert!(state.has_pending());
+}
+
+#[test]
+fn an_update_equal_to_what_is_known_changes_nothing_shared_or_not() {
+    let mut state = ProxyState::new("node-a");
+    let svc = Arc::new(web());
+    assert!(state.apply(Change::ServiceUpdated(svc.clone())));
+    state.take_pending();
+    // The same allocation, and an equal copy in another one.
+    assert!(!state.apply(Change::ServiceUpdated(svc.clone())));
+    assert!(!state.apply(Change::service(web())));
+    assert!(!state.has_pending());
+    let moved = Service::new("ns", "web", Ipv4Addr::new(10, 96, 0, 11));
+    assert!(state.apply(Change::from(moved)));
+    assert_eq!(
+        state.service(&svc.name).unwrap().cluster_ip,
+        Ipv4Addr::new(10, 96, 0, 11)
+    );
+    // The state holds its own reference; the caller's copy is untouched.
+    assert_eq!(svc.cluster_ip, Ipv4Addr::new(10, 96, 0, 10));
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt::Display;
 use std::hash::Hash;
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
@@ -37,16 +38,16 @@ pub struct Services;
 impl Kind for Services {
     type Object = core::Service;
     type Key = ServiceName;
-    type Value = model::Service;
+    type Value = Arc<model::Service>;
     const KIND: &'static str = "Service";
     fn key(namespace: String, name: String) -> ServiceName {
         ServiceName::new(namespace, name)
     }
-    fn convert(obj: &core::Service) -> Result<Option<model::Service>, ObjectError> {
-        convert::service(obj)
+    fn convert(obj: &core::Service) -> Result<Option<Self::Value>, ObjectError> {
+        Ok(convert::service(obj)?.map(Arc::new))
     }
-    fn updated(value: model::Service) -> Change {
-        Change::ServiceUpdated(value)
+    fn updated(value: Self::Value) -> Change {
+        Change::service(value)
     }
     fn deleted(key: ServiceName) -> Change {
         Change::ServiceDeleted(key)
@@ -58,18 +59,16 @@ pub struct Slices;
 impl Kind for Slices {
     type Object = discovery::EndpointSlice;
     type Key = SliceName;
-    type Value = model::EndpointSlice;
+    type Value = Arc<model::EndpointSlice>;
     const KIND: &'static str = "EndpointSlice";
     fn key(namespace: String, name: String) -> SliceName {
         SliceName::new(namespace, name)
     }
-    fn convert(
-        obj: &discovery::EndpointSlice,
-    ) -> Result<Option<model::EndpointSlice>, ObjectError> {
-        convert::endpoint_slice(obj)
+    fn convert(obj: &discovery::EndpointSlice) -> Result<Option<Self::Value>, ObjectError> {
+        Ok(convert::endpoint_slice(obj)?.map(Arc::new))
     }
-    fn updated(value: model::EndpointSlice) -> Change {
-        Change::SliceUpdated(value)
+    fn updated(value: Self::Value) -> Change {
+        Change::slice(value)
     }
     fn deleted(key: SliceName) -> Change {
         Change::SliceDeleted(key)

@@ -9,6 +9,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::Snapshot;
@@ -58,8 +59,9 @@ struct CachedFile {
     content_hash: Option<u64>,
     /// Modified within [`RACY_WINDOW`] of the scan that read it: compare content next time.
     racy: bool,
-    services: HashMap<ServiceName, Service>,
-    slices: HashMap<SliceName, EndpointSlice>,
+    /// Shared with the snapshots and changes made from them.
+    services: HashMap<ServiceName, Arc<Service>>,
+    slices: HashMap<SliceName, Arc<EndpointSlice>>,
 }
 
 impl CachedFile {
@@ -72,9 +74,11 @@ impl CachedFile {
 #[derive(Debug)]
 pub struct DirState {
     dir: PathBuf,
-    files: BTreeMap<PathBuf, CachedFile>,
-    /// The files defining each object; the last one (in path order) wins.
-    owners: HashMap<ObjectKey, BTreeSet<PathBuf>>,
+    /// Keyed by a shared path: [`Self::owners`] names the same allocation for every object.
+    files: BTreeMap<Arc<Path>, CachedFile>,
+    /// The files defining each object, sorted; the last one wins. A sorted `Vec`, not a
+    /// `BTreeSet`: nearly every object has one owner, and a set's node is ~300 bytes.
+    owners: HashMap<ObjectKey, Vec<Arc<Path>>>,
 }
 
 impl DirState {
@@ -92,12 +96,12 @@ impl DirState {
         let now = SystemTime::now();
         let listed = list(&self.dir)?;
         let mut affected = BTreeSet::new();
-        let gone: Vec<PathBuf> = {
-            let present: std::collections::HashSet<&PathBuf> =
-                listed.iter().map(|(p, _)| p).collect();
+        let gone: Vec<Arc<Path>> = {
+            let present: std::collections::HashSet<&Path> =
+                listed.iter().map(|(p, _)| p.as_path()).collect();
             self.files
                 .keys()
-                .filter(|p| !present.contains(p))
+                .filter(|p| !present.contains(&***p))
                 .cloned()
                 .collect()
         };
@@ -142,18 +146,18 @@ impl DirState {
     }
 
     /// The service as its winning file defines it.
-    pub fn service(&self, name: &ServiceName) -> Option<&Service> {
+    pub fn service(&self, name: &ServiceName) -> Option<&Arc<Service>> {
         let path = self.owners.get(&ObjectKey::Service(name.clone()))?.last()?;
         self.files.get(path)?.services.get(name)
     }
 
     /// The slice as its winning file defines it.
-    pub fn slice(&self, name: &SliceName) -> Option<&EndpointSlice> {
+    pub fn slice(&self, name: &SliceName) -> Option<&Arc<EndpointSlice>> {
         let path = self.owners.get(&ObjectKey::Slice(name.clone()))?.last()?;
         self.files.get(path)?.slices.get(name)
     }
 
-    /// Every object, each from its winning file.
+    /// Every object, each from its winning file (shared, not copied).
     pub fn snapshot(&self) -> Snapshot {
         let mut snap = Snapshot::default();
         for key in self.owners.keys() {
@@ -183,7 +187,7 @@ impl DirState {
         affected: &mut BTreeSet<ObjectKey>,
     ) {
         let key = FileKey::of(meta);
-        let cached = self.files.get(&path);
+        let cached = self.files.get(path.as_path());
         if cached.is_some_and(|c| c.key == Some(key) && !c.racy) {
             return;
         }
@@ -207,7 +211,7 @@ impl DirState {
         let racy = now
             .duration_since(key.mtime)
             .map_or(true, |age| age < RACY_WINDOW);
-        if let Some(c) = self.files.get_mut(&path)
+        if let Some(c) = self.files.get_mut(path.as_path())
             && c.content_hash == content_hash
         {
             c.key = Some(key);
@@ -237,15 +241,18 @@ impl DirState {
 
     /// Installs a file's new content and updates the owner index.
     fn replace(&mut self, path: PathBuf, file: CachedFile, affected: &mut BTreeSet<ObjectKey>) {
-        if let Some(old) = self.files.remove(&path) {
+        if let Some(old) = self.files.remove(path.as_path()) {
             for key in old.keys() {
                 self.disown(&key, &path);
                 affected.insert(key);
             }
         }
+        let path: Arc<Path> = path.into();
         for key in file.keys() {
             let owners = self.owners.entry(key.clone()).or_default();
-            owners.insert(path.clone());
+            if let Err(at) = owners.binary_search(&path) {
+                owners.insert(at, path.clone());
+            }
             if owners.len() > 1 {
                 let winner = owners.last().expect("not empty");
                 let others: Vec<_> = owners
@@ -267,7 +274,9 @@ impl DirState {
 
     fn disown(&mut self, key: &ObjectKey, path: &Path) {
         if let Some(owners) = self.owners.get_mut(key) {
-            owners.remove(path);
+            if let Ok(at) = owners.binary_search_by(|p| (**p).cmp(path)) {
+                owners.remove(at);
+            }
             if owners.is_empty() {
                 self.owners.remove(key);
             }
@@ -287,12 +296,12 @@ fn index(
     path: &Path,
     objects: FileObjects,
 ) -> (
-    HashMap<ServiceName, Service>,
-    HashMap<SliceName, EndpointSlice>,
+    HashMap<ServiceName, Arc<Service>>,
+    HashMap<SliceName, Arc<EndpointSlice>>,
 ) {
     let mut services = HashMap::with_capacity(objects.services.len());
     for s in objects.services {
-        if let Some(prev) = services.insert(s.name.clone(), s) {
+        if let Some(prev) = services.insert(s.name.clone(), Arc::new(s)) {
             tracing::warn!(
                 "Service {} is defined twice in {}; using the later one",
                 prev.name,
@@ -302,7 +311,7 @@ fn index(
     }
     let mut slices = HashMap::with_capacity(objects.slices.len());
     for s in objects.slices {
-        if let Some(prev) = slices.insert(s.name.clone(), s) {
+        if let Some(prev) = slices.insert(s.name.clone(), Arc::new(s)) {
             tracing::warn!(
                 "EndpointSlice {} is defined twice in {}; using the later one",
                 prev.name,

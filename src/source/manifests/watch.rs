@@ -209,8 +209,8 @@ fn watch(dir: &Path, pending: Arc<Pending>) -> Option<notify::RecommendedWatcher
 /// What was last sent downstream, to turn the directory's state into the changes that lead to it.
 #[derive(Default)]
 struct Reporter {
-    services: Reported<ServiceName, Service>,
-    slices: Reported<SliceName, EndpointSlice>,
+    services: Reported<ServiceName, Arc<Service>>,
+    slices: Reported<SliceName, Arc<EndpointSlice>>,
 }
 
 /// Changes grouped so that services arrive before their slices and slices go before their
@@ -272,7 +272,7 @@ impl Reporter {
             match key {
                 ObjectKey::Service(name) => match state.service(&name) {
                     Some(s) if self.services.upsert(name.clone(), s.clone()) => {
-                        batch.services.push(Change::ServiceUpdated(s.clone()));
+                        batch.services.push(Change::service(s.clone()));
                     }
                     Some(_) => {}
                     None if self.services.remove(&name) => {
@@ -282,7 +282,7 @@ impl Reporter {
                 },
                 ObjectKey::Slice(name) => match state.slice(&name) {
                     Some(s) if self.slices.upsert(name.clone(), s.clone()) => {
-                        batch.slices.push(Change::SliceUpdated(s.clone()));
+                        batch.slices.push(Change::slice(s.clone()));
                     }
                     Some(_) => {}
                     None if self.slices.remove(&name) => {

@@ -45,8 +45,8 @@ impl Fixture {
         let mut state = ProxyState::new("node-a");
         for (name, last, pods) in [("a", 1, &[1u8, 2][..]), ("b", 2, &[3, 4][..])] {
             let svc = service(name, last);
-            state.apply(Change::SliceUpdated(slice(&svc, pods)));
-            state.apply(Change::ServiceUpdated(svc));
+            state.apply(Change::slice(slice(&svc, pods)));
+            state.apply(Change::service(svc));
         }
         let metrics = Metrics::new();
         let backend = IptablesBackend::new(
@@ -128,7 +128,7 @@ fn an_unchanged_state_writes_nothing_even_on_a_full_sync() {
 fn a_partial_sync_writes_only_the_changed_service_chains() {
     let mut f = Fixture::new();
     let a = service("a", 1);
-    f.state.apply(Change::SliceUpdated(slice(&a, &[1, 5])));
+    f.state.apply(Change::slice(slice(&a, &[1, 5])));
     let report = f.sync(false).unwrap();
     let input = f.last_restore().to_string();
     assert!(
@@ -193,7 +193,7 @@ fn a_deleted_service_loses_its_chains() {
 fn a_failed_restore_is_counted_and_the_next_sync_reads_the_kernel() {
     let mut f = Fixture::new();
     f.backend.runner_mut().fail_next_restore = true;
-    f.state.apply(Change::ServiceUpdated(service("c", 3)));
+    f.state.apply(Change::service(service("c", 3)));
     let pending = f.state.take_pending();
     assert!(f.backend.sync(&f.state, &pending, false).is_err());
     assert_eq!(f.metrics.restore_failures.get(), 1);
@@ -227,7 +227,7 @@ fn chains_written_while_the_drift_check_reads_are_not_undone() {
     // is still reading while the change is written.
     f.sync(true).unwrap();
     let a = service("a", 1);
-    f.state.apply(Change::SliceUpdated(slice(&a, &[1, 5])));
+    f.state.apply(Change::slice(slice(&a, &[1, 5])));
     f.sync(false).unwrap();
     assert!(f.last_restore().contains("ns/a:http"));
     let after_change = f.backend.runner.kernel.clone();
@@ -261,7 +261,7 @@ fn a_failed_write_cancels_the_drift_check_and_the_retry_reads_the_kernel() {
     f.sync(true).unwrap();
     assert!(f.backend.next_wakeup().is_some());
     f.backend.runner_mut().fail_next_restore = true;
-    f.state.apply(Change::ServiceUpdated(service("c", 3)));
+    f.state.apply(Change::service(service("c", 3)));
     assert!(f.sync(false).is_err());
     assert!(f.backend.next_wakeup().is_none(), "check still pending");
 }

@@ -88,10 +88,10 @@ pub fn slice(svc: &Service, endpoints: &[(Ipv4Addr, &str, Conditions)]) -> Endpo
 pub fn state(services: &[Service], slices: &[EndpointSlice]) -> ProxyState {
     let mut state = ProxyState::new(NODE);
     for svc in services {
-        state.apply(Change::ServiceUpdated(svc.clone()));
+        state.apply(Change::service(svc.clone()));
     }
     for slice in slices {
-        state.apply(Change::SliceUpdated(slice.clone()));
+        state.apply(Change::slice(slice.clone()));
     }
     state.take_pending();
     state

@@ -66,7 +66,7 @@ fn endpoint_change_recompiles_only_its_service_and_keeps_dispatch_chains() {
             (remote_pod(3), OTHER_NODE, Conditions::READY),
         ],
     );
-    let dirty = apply(&mut st, Change::SliceUpdated(grown));
+    let dirty = apply(&mut st, Change::slice(grown));
     let after = compiler.compile(&st, &dirty);
     assert_eq!(after, compile(&st, &options()));
 
@@ -187,7 +187,7 @@ fn crossing_the_large_cluster_threshold_recompiles_everything() {
         .clone();
     let mut grown = EndpointSlice::new(&svc.name, "svc-1-2").with_port("http", 8080, Protocol::Tcp);
     grown = grown.with_endpoint(Ipv4Addr::new(10, 99, 0, 1), Some(NODE), Conditions::READY);
-    let dirty = apply(&mut st, Change::SliceUpdated(grown));
+    let dirty = apply(&mut st, Change::slice(grown));
     let large = compiler.compile(&st, &dirty);
     assert_eq!(large, compile(&st, &options()));
     assert!(
@@ -230,8 +230,8 @@ proptest! {
             if delete {
                 st.apply(Change::ServiceDeleted(svc.name.clone()));
             } else {
-                st.apply(Change::ServiceUpdated(svc));
-                st.apply(Change::SliceUpdated(slice));
+                st.apply(Change::service(svc));
+                st.apply(Change::slice(slice));
             }
             let dirty = st.take_pending().dirty;
             // A full compile on a warm compiler reuses what did not change; both must
@@ -266,8 +266,8 @@ pub fn big_state(n: u32, per: u32) -> ProxyState {
                 Conditions::READY,
             );
         }
-        st.apply(Change::ServiceUpdated(svc));
-        st.apply(Change::SliceUpdated(slice));
+        st.apply(Change::service(svc));
+        st.apply(Change::slice(slice));
     }
     st.take_pending();
     st
@@ -325,7 +325,7 @@ fn compile_speed_at_10k_services() {
         let slice = EndpointSlice::new(&name, "svc-77-1")
             .with_port("http", 8080, Protocol::Tcp)
             .with_endpoint(Ipv4Addr::new(10, 99, 0, k), Some(NODE), Conditions::READY);
-        let dirty = apply(&mut st, Change::SliceUpdated(slice));
+        let dirty = apply(&mut st, Change::slice(slice));
         let t = Instant::now();
         let next = compiler.compile(&st, &dirty);
         incremental.push(t.elapsed().as_secs_f64());

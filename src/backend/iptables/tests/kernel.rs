@@ -193,8 +193,8 @@ fn random_states_are_accepted_and_saved_back_verbatim() {
             let mut names = BTreeSet::<ServiceName>::new();
             for (svc, slice) in services {
                 if names.insert(svc.name.clone()) {
-                    state.apply(Change::ServiceUpdated(svc));
-                    state.apply(Change::SliceUpdated(slice));
+                    state.apply(Change::service(svc));
+                    state.apply(Change::slice(slice));
                 }
             }
             let ruleset = compile(&state, &opts);

@@ -42,10 +42,10 @@ fn slice(name: &str, eps: &[(Ipv4Addr, Conditions)]) -> EndpointSlice {
 fn state(services: Vec<Service>, slices: Vec<EndpointSlice>) -> ProxyState {
     let mut st = ProxyState::new(NODE);
     for s in services {
-        st.apply(Change::ServiceUpdated(s));
+        st.apply(Change::service(s));
     }
     for s in slices {
-        st.apply(Change::SliceUpdated(s));
+        st.apply(Change::slice(s));
     }
     st
 }
@@ -222,7 +222,7 @@ fn an_incremental_compile_touches_only_the_dirty_service() {
     assert_eq!(first.desired.virtual_servers.len(), 2);
     st.take_pending();
 
-    st.apply(Change::SliceUpdated(slice(
+    st.apply(Change::slice(slice(
         "a",
         &[(local(2), READY), (remote(3), READY)],
     )));

@@ -31,7 +31,7 @@ fn model(name: &str, ip: [u8; 4]) -> model::Service {
 }
 
 fn updated(name: &str, ip: [u8; 4]) -> Change {
-    Change::ServiceUpdated(model(name, ip))
+    Change::service(model(name, ip))
 }
 
 fn deleted(name: &str) -> Change {

@@ -337,3 +337,50 @@ fn manifests_at_scale() {
     assert_eq!(state.snapshot().services.len(), 10_000);
     println!("full snapshot: {:?}", t.elapsed());
 }
+
+#[test]
+fn the_last_of_several_owners_wins_whatever_the_order_they_appear_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let metrics = Metrics::new();
+    let ip = |state: &DirState| state.service(&svc_name("dup")).unwrap().cluster_ip;
+    write(tmp.path(), "b.yaml", &service_yaml("dup", "10.96.0.2", 80));
+    let c = write(tmp.path(), "c.yaml", &service_yaml("dup", "10.96.0.3", 80));
+    let mut state = DirState::new(tmp.path().to_path_buf());
+    state.rescan(&metrics).unwrap();
+    assert_eq!(ip(&state), Ipv4Addr::new(10, 96, 0, 3));
+    // A file sorting first, then one sorting in between, do not take over.
+    let a = write(tmp.path(), "a.yaml", &service_yaml("dup", "10.96.0.1", 80));
+    state.rescan_paths([a.clone()], &metrics);
+    let bb = write(tmp.path(), "bb.yaml", &service_yaml("dup", "10.96.0.4", 80));
+    state.rescan_paths([bb.clone()], &metrics);
+    assert_eq!(ip(&state), Ipv4Addr::new(10, 96, 0, 3));
+    std::fs::remove_file(&c).unwrap();
+    state.rescan_paths([c], &metrics);
+    assert_eq!(ip(&state), Ipv4Addr::new(10, 96, 0, 4));
+    std::fs::remove_file(&bb).unwrap();
+    std::fs::remove_file(tmp.path().join("b.yaml")).unwrap();
+    state.rescan(&metrics).unwrap();
+    assert_eq!(ip(&state), Ipv4Addr::new(10, 96, 0, 1));
+    std::fs::remove_file(&a).unwrap();
+    state.rescan(&metrics).unwrap();
+    assert!(state.service(&svc_name("dup")).is_none());
+}
+
+#[test]
+fn a_snapshot_shares_the_cached_objects() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "web.yaml", WEB);
+    let mut state = DirState::new(tmp.path().to_path_buf());
+    state.rescan(&Metrics::new()).unwrap();
+    let snap = state.snapshot();
+    let web = svc_name("web");
+    assert!(std::sync::Arc::ptr_eq(
+        &snap.services[&web],
+        state.service(&web).unwrap()
+    ));
+    let slice = SliceName::new("demo", "web-1");
+    assert!(std::sync::Arc::ptr_eq(
+        &snap.slices[&slice],
+        state.slice(&slice).unwrap()
+    ));
+}
