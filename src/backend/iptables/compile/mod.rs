@@ -442,9 +442,9 @@ fn reuse_unchanged_chains(old: &CompiledService, new: &mut CompiledService) {
 /// iptables-nft, which looks each jump target up in a sorted list walked from the head:
 /// rewriting `KUBE-SERVICES` at 10k services took 2.6–2.9 s in that order, 1.2 s in this one.
 fn by_jump_target_descending<'a>(rules: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut rules: Vec<&str> = rules.collect();
-    rules.sort_by(|a, b| jump_target(b).cmp(&jump_target(a)));
-    rules
+    let mut rules: Vec<(Option<&str>, &str)> = rules.map(|r| (jump_target(r), r)).collect();
+    rules.sort_by(|a, b| b.0.cmp(&a.0));
+    rules.into_iter().map(|(_, r)| r).collect()
 }
 
 pub fn compile(state: &ProxyState, opts: &CompileOptions) -> Ruleset {
