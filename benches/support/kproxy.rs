@@ -90,38 +90,36 @@ impl Kproxy {
     /// Waits until the drift check a periodic resync starts has read the kernel back;
     /// returns how long that took.
     pub fn wait_for_drift_check(&mut self, timeout: Duration) -> Duration {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(took) = parse_drift_check(&self.log_text()) {
-                return took;
-            }
-            if let Some(status) = self.child.try_wait().expect("polling kproxy") {
-                panic!("kproxy exited with {status}:\n{}", tail(&self.log_text()));
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kproxy's drift check did not finish within {timeout:?}:\n{}",
-                tail(&self.log_text())
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.wait_for_log("its drift check to finish", timeout, parse_drift_check)
     }
 
     /// Waits until kproxy has logged `n` syncs; panics with its log if it exits or `timeout`
     /// passes first.
     pub fn wait_for_syncs(&mut self, n: usize, timeout: Duration) -> Vec<SyncLine> {
+        self.wait_for_log(&format!("{n} syncs"), timeout, |log| {
+            Some(parse_syncs(log)).filter(|syncs| syncs.len() >= n)
+        })
+    }
+
+    /// Polls kproxy's log until `found` finds something in it; panics with the log if kproxy
+    /// exits or `timeout` passes first.
+    fn wait_for_log<T>(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        found: impl Fn(&str) -> Option<T>,
+    ) -> T {
         let deadline = Instant::now() + timeout;
         loop {
-            let syncs = self.syncs();
-            if syncs.len() >= n {
-                return syncs;
+            if let Some(value) = found(&self.log_text()) {
+                return value;
             }
             if let Some(status) = self.child.try_wait().expect("polling kproxy") {
                 panic!("kproxy exited with {status}:\n{}", tail(&self.log_text()));
             }
             assert!(
                 Instant::now() < deadline,
-                "kproxy did not sync {n} times within {timeout:?}:\n{}",
+                "kproxy: no {what} within {timeout:?}:\n{}",
                 tail(&self.log_text())
             );
             std::thread::sleep(Duration::from_millis(20));
