@@ -16,6 +16,7 @@ use kproxy::backend::iptables::plan::{ChainMap, Plan};
 use kproxy::backend::iptables::ruleset::Ruleset;
 use kproxy::model::ProxyState;
 use kproxy::testing::scale::{Cluster, NODE};
+use kproxy::testing::stopwatch::timed_iterations;
 
 use support::cluster::{self, compile_options};
 
@@ -54,18 +55,17 @@ fn bench_state(group: &mut BenchmarkGroup<WallTime>, cluster: &Cluster, services
         &changes,
         |b, changes| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
+                timed_iterations(iters, |watch| {
                     let input = changes.clone();
-                    let started = Instant::now();
-                    let mut state = ProxyState::new(NODE);
-                    for change in input {
-                        state.apply(change);
-                    }
-                    total += started.elapsed();
+                    let state = watch.time(|| {
+                        let mut state = ProxyState::new(NODE);
+                        for change in input {
+                            state.apply(change);
+                        }
+                        state
+                    });
                     drop(black_box(state));
-                }
-                total
+                })
             })
         },
     );
@@ -78,14 +78,10 @@ fn bench_full(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services
         state,
         |b, state| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let started = Instant::now();
-                    let ruleset = compiler.compile_all(state);
-                    total += started.elapsed();
+                timed_iterations(iters, |watch| {
+                    let ruleset = watch.time(|| compiler.compile_all(state));
                     drop(black_box(ruleset));
-                }
-                total
+                })
             })
         },
     );
@@ -159,35 +155,30 @@ fn bench_incremental(
             };
         group.bench_function(BenchmarkId::new(format!("compile_{name}"), services), |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
+                timed_iterations(iters, |watch| {
                     change(&mut cluster, &mut state);
                     let pending = state.take_pending();
-                    let started = Instant::now();
-                    let ruleset = compiler.compile(&state, &pending.dirty);
-                    total += started.elapsed();
+                    let ruleset = watch.time(|| compiler.compile(&state, &pending.dirty));
                     write(&mut written, &ruleset);
                     undo(&mut cluster, &mut state, &mut compiler, &mut written);
-                }
-                total
+                })
             })
         });
         group.bench_function(BenchmarkId::new(format!("plan_{name}"), services), |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
+                timed_iterations(iters, |watch| {
                     change(&mut cluster, &mut state);
                     let pending = state.take_pending();
                     let ruleset = compiler.compile(&state, &pending.dirty);
-                    let started = Instant::now();
-                    let plan = Plan::new(&ruleset, &written, None);
-                    let input = plan.render();
-                    total += started.elapsed();
+                    let (plan, input) = watch.time(|| {
+                        let plan = Plan::new(&ruleset, &written, None);
+                        let input = plan.render();
+                        (plan, input)
+                    });
                     black_box(input);
                     record(&mut written, &plan);
                     undo(&mut cluster, &mut state, &mut compiler, &mut written);
-                }
-                total
+                })
             })
         });
     }

@@ -13,12 +13,13 @@ mod env;
 mod scale;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, measurement::WallTime};
 use kproxy::backend::ipvs::listing::ipvsadm_save;
 use kproxy::model::ProxyState;
 use kproxy::testing::scale::Cluster;
+use kproxy::testing::stopwatch::timed_iterations;
 
 const DEFAULT_SIZES: &[usize] = &[1_000, 5_000, 10_000, 50_000];
 
@@ -69,15 +70,11 @@ fn bench_full(group: &mut BenchmarkGroup<WallTime>, state: &ProxyState, services
         state,
         |b, state| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let started = Instant::now();
-                    let compiled = compiler.compile_all(state);
-                    total += started.elapsed();
+                timed_iterations(iters, |watch| {
+                    let compiled = watch.time(|| compiler.compile_all(state));
                     // Freeing the previous desired state is not part of a compile.
                     drop(black_box(compiled));
-                }
-                total
+                })
             })
         },
     );
@@ -100,8 +97,7 @@ fn bench_incremental(
     for (name, add) in [("endpoint_changed", false), ("service_added", true)] {
         group.bench_function(BenchmarkId::new(name, services), |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
+                timed_iterations(iters, |watch| {
                     if add {
                         scale::add_service(&mut cluster, &mut state);
                     } else {
@@ -110,9 +106,7 @@ fn bench_incremental(
                         scale::replace_endpoint(&mut cluster, &mut state, next);
                     }
                     let dirty = state.take_pending().dirty;
-                    let started = Instant::now();
-                    let compiled = compiler.compile(&state, &dirty);
-                    total += started.elapsed();
+                    let compiled = watch.time(|| compiler.compile(&state, &dirty));
                     assert!(
                         compiled.touched.as_ref().is_some_and(|t| !t.is_empty()),
                         "an incremental compile touches the changed service's virtual servers"
@@ -123,8 +117,7 @@ fn bench_incremental(
                         let dirty = state.take_pending().dirty;
                         drop(compiler.compile(&state, &dirty));
                     }
-                }
-                total
+                })
             })
         });
     }

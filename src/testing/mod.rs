@@ -5,5 +5,6 @@ pub mod apiserver;
 pub mod netns;
 pub mod objects;
 pub mod scale;
+pub mod stopwatch;
 
 pub use apiserver::{NetnsApiServer, RequestRecord, Resource, TestApiServer};
