@@ -39,7 +39,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("starting the tokio runtime");
-    exit(runtime.block_on(kproxy::app::run(config)))
+    let result = runtime.block_on(kproxy::app::run(config));
+    // Without waiting for a sync still running on the blocking pool (after SIGTERM): the
+    // rules stay as the kernel has them, an unfinished iptables-restore commits nothing.
+    runtime.shutdown_background();
+    exit(result)
 }
 
 fn exit(result: anyhow::Result<()>) -> ExitCode {

@@ -24,7 +24,7 @@ use kproxy::testing::{NetnsApiServer, Resource};
 use http_get::{get, metric};
 use support::echo::{Outcome, tcp_request};
 use support::kproxy::{Kproxy, eventually};
-use support::netns::kernel_tests_possible;
+use support::netns::netns_available;
 use support::topology::{NODE_NAME, Topology, pod_ip};
 
 const NS: &str = "demo";
@@ -100,7 +100,7 @@ struct Cluster {
 impl Cluster {
     /// The topology and the server, with this node's Node object; kproxy not started yet.
     fn new() -> Option<Self> {
-        if !kernel_tests_possible() {
+        if !netns_available(&[]) {
             return None;
         }
         let topo = Topology::new(3, &[POD_PORT]);

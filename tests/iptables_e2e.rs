@@ -16,7 +16,7 @@ use support::e2e::{
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
 use support::manifests::{service_yaml, slice_yaml, write};
-use support::netns::{Netns, kernel_tests_possible};
+use support::netns::{Netns, netns_available};
 use support::topology::{NODE_IP, pod_ip};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -41,7 +41,7 @@ fn write_manifests(dir: &Path) {
 }
 
 fn setup(extra_args: &[&str]) -> Option<Setup> {
-    if !kernel_tests_possible() {
+    if !netns_available(&[]) {
         return None;
     }
     let start = |node: &Netns, dir: &Path| start_kproxy(node, dir, extra_args);
@@ -201,7 +201,7 @@ fn a_restart_changes_nothing_and_cleanup_removes_every_chain() {
 
 #[test]
 fn once_and_dry_run() {
-    if !kernel_tests_possible() {
+    if !netns_available(&[]) {
         return;
     }
     let node = Netns::new("once");
@@ -253,7 +253,7 @@ fn bad_manifests_are_skipped_and_the_rest_keeps_working() {
 
 #[test]
 fn netns_is_created_when_absent() {
-    if !kernel_tests_possible() {
+    if !netns_available(&[]) {
         return;
     }
     // Not created here: kproxy must create it. The guard removes it either way.

@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use ipvs::ipvs_or_skip;
+use ipvs::ipvs_available;
 use ipvs::ipvsadm::{DestView, ServiceView, View, parse_list, without_conns};
 use kproxy::backend::ipvs::handle::IpvsHandle;
 use kproxy::backend::ipvs::netlink::{RealServer, ServiceKey, VirtualService};
@@ -26,7 +26,7 @@ use support::e2e::{
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
 use support::manifests::{service_yaml, slice_yaml, write};
-use support::netns::{Netns, kernel_tests_possible};
+use support::netns::{Netns, netns_available};
 use support::topology::{NODE_IP, pod_ip};
 
 const LC_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 30);
@@ -51,8 +51,8 @@ fn write_manifests(dir: &Path) {
     write(dir, "sticky.yaml", &sticky);
 }
 
-fn setup(test: &str, extra_args: &[&str]) -> Option<Setup> {
-    if !ipvs_or_skip(test) || !kernel_tests_possible() {
+fn setup(extra_args: &[&str]) -> Option<Setup> {
+    if !ipvs_available() {
         return None;
     }
     let start = |node: &Netns, dir: &Path| start_kproxy(node, dir, extra_args);
@@ -190,16 +190,13 @@ fn syncs_logged(log: &str, full: bool) -> usize {
 
 #[test]
 fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
-    let Some(s) = setup(
-        "ipvsadm_lists_exactly_the_expected_virtual_and_real_servers",
-        &[
-            "--ipvs-strict-arp",
-            "--ipvs-tcp-timeout",
-            "900s",
-            "--ipvs-udp-timeout",
-            "1m",
-        ],
-    ) else {
+    let Some(s) = setup(&[
+        "--ipvs-strict-arp",
+        "--ipvs-tcp-timeout",
+        "900s",
+        "--ipvs-udp-timeout",
+        "1m",
+    ]) else {
         return;
     };
     let node = &s.topo.node;
@@ -237,10 +234,7 @@ fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
 
 #[test]
 fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
-    let Some(s) = setup(
-        "traffic_reaches_every_backend_through_cluster_ip_and_node_port",
-        &[],
-    ) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let pod0 = &s.topo.pods[0];
@@ -272,7 +266,7 @@ fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
 
 #[test]
 fn rr_spreads_evenly_and_lc_avoids_a_busy_backend() {
-    let Some(s) = setup("rr_spreads_evenly_and_lc_avoids_a_busy_backend", &[]) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let client = &s.topo.client;
@@ -303,15 +297,12 @@ fn rr_spreads_evenly_and_lc_avoids_a_busy_backend() {
 
 #[test]
 fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
-    let Some(s) = setup(
-        "wrr_honours_weights_and_excluded_virtual_servers_are_left_alone",
-        &[
-            "--ipvs-exclude-cidrs",
-            "10.96.100.0/24",
-            "--ipvs-sync-period",
-            "1s",
-        ],
-    ) else {
+    let Some(s) = setup(&[
+        "--ipvs-exclude-cidrs",
+        "10.96.100.0/24",
+        "--ipvs-sync-period",
+        "1s",
+    ]) else {
         return;
     };
     let node = &s.topo.node;
@@ -349,7 +340,7 @@ fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
 
 #[test]
 fn a_removed_endpoint_drains_then_disappears() {
-    let Some(s) = setup("a_removed_endpoint_drains_then_disappears", &[]) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let client = &s.topo.client;
@@ -413,10 +404,7 @@ fn a_removed_endpoint_drains_then_disappears() {
 
 #[test]
 fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
-    let Some(s) = setup(
-        "a_restart_changes_nothing_and_hand_edits_are_repaired",
-        &["--ipvs-sync-period", "2s"],
-    ) else {
+    let Some(s) = setup(&["--ipvs-sync-period", "2s"]) else {
         return;
     };
     let Setup { topo, dir, kproxy } = s;
@@ -513,7 +501,7 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
 
 #[test]
 fn cleanup_removes_everything_kproxy_owns() {
-    let Some(s) = setup("cleanup_removes_everything_kproxy_owns", &[]) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let Setup { topo, kproxy, .. } = s;
@@ -533,7 +521,7 @@ fn cleanup_removes_everything_kproxy_owns() {
 
 #[test]
 fn dry_run_lists_the_virtual_servers_without_touching_the_kernel() {
-    if !kernel_tests_possible() {
+    if !netns_available(&[]) {
         return;
     }
     let node = Netns::new("dry");

@@ -238,3 +238,146 @@ async fn a_backend_is_woken_between_syncs_while_it_asks() {
     assert_eq!(at, vec![5500, 6000, 6500]);
     assert_eq!(backend.calls().len(), 1, "wakeups are not syncs");
 }
+
+/// A backend whose syncs block until the test opens the gate: a kernel taking its time.
+/// The gate opens by itself after [`SlowBackend::GIVE_UP`], so that a loop that blocks its
+/// runtime fails the test rather than hanging it.
+#[derive(Clone, Default)]
+struct SlowBackend {
+    started: Arc<Mutex<usize>>,
+    gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl SlowBackend {
+    const GIVE_UP: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        let backend = Self::default();
+        let watchdog = backend.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Self::GIVE_UP);
+            watchdog.open();
+        });
+        backend
+    }
+
+    fn open(&self) {
+        let (open, wake) = &*self.gate;
+        *open.lock().unwrap() = true;
+        wake.notify_all();
+    }
+
+    fn is_open(&self) -> bool {
+        *self.gate.0.lock().unwrap()
+    }
+
+    fn started(&self) -> usize {
+        *self.started.lock().unwrap()
+    }
+}
+
+impl Backend for SlowBackend {
+    fn sync(
+        &mut self,
+        _: &ProxyState,
+        _: &PendingChanges,
+        full: bool,
+    ) -> Result<SyncReport, SyncError> {
+        *self.started.lock().unwrap() += 1;
+        let (open, wake) = &*self.gate;
+        let _open = wake
+            .wait_while(open.lock().unwrap(), |open| !*open)
+            .unwrap();
+        Ok(SyncReport {
+            full,
+            objects_written: 0,
+        })
+    }
+}
+
+/// Polls `done` on the runtime every 10 ms; false if it does not hold within `within`.
+async fn holds_within(within: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while !done() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+/// One runtime thread, as a worst case: a sync that held it would stall this test until the
+/// watchdog opens the gate.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_sync_leaves_the_runtime_free_and_the_loop_can_stop_meanwhile() {
+    let backend = SlowBackend::new();
+    let (tx, rx) = mpsc::channel(64);
+    let sync = SyncLoop::new(
+        ProxyState::new("n"),
+        backend.clone(),
+        PERIODS,
+        Metrics::new(),
+        (),
+        1,
+    );
+    let running = tokio::spawn(sync.run(rx, false));
+    tx.send(Change::InitialSyncDone).await.unwrap();
+    let started = || backend.started() == 1;
+    assert!(
+        holds_within(SlowBackend::GIVE_UP, started).await,
+        "the sync never started"
+    );
+    assert!(
+        !backend.is_open(),
+        "this task only ran once the sync was over"
+    );
+
+    // While the backend is stuck, sources can still queue changes, and stopping the loop
+    // (what SIGTERM does) takes effect at once.
+    for i in 0..10 {
+        tx.send(svc(&format!("s{i}"), i)).await.unwrap();
+    }
+    running.abort();
+    let stopped = tokio::time::timeout(Duration::from_secs(2), running).await;
+    let ended = stopped.expect("the loop did not stop within 2 s");
+    assert!(
+        ended.unwrap_err().is_cancelled(),
+        "the loop ended on its own"
+    );
+    assert!(!backend.is_open(), "the loop stopped only after the sync");
+    backend.open();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_state_comes_back_from_a_slow_sync() {
+    let backend = SlowBackend::new();
+    let (tx, rx) = mpsc::channel(64);
+    let sync = SyncLoop::new(
+        ProxyState::new("n"),
+        backend.clone(),
+        PERIODS,
+        Metrics::new(),
+        (),
+        1,
+    );
+    let first = tokio::spawn(sync.first_sync(rx));
+    tx.send(svc("a", 1)).await.unwrap();
+    tx.send(Change::InitialSyncDone).await.unwrap();
+    let started = || backend.started() == 1;
+    assert!(
+        holds_within(SlowBackend::GIVE_UP, started).await,
+        "the sync never started"
+    );
+    backend.open();
+    let first = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first sync returned")
+        .unwrap()
+        .unwrap();
+    assert!(first.report.full);
+    assert_eq!(
+        first.services, 1,
+        "the state came back from the backend call"
+    );
+}

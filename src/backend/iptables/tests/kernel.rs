@@ -92,7 +92,7 @@ fn golden_state() -> ProxyState {
 
 #[test]
 fn compiled_rules_round_trip_through_the_kernel() {
-    let Some(ns) = Netns::create("compiled_rules_round_trip_through_the_kernel") else {
+    let Some(ns) = Netns::create() else {
         return;
     };
     let variants = [
@@ -121,8 +121,7 @@ fn compiled_rules_round_trip_through_the_kernel() {
 
 #[test]
 fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
-    let Some(ns) = Netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel")
-    else {
+    let Some(ns) = Netns::create() else {
         return;
     };
     let long = "a".repeat(63);
@@ -146,8 +145,7 @@ fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
 
 #[test]
 fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
-    let Some(ns) = Netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace")
-    else {
+    let Some(ns) = Netns::create() else {
         return;
     };
     // 120 services x 10 endpoints: past kube-proxy's 1000-endpoint threshold.
@@ -175,7 +173,7 @@ fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
 /// back from iptables-save exactly as compiled.
 #[test]
 fn random_states_are_accepted_and_saved_back_verbatim() {
-    let Some(ns) = Netns::create("random_states_are_accepted_and_saved_back_verbatim") else {
+    let Some(ns) = Netns::create() else {
         return;
     };
     let mut runner = TestRunner::new(Config {

@@ -1,9 +1,11 @@
 //! A throwaway network namespace for tests that need a real kernel, deleted on drop (also
-//! when the test fails). Tests skip, with a message, when not root or iptables is missing.
+//! when the test fails). Whether the machine can make one is `testing::kernel`'s call.
 
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::testing::kernel;
 
 pub struct Netns {
     name: String,
@@ -12,20 +14,10 @@ pub struct Netns {
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 impl Netns {
-    /// A fresh namespace, or `None` (after saying why) when this machine cannot provide one.
-    pub fn create(test: &str) -> Option<Self> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIP {test}: needs root for a network namespace");
-            return None;
-        }
-        let have = |tool: &str| {
-            Command::new(tool)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !have("iptables-restore") || !have("iptables-save") {
-            eprintln!("SKIP {test}: iptables-restore/iptables-save not installed");
+    /// A fresh namespace, or `None` (after saying why) when this machine cannot provide one
+    /// and the run does not require it ([`kernel::available`]).
+    pub fn create() -> Option<Self> {
+        if !kernel::netns_available(&[]) {
             return None;
         }
         let name = format!(
@@ -34,10 +26,10 @@ impl Netns {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let status = Command::new("ip").args(["netns", "add", &name]).status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("SKIP {test}: `ip netns add` failed");
-            return None;
-        }
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "`ip netns add {name}` failed"
+        );
         Some(Self { name })
     }
 
