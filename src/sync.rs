@@ -222,6 +222,8 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
         match result {
             Ok(report) => {
                 self.record_success(&pending, elapsed, report.full);
+                self.metrics
+                    .count_written(report.full, report.objects_written);
                 debug!(
                     full = report.full,
                     dirty = pending.dirty.len(),

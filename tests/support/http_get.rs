@@ -1,11 +1,12 @@
 //! Plain HTTP GETs from inside a network namespace, for kproxy's `/healthz`, `/livez` and
-//! `/metrics`, which it serves inside the node namespace.
+//! `/metrics`, which it serves inside the node namespace. Shared with the benches (included
+//! by path), hence no `crate::` paths.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::support::netns::Netns;
+use kproxy::testing::netns::Netns;
 
 /// A response: status code and body.
 #[derive(Debug)]
