@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use kproxy::testing::netns::Netns;
 
-use super::http_get::{get, metric};
+use super::http_get::{get_here, metric};
 
 /// Where the tests' kproxy serves `/metrics` in its node namespace (kube-proxy's default).
 pub const METRICS: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 10249));
@@ -60,7 +60,12 @@ impl Syncs {
 
     /// Reads `/metrics` from inside `node`; `None` while nothing answers there.
     pub fn read(node: &Netns) -> Option<Self> {
-        let response = get(node, METRICS, "/metrics").filter(|r| r.status == 200)?;
+        node.run_in(Self::read_here)
+    }
+
+    /// [`Syncs::read`] from a thread already inside the node namespace.
+    pub fn read_here() -> Option<Self> {
+        let response = get_here(METRICS, "/metrics").filter(|r| r.status == 200)?;
         Some(Self::parse(&response.body))
     }
 
