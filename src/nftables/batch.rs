@@ -28,6 +28,8 @@ struct Entry {
 pub struct Batch {
     genid: Option<u32>,
     entries: Vec<Entry>,
+    /// The last batch-local set id handed out.
+    last_set_id: u32,
 }
 
 /// A batch (or part of one) ready to send, with the sequence numbers it used.
@@ -84,9 +86,21 @@ impl Batch {
         self.push_with_flags(msg, flags);
     }
 
+    /// Adds a message with explicit `nlmsghdr` flags. A NEWSET without an id gets the next
+    /// batch-local one: the kernel requires `NFTA_SET_ID`.
     pub fn push_with_flags(&mut self, msg: NftMessage, flags: u16) {
         let split = |l: super::ElemList| l.split(MAX_ELEMENT_BYTES);
         match msg {
+            NftMessage::NewSet(mut s) => {
+                if s.id.is_none() {
+                    self.last_set_id += 1;
+                    s.id = Some(self.last_set_id);
+                }
+                self.entries.push(Entry {
+                    msg: NftMessage::NewSet(s),
+                    flags,
+                });
+            }
             NftMessage::NewSetElems(l) => {
                 for part in split(l) {
                     self.entries.push(Entry {
@@ -130,7 +144,8 @@ impl Batch {
     }
 
     /// The batch in parts of at most `max_bytes` each (a single message larger than that
-    /// still gets a part of its own), numbered on from `begin_seq`.
+    /// still gets a part of its own), numbered on from `begin_seq`. Each part leaves its
+    /// [`Encoded::next_seq`] unused, for a request that marks the end of the part's replies.
     pub fn encode_split(&self, begin_seq: u32, max_bytes: usize) -> Vec<Encoded> {
         let framing = 2 * message_len(&NftMessage::BatchEnd) + self.genid.map_or(0, |_| 8);
         let mut parts = Vec::new();
@@ -139,7 +154,7 @@ impl Batch {
             let len = message_len(&e.msg);
             if i > start && size + len > max_bytes {
                 let part = self.encode_part(seq, start, i - start, genid);
-                seq = part.next_seq();
+                seq = part.next_seq().wrapping_add(1);
                 genid = genid.map(Generation::next);
                 parts.push(part);
                 (start, size) = (i, framing);

@@ -158,6 +158,48 @@ pub enum NftMessage {
 }
 
 impl NftMessage {
+    /// A short description for a log line: the message type and the object it names.
+    pub fn describe(&self) -> String {
+        use NftMessage::*;
+        let f = |family: Family| family.keyword();
+        match self {
+            BatchBegin { .. } => "batch begin".into(),
+            BatchEnd => "batch end".into(),
+            NewTable(t) => format!("add table {} {}", f(t.family), t.name),
+            DelTable(t) => format!("delete table {} {}", f(t.family), t.name),
+            NewChain(c) => format!("add chain {} {} {}", f(c.family), c.table, c.name),
+            DelChain(c) => format!("delete chain {} {} {}", f(c.family), c.table, c.name),
+            NewSet(s) => format!("add set {} {} {}", f(s.family), s.table, s.name),
+            DelSet(s) => format!("delete set {} {} {}", f(s.family), s.table, s.name),
+            NewSetElems(l) | DelSetElems(l) => format!(
+                "{} {} elements of {} {} {}",
+                if matches!(self, NewSetElems(_)) {
+                    "add"
+                } else {
+                    "delete"
+                },
+                l.elements.len(),
+                f(l.family),
+                l.table,
+                l.set
+            ),
+            NewRule(r) => format!("add rule {} {} {}", f(r.family), r.table, r.chain),
+            DelRule(r) => match r.handle {
+                Some(h) => format!(
+                    "delete rule {} {} {} handle {h}",
+                    f(r.family),
+                    r.table,
+                    r.chain
+                ),
+                None => format!("flush chain {} {} {}", f(r.family), r.table, r.chain),
+            },
+            Get(g) => format!("get {:?} of {}", g.object, f(g.family)),
+            GetGen => "get generation".into(),
+            NewGen(g) => format!("generation {}", g.id),
+            Other { msg_type, .. } => format!("nf_tables message {msg_type}"),
+        }
+    }
+
     fn family(&self) -> Family {
         use NftMessage::*;
         match self {

@@ -27,6 +27,7 @@ mod family;
 mod generation;
 mod key;
 mod message;
+mod normalize;
 mod rule;
 mod set;
 mod table;

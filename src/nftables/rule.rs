@@ -25,7 +25,8 @@ pub struct Rule {
     pub chain: String,
     pub handle: Option<u64>,
     pub exprs: Vec<Expr>,
-    /// Handle of the rule to insert before (or, with `NLM_F_APPEND`, after).
+    /// Handle of the rule to insert before (or, with `NLM_F_APPEND`, after). In a dump: the
+    /// handle of the rule before this one.
     pub position: Option<u64>,
     /// Comment records (see [`super::udata`]).
     pub userdata: Option<Vec<u8>>,

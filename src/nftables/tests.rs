@@ -525,7 +525,7 @@ fn split_batches_chain_their_generations() {
         assert_eq!((part.first_index, part.begin_seq), (index, seq));
         assert_eq!(part.index_of(seq + 1), Some(index));
         index += part.count;
-        seq = part.next_seq();
+        seq = part.next_seq() + 1;
     }
     assert_eq!(index, batch.len());
     let single = batch.encode_split(1, usize::MAX);
