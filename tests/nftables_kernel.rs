@@ -635,3 +635,71 @@ fn a_batch_past_the_limit_is_split_and_chained_by_generation() {
     let got = nft.elements(Family::Ip, KP, "cluster-ips").unwrap();
     assert_eq!(got.len(), elements.len());
 }
+
+#[test]
+fn an_ip6_table_reads_back_as_it_was_sent() {
+    if !possible() {
+        return;
+    }
+    let (ns, mut nft) = setup("nft-ip6");
+    let v6 = |s: &str| s.parse::<std::net::Ipv6Addr>().unwrap();
+    let set = Set {
+        key_type: Some(DataType::IPV6_ADDR),
+        key_len: Some(16),
+        ..Set::new(Family::Ip6, KP, "cluster-ips")
+    };
+    let elements = vec![Element::new(
+        Key::new().ipv6(v6("fd00:10:96::1")).into_bytes(),
+    )];
+    let rules = vec![Rule::new(Family::Ip6, KP, "nat-output").with_exprs(vec![
+        Payload::ip6_addr(true, Reg::R1).into(),
+        Lookup::set("cluster-ips", Reg::R1).into(),
+        Meta::load(MetaKey::L4PROTO, Reg::R1).into(),
+        Cmp::new(Reg::R1, CmpOp::Eq, [6]).into(),
+        Immediate::value(Reg::R1, v6("fd00:10:180::1").octets()).into(),
+        Immediate::value(Reg::R2, 80u16.to_be_bytes()).into(),
+        Nat::dnat(Family::Ip6, Reg::R1, Some(Reg::R2)).into(),
+    ])];
+    let mut batch = Batch::new();
+    batch.push(NftMessage::NewTable(Table::new(Family::Ip6, KP)));
+    batch.push(NftMessage::NewChain(
+        Chain::new(Family::Ip6, KP, "nat-output").base("nat", Hook::Output, priority::DSTNAT),
+    ));
+    batch.push(NftMessage::NewSet(set.clone()));
+    batch.push(NftMessage::NewSetElems(ElemList {
+        elements: elements.clone(),
+        ..ElemList::new(Family::Ip6, KP, "cluster-ips")
+    }));
+    for r in &rules {
+        batch.push(NftMessage::NewRule(r.clone()));
+    }
+    nft.commit(&batch).expect("commit");
+
+    assert!(
+        nft.tables(Family::Ip).unwrap().is_empty(),
+        "only the ip6 family"
+    );
+    let sets: Vec<Set> = nft
+        .sets(Family::Ip6, KP)
+        .unwrap()
+        .iter()
+        .map(Set::normalized)
+        .collect();
+    assert_eq!(sets, vec![set.normalized()]);
+    let got = nft.elements(Family::Ip6, KP, "cluster-ips").unwrap();
+    assert_eq!(sorted(got), sorted(elements));
+    let got: Vec<Rule> = nft
+        .rules(Family::Ip6, KP, None)
+        .unwrap()
+        .iter()
+        .map(Rule::normalized)
+        .collect();
+    assert_eq!(got, rules.iter().map(Rule::normalized).collect::<Vec<_>>());
+    let listed = ns.exec_stdout(&["nft", "list", "table", "ip6", KP]);
+    for line in [
+        "fd00:10:96::1",
+        "ip6 daddr @cluster-ips meta l4proto tcp dnat to [fd00:10:180::1]:80",
+    ] {
+        assert!(listed.contains(line), "no {line:?} in\n{listed}");
+    }
+}

@@ -42,8 +42,8 @@ impl Set {
     pub fn normalized(&self) -> Set {
         let verdict_map = self.data_type == Some(DataType::VERDICT);
         let default_desc = |d: &SetDesc| {
-            let default_size = self.has_flag(super::set_flags::EVAL)
-                && d.size == Some(DYNAMIC_SET_DEFAULT_SIZE);
+            let default_size =
+                self.has_flag(super::set_flags::EVAL) && d.size == Some(DYNAMIC_SET_DEFAULT_SIZE);
             d.concat.is_empty() && (d.size.is_none() || default_size)
         };
         Set {

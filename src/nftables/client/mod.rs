@@ -108,38 +108,26 @@ impl NftHandle {
     /// Every table of `family` (`Family::Unspec`: of all families).
     pub fn tables(&mut self, family: Family) -> Result<Vec<Table>, NftError> {
         let get = Get::new(Object::Table, family, None, None);
-        Ok(self
-            .dump("list tables", get)?
-            .into_iter()
-            .filter_map(|m| match m {
-                NftMessage::NewTable(t) => Some(t),
-                _ => None,
-            })
-            .collect())
+        self.dump_of("list tables", get, |m| match m {
+            NftMessage::NewTable(t) => vec![t],
+            _ => vec![],
+        })
     }
 
     pub fn chains(&mut self, family: Family, table: &str) -> Result<Vec<Chain>, NftError> {
         let get = Get::new(Object::Chain, family, Some(table), None);
-        Ok(self
-            .dump("list chains", get)?
-            .into_iter()
-            .filter_map(|m| match m {
-                NftMessage::NewChain(c) => Some(c),
-                _ => None,
-            })
-            .collect())
+        self.dump_of("list chains", get, |m| match m {
+            NftMessage::NewChain(c) => vec![c],
+            _ => vec![],
+        })
     }
 
     pub fn sets(&mut self, family: Family, table: &str) -> Result<Vec<Set>, NftError> {
         let get = Get::new(Object::Set, family, Some(table), None);
-        Ok(self
-            .dump("list sets", get)?
-            .into_iter()
-            .filter_map(|m| match m {
-                NftMessage::NewSet(s) => Some(s),
-                _ => None,
-            })
-            .collect())
+        self.dump_of("list sets", get, |m| match m {
+            NftMessage::NewSet(s) => vec![s],
+            _ => vec![],
+        })
     }
 
     /// The elements of one set (a dump spreads them over several messages).
@@ -150,14 +138,10 @@ impl NftHandle {
         set: &str,
     ) -> Result<Vec<Element>, NftError> {
         let get = Get::new(Object::SetElem, family, Some(table), Some(set));
-        Ok(self
-            .dump("list set elements", get)?
-            .into_iter()
-            .flat_map(|m| match m {
-                NftMessage::NewSetElems(ElemList { elements, .. }) => elements,
-                _ => Vec::new(),
-            })
-            .collect())
+        self.dump_of("list set elements", get, |m| match m {
+            NftMessage::NewSetElems(ElemList { elements, .. }) => elements,
+            _ => vec![],
+        })
     }
 
     /// The rules of a table, or of one chain of it.
@@ -168,14 +152,20 @@ impl NftHandle {
         chain: Option<&str>,
     ) -> Result<Vec<Rule>, NftError> {
         let get = Get::new(Object::Rule, family, Some(table), chain);
-        Ok(self
-            .dump("list rules", get)?
-            .into_iter()
-            .filter_map(|m| match m {
-                NftMessage::NewRule(r) => Some(r),
-                _ => None,
-            })
-            .collect())
+        self.dump_of("list rules", get, |m| match m {
+            NftMessage::NewRule(r) => vec![r],
+            _ => vec![],
+        })
+    }
+
+    /// A dump, each reply turned into the objects it holds.
+    fn dump_of<T>(
+        &mut self,
+        op: &'static str,
+        get: Get,
+        pick: impl Fn(NftMessage) -> Vec<T>,
+    ) -> Result<Vec<T>, NftError> {
+        Ok(self.dump(op, get)?.into_iter().flat_map(pick).collect())
     }
 
     /// Sends a GET request as a dump and collects the replies up to NLMSG_DONE.
