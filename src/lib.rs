@@ -13,6 +13,6 @@ pub mod source;
 pub mod sync;
 pub mod sys;
 
-/// Test support (feature `test-apiserver`, on for this crate's tests and benches).
-#[cfg(feature = "test-apiserver")]
+/// Test support (feature `testing`, on for this crate's tests and benches).
+#[cfg(feature = "testing")]
 pub mod testing;

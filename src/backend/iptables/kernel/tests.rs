@@ -1,5 +1,5 @@
 use super::*;
-use crate::backend::iptables::fake::FakeRunner;
+use crate::testing::iptables::fake::FakeRunner;
 
 const SAVED_NAT: &str = "\
 *nat

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use super::parse::Tables;
-use super::restore::{IptablesRunner, RunnerError};
-use super::ruleset::Table;
+use crate::backend::iptables::restore::{IptablesRunner, RunnerError};
+use crate::backend::iptables::ruleset::Table;
 
 #[derive(Clone, Debug)]
 pub struct FakeRunner {
