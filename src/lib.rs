@@ -9,6 +9,7 @@ pub mod http;
 pub mod ipset;
 pub mod metrics;
 pub mod model;
+pub mod netfilter;
 pub mod source;
 pub mod sync;
 pub mod sys;

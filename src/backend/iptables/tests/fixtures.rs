@@ -15,10 +15,10 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::backend::iptables::ruleset::Ruleset;
 use crate::model::{
     Change, Conditions, EndpointSlice, Protocol, ProxyState, Service, TrafficPolicy,
 };
+use crate::netfilter::iptables::ruleset::Ruleset;
 use crate::testing::iptables::parse::Tables;
 
 pub const NODE: &str = "node-a";

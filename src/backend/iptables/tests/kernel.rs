@@ -14,10 +14,10 @@ use super::arbitrary::{compile_options, service_and_slice};
 use super::fixtures::*;
 use super::netns;
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::backend::iptables::ruleset::{Ruleset, Table};
 use crate::model::{
     Change, Conditions, EndpointSlice, Protocol, ProxyState, Service, ServiceName, TrafficPolicy,
 };
+use crate::netfilter::iptables::ruleset::{Ruleset, Table};
 use crate::testing::iptables::parse::{Tables, builtin_chains};
 use crate::testing::netns::Netns;
 

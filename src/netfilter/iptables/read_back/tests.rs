@@ -1,4 +1,5 @@
 use super::*;
+use crate::backend::iptables::names::is_owned_chain;
 use crate::testing::iptables::fake::FakeRunner;
 
 const SAVED_NAT: &str = "\
