@@ -235,3 +235,87 @@ async fn serve_functions_answer_on_their_address() {
     assert_eq!(request(addr, "GET", "/proxyMode").await.body, "ipvs");
     task.abort();
 }
+
+/// Every kubeproxy_* metric of kube-proxy's list (tests/data/upstream/kube-proxy-metrics.tsv)
+/// that kube-proxy serves in iptables or ipvs mode is served, with its type and labels.
+#[tokio::test]
+async fn metrics_match_kube_proxys_list() {
+    let metrics = Metrics::new();
+    metrics.observe_sync(Duration::from_millis(3), false);
+    metrics.count_healthz(200);
+    metrics.count_livez(200);
+    metrics.set_iptables_rules("nat", 10, 2);
+    metrics.set_no_local_endpoints(1, 0);
+    metrics.queued_now();
+    metrics.network_programming_duration.observe(0.5);
+    metrics.conntrack_reconcile_duration.observe(0.01);
+    let config = crate::config::load(["kproxy", "--proxy-mode=iptables"]).unwrap();
+    let (addr, task) = start(Site::metrics(&config, &metrics)).await;
+    let body = request(addr, "GET", "/metrics").await.body;
+    task.abort();
+
+    let list = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/upstream/kube-proxy-metrics.tsv"),
+    )
+    .unwrap();
+    let mut checked = 0;
+    for row in list.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let cols: Vec<&str> = row.split('\t').collect();
+        let (name, kind, labels, modes) = (cols[0], cols[1], cols[2], cols[3]);
+        if !(modes == "all" || modes.contains("iptables") || modes.contains("ipvs")) {
+            continue;
+        }
+        assert!(
+            body.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name} ({kind}) missing in\n{body}"
+        );
+        let want: Vec<&str> = if labels == "-" {
+            vec![]
+        } else {
+            labels.split(',').collect()
+        };
+        let sample_prefix = if kind == "histogram" {
+            format!("{name}_count")
+        } else {
+            name.to_string()
+        };
+        let samples: Vec<&str> = body
+            .lines()
+            .filter(|l| l.starts_with(&format!("{sample_prefix}{{")) || l.starts_with(&format!("{sample_prefix} ")))
+            .collect();
+        assert!(!samples.is_empty(), "{name}: no sample in\n{body}");
+        for sample in samples {
+            let mut got: Vec<&str> = match sample.split_once('{') {
+                Some((_, rest)) => rest
+                    .split_once('}')
+                    .unwrap()
+                    .0
+                    .split(',')
+                    .map(|kv| kv.split_once('=').unwrap().0)
+                    .collect(),
+                None => vec![],
+            };
+            got.sort();
+            let mut want = want.clone();
+            want.sort();
+            assert_eq!(got, want, "{name}: labels of {sample}");
+            if got.contains(&"ip_family") {
+                assert!(sample.contains("ip_family=\"IPv4\""), "{sample}");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 19, "rows checked");
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+        "process_open_fds",
+        "process_max_fds",
+        "process_virtual_memory_bytes",
+        "kubernetes_build_info{",
+    ] {
+        assert!(body.contains(name), "{name} missing");
+    }
+}
