@@ -260,7 +260,10 @@ async fn metrics_match_kube_proxys_list() {
     )
     .unwrap();
     let mut checked = 0;
-    for row in list.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for row in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let cols: Vec<&str> = row.split('\t').collect();
         let (name, kind, labels, modes) = (cols[0], cols[1], cols[2], cols[3]);
         if !(modes == "all" || modes.contains("iptables") || modes.contains("ipvs")) {
@@ -282,7 +285,10 @@ async fn metrics_match_kube_proxys_list() {
         };
         let samples: Vec<&str> = body
             .lines()
-            .filter(|l| l.starts_with(&format!("{sample_prefix}{{")) || l.starts_with(&format!("{sample_prefix} ")))
+            .filter(|l| {
+                l.starts_with(&format!("{sample_prefix}{{"))
+                    || l.starts_with(&format!("{sample_prefix} "))
+            })
             .collect();
         assert!(!samples.is_empty(), "{name}: no sample in\n{body}");
         for sample in samples {
