@@ -1,5 +1,5 @@
-//! The only code in iptables mode that touches the kernel: `iptables-restore` and
-//! `iptables-save`, fed and read through pipes, never through a shell.
+//! The only code that touches the kernel's iptables, in either mode: `iptables-restore`
+//! and `iptables-save`, fed and read through pipes, never through a shell.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -23,7 +23,7 @@ pub enum RunnerError {
     },
 }
 
-/// What the iptables backend needs from the kernel.
+/// What kproxy needs from iptables (both modes; tests use a fake).
 pub trait IptablesRunner: Send {
     /// Applies restore input without flushing anything it does not name (`--noflush`).
     fn restore(&mut self, input: &str) -> Result<(), RunnerError>;
@@ -213,9 +213,9 @@ mod tests {
 
     #[test]
     fn batches_for_iptables_nft_and_one_restore_for_legacy() {
-        let installed = |p: &str| Command::new(p).arg("--version").output().is_ok();
-        if !installed("iptables-legacy-restore") || !installed("iptables-nft-restore") {
-            eprintln!("SKIP: needs iptables-legacy-restore and iptables-nft-restore");
+        use crate::testing::kernel::{Need, available};
+        let tools = ["iptables-legacy-restore", "iptables-nft-restore"].map(Need::Tool);
+        if !available(&tools) {
             return;
         }
         let mut legacy = CommandRunner::new("iptables-legacy-restore", "iptables-legacy-save");
