@@ -91,7 +91,10 @@ fn svc(name: &str, last: u8) -> Change {
     )
 }
 
-fn start(backend: &FakeBackend) -> mpsc::Sender<Change> {
+/// A loop over (a clone of) `backend` with one source, not started, and its channel.
+fn new_loop<B: Backend + Clone + 'static>(
+    backend: &B,
+) -> (mpsc::Sender<Change>, mpsc::Receiver<Change>, SyncLoop<B>) {
     let (tx, rx) = mpsc::channel(64);
     let sync = SyncLoop::new(
         ProxyState::new("n"),
@@ -101,6 +104,11 @@ fn start(backend: &FakeBackend) -> mpsc::Sender<Change> {
         (),
         1,
     );
+    (tx, rx, sync)
+}
+
+fn start(backend: &FakeBackend) -> mpsc::Sender<Change> {
+    let (tx, rx, sync) = new_loop(backend);
     tokio::spawn(sync.run(rx, false));
     tx
 }
@@ -203,16 +211,8 @@ async fn a_failed_sync_is_retried_in_full_with_its_changes() {
 async fn once_returns_the_first_sync_result() {
     let backend = FakeBackend::new();
     *backend.failures_left.lock().unwrap() = 1;
-    let (tx, rx) = mpsc::channel(4);
+    let (tx, rx, sync) = new_loop(&backend);
     tx.send(Change::InitialSyncDone).await.unwrap();
-    let sync = SyncLoop::new(
-        ProxyState::new("n"),
-        backend.clone(),
-        PERIODS,
-        Metrics::new(),
-        (),
-        1,
-    );
     assert!(sync.run(rx, true).await.is_err());
 }
 
@@ -271,8 +271,16 @@ impl SlowBackend {
         *self.gate.0.lock().unwrap()
     }
 
-    fn started(&self) -> usize {
-        *self.started.lock().unwrap()
+    /// Polls (on the runtime, every 10 ms) until the first sync is in the backend.
+    async fn wait_until_started(&self) {
+        let deadline = std::time::Instant::now() + Self::GIVE_UP;
+        while *self.started.lock().unwrap() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sync never started"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -295,39 +303,15 @@ impl Backend for SlowBackend {
     }
 }
 
-/// Polls `done` on the runtime every 10 ms; false if it does not hold within `within`.
-async fn holds_within(within: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    while !done() {
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    true
-}
-
 /// One runtime thread, as a worst case: a sync that held it would stall this test until the
 /// watchdog opens the gate.
 #[tokio::test(flavor = "current_thread")]
 async fn a_slow_sync_leaves_the_runtime_free_and_the_loop_can_stop_meanwhile() {
     let backend = SlowBackend::new();
-    let (tx, rx) = mpsc::channel(64);
-    let sync = SyncLoop::new(
-        ProxyState::new("n"),
-        backend.clone(),
-        PERIODS,
-        Metrics::new(),
-        (),
-        1,
-    );
+    let (tx, rx, sync) = new_loop(&backend);
     let running = tokio::spawn(sync.run(rx, false));
     tx.send(Change::InitialSyncDone).await.unwrap();
-    let started = || backend.started() == 1;
-    assert!(
-        holds_within(SlowBackend::GIVE_UP, started).await,
-        "the sync never started"
-    );
+    backend.wait_until_started().await;
     assert!(
         !backend.is_open(),
         "this task only ran once the sync was over"
@@ -352,23 +336,11 @@ async fn a_slow_sync_leaves_the_runtime_free_and_the_loop_can_stop_meanwhile() {
 #[tokio::test(flavor = "current_thread")]
 async fn the_state_comes_back_from_a_slow_sync() {
     let backend = SlowBackend::new();
-    let (tx, rx) = mpsc::channel(64);
-    let sync = SyncLoop::new(
-        ProxyState::new("n"),
-        backend.clone(),
-        PERIODS,
-        Metrics::new(),
-        (),
-        1,
-    );
+    let (tx, rx, sync) = new_loop(&backend);
     let first = tokio::spawn(sync.first_sync(rx));
     tx.send(svc("a", 1)).await.unwrap();
     tx.send(Change::InitialSyncDone).await.unwrap();
-    let started = || backend.started() == 1;
-    assert!(
-        holds_within(SlowBackend::GIVE_UP, started).await,
-        "the sync never started"
-    );
+    backend.wait_until_started().await;
     backend.open();
     let first = tokio::time::timeout(Duration::from_secs(10), first)
         .await
