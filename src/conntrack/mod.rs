@@ -1,0 +1,25 @@
+//! Conntrack over netlink (nfnetlink subsystem `CTNETLINK`): the messages (pure, byte
+//! fixtures captured from the `conntrack` tool), a thin blocking client, and kube-proxy's
+//! reconciler of stale UDP and SCTP entries (a pure decision plus a thin executor).
+//!
+//! kproxy never runs the `conntrack` binary; its tests use it to observe.
+
+mod attr;
+pub mod consts;
+mod entry;
+mod filter;
+mod message;
+mod request;
+mod tuple;
+
+pub use attr::ConntrackAttr;
+pub use entry::Entry;
+pub use filter::FilterAttr;
+pub use message::{ConntrackCommand, ConntrackMessage};
+pub use request::Request;
+pub use tuple::{IpAttr, ProtoAttr, Tuple, TupleAttr};
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod tests;
