@@ -7,14 +7,19 @@
 mod attr;
 pub mod consts;
 mod entry;
+mod error;
 mod filter;
+mod handle;
 mod message;
 mod request;
+pub mod stale;
 mod tuple;
 
 pub use attr::ConntrackAttr;
 pub use entry::Entry;
+pub use error::ConntrackError;
 pub use filter::FilterAttr;
+pub use handle::{ConntrackHandle, Deleted, Dump};
 pub use message::{ConntrackCommand, ConntrackMessage};
 pub use request::Request;
 pub use tuple::{IpAttr, ProtoAttr, Tuple, TupleAttr};
