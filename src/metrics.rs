@@ -21,6 +21,12 @@ pub struct RejectedLabels {
     pub reason: String,
 }
 
+/// Labels of the conntrack reconciler's metrics: `IPv4` or `IPv6`, as kube-proxy's.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IpFamilyLabels {
+    pub ip_family: String,
+}
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -36,6 +42,8 @@ pub struct Metrics {
     pub drift_check_duration: Histogram,
     pub drift_repairs: Counter,
     pub rejected_objects: Family<RejectedLabels, Counter>,
+    pub conntrack_reconcile_duration: Family<IpFamilyLabels, Histogram, fn() -> Histogram>,
+    pub conntrack_deleted_entries: Family<IpFamilyLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -62,6 +70,10 @@ impl Metrics {
             drift_check_duration: sync_buckets(),
             drift_repairs: Counter::default(),
             rejected_objects: Family::default(),
+            conntrack_reconcile_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 15))
+            }),
+            conntrack_deleted_entries: Family::default(),
         };
         let mut registry = Registry::default();
         registry.register(
@@ -124,6 +136,16 @@ impl Metrics {
             "kproxy_rejected_objects",
             "Services, EndpointSlices and manifest files skipped because they are invalid",
             m.rejected_objects.clone(),
+        );
+        registry.register(
+            "kubeproxy_conntrack_reconciler_sync_duration_seconds",
+            "ReconcileConntrackFlowsLatency latency in seconds",
+            m.conntrack_reconcile_duration.clone(),
+        );
+        registry.register(
+            "kubeproxy_conntrack_reconciler_deleted_entries",
+            "Cumulative conntrack flows deleted by conntrack reconciler",
+            m.conntrack_deleted_entries.clone(),
         );
         Self {
             registry: Arc::new(registry),

@@ -4,6 +4,7 @@
 //!
 //! kproxy never runs the `conntrack` binary; its tests use it to observe.
 
+mod after_sync;
 mod attr;
 pub mod consts;
 mod entry;
@@ -11,16 +12,19 @@ mod error;
 mod filter;
 mod handle;
 mod message;
+mod reconciler;
 mod request;
 pub mod stale;
 mod tuple;
 
+pub use after_sync::{CleanupAfterSync, with_conntrack_cleanup};
 pub use attr::ConntrackAttr;
 pub use entry::Entry;
 pub use error::ConntrackError;
 pub use filter::FilterAttr;
 pub use handle::{ConntrackHandle, Deleted, Dump};
 pub use message::{ConntrackCommand, ConntrackMessage};
+pub use reconciler::{ConntrackTable, ReconcileReport, Reconciler};
 pub use request::Request;
 pub use tuple::{IpAttr, ProtoAttr, Tuple, TupleAttr};
 
