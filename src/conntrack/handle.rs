@@ -87,6 +87,11 @@ impl ConntrackHandle {
         })
     }
 
+    /// Whether the kernel filtered the protocol dumps so far (`None` before the first).
+    pub fn kernel_filters(&self) -> Option<bool> {
+        self.kernel_filter
+    }
+
     /// The entries of `family`'s table (`AF_INET`, `AF_INET6`) whose transport protocol is
     /// `protocol`: filtered by the kernel where it can, else here.
     pub fn dump(&mut self, family: u8, protocol: u8) -> Result<Dump, ConntrackError> {

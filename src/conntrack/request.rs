@@ -44,7 +44,8 @@ impl Request {
     }
 
     /// Deletes `entry`: named by its original tuple and zone, and by its id when the dump
-    /// gave one, so that an entry created since with the same tuple survives.
+    /// gave one, so that an entry created since with the same tuple usually survives (the
+    /// kernel's id hashes the entry's address, which a newer entry may reuse).
     pub fn delete(entry: &Entry) -> Self {
         let mut attrs = vec![ConntrackAttr::TupleOrig(entry.orig.to_attrs())];
         if entry.zone != 0 {
