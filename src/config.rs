@@ -56,6 +56,25 @@ pub struct IpvsConfig {
     pub udp_timeout: Duration,
 }
 
+/// Conntrack settings applied at start (kube-proxy's `KubeProxyConntrackConfiguration`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConntrackConfig {
+    /// `nf_conntrack_max` per CPU; 0 leaves the limit (and `min`) alone.
+    pub max_per_core: u32,
+    /// The floor of `max_per_core` × CPUs.
+    pub min: u32,
+    /// Zero leaves the kernel's value.
+    pub tcp_established_timeout: Duration,
+    /// Zero leaves the kernel's value.
+    pub tcp_close_wait_timeout: Duration,
+    /// Sets `nf_conntrack_tcp_be_liberal` to 1 when true; false leaves it.
+    pub tcp_be_liberal: bool,
+    /// Zero leaves the kernel's value.
+    pub udp_timeout: Duration,
+    /// Zero leaves the kernel's value.
+    pub udp_stream_timeout: Duration,
+}
+
 /// Everything kproxy was told to do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -66,6 +85,7 @@ pub struct Config {
     pub nodeport_addresses: Vec<Ipv4Net>,
     pub iptables: IptablesConfig,
     pub ipvs: IpvsConfig,
+    pub conntrack: ConntrackConfig,
     pub healthz_bind_address: SocketAddr,
     pub metrics_bind_address: SocketAddr,
     pub kubeconfig: Option<PathBuf>,

@@ -106,6 +106,38 @@ pub struct Args {
     #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = duration::parse)]
     pub ipvs_udp_timeout: Duration,
 
+    /// Maximum conntrack entries per CPU (nf_conntrack_max = this × CPUs, at least
+    /// --conntrack-min); 0 leaves the limit alone.
+    #[arg(long, default_value_t = 32768, value_name = "N")]
+    pub conntrack_max_per_core: u32,
+
+    /// The least nf_conntrack_max that --conntrack-max-per-core may give.
+    #[arg(long, default_value_t = 131072, value_name = "N")]
+    pub conntrack_min: u32,
+
+    /// Idle timeout of established TCP entries; '0s' leaves the kernel's value.
+    #[arg(long, default_value = "24h", value_name = "DURATION", value_parser = duration::parse)]
+    pub conntrack_tcp_timeout_established: Duration,
+
+    /// Timeout of TCP entries in CLOSE_WAIT; '0s' leaves the kernel's value.
+    #[arg(long, default_value = "1h", value_name = "DURATION", value_parser = duration::parse)]
+    pub conntrack_tcp_timeout_close_wait: Duration,
+
+    /// Set nf_conntrack_tcp_be_liberal (accept out-of-window TCP packets instead of
+    /// marking them INVALID).
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value = "false",
+          default_missing_value = "true", value_name = "BOOL")]
+    pub conntrack_tcp_be_liberal: bool,
+
+    /// Idle timeout of UDP entries that saw one direction only; '0s' leaves the kernel's
+    /// value.
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = duration::parse)]
+    pub conntrack_udp_timeout: Duration,
+
+    /// Idle timeout of UDP entries that saw both directions; '0s' leaves the kernel's value.
+    #[arg(long, default_value = "0s", value_name = "DURATION", value_parser = duration::parse)]
+    pub conntrack_udp_timeout_stream: Duration,
+
     /// Address and port of the health check server (/healthz, /livez), used by kubelet
     /// probes and load balancers. The port defaults to 10256 when omitted.
     #[arg(long, default_value = "0.0.0.0:10256", value_name = "ADDR",

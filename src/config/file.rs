@@ -27,6 +27,7 @@ pub struct FileConfig {
     pub client_connection: Option<ClientConnection>,
     pub iptables: Option<Iptables>,
     pub ipvs: Option<Ipvs>,
+    pub conntrack: Option<Conntrack>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,6 +58,18 @@ pub struct Ipvs {
     pub tcp_timeout: Option<String>,
     pub tcp_fin_timeout: Option<String>,
     pub udp_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Conntrack {
+    pub max_per_core: Option<i64>,
+    pub min: Option<i64>,
+    pub tcp_established_timeout: Option<String>,
+    pub tcp_close_wait_timeout: Option<String>,
+    pub tcp_be_liberal: Option<bool>,
+    pub udp_timeout: Option<String>,
+    pub udp_stream_timeout: Option<String>,
 }
 
 /// A parsed file plus the kube-proxy settings in it that kproxy ignores.
@@ -137,7 +150,18 @@ const SCHEMA: &[(&str, Field)] = &[
     ("clusterCIDR", Used),
     ("nodePortAddresses", Used),
     ("oomScoreAdj", Ignored),
-    ("conntrack", IgnoredTree),
+    (
+        "conntrack",
+        Section(&[
+            ("maxPerCore", Used),
+            ("min", Used),
+            ("tcpEstablishedTimeout", Used),
+            ("tcpCloseWaitTimeout", Used),
+            ("tcpBeLiberal", Used),
+            ("udpTimeout", Used),
+            ("udpStreamTimeout", Used),
+        ]),
+    ),
     ("configSyncPeriod", Ignored),
     ("portRange", Ignored),
     ("udpIdleTimeout", Ignored),

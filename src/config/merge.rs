@@ -10,7 +10,9 @@ use ipnet::Ipv4Net;
 
 use super::args::{self, Args};
 use super::file::{self, FileConfig};
-use super::{Config, ConfigError, IptablesConfig, IpvsConfig, ProxyMode, duration};
+use super::{
+    Config, ConfigError, ConntrackConfig, IptablesConfig, IpvsConfig, ProxyMode, duration,
+};
 
 /// The kernel's IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c).
 const IPVS_SCHEDULERS: &[&str] = &[
@@ -56,6 +58,13 @@ struct FileValues {
     ipvs_tcp_timeout: Option<Duration>,
     ipvs_tcp_fin_timeout: Option<Duration>,
     ipvs_udp_timeout: Option<Duration>,
+    conntrack_max_per_core: Option<u32>,
+    conntrack_min: Option<u32>,
+    conntrack_tcp_established_timeout: Option<Duration>,
+    conntrack_tcp_close_wait_timeout: Option<Duration>,
+    conntrack_tcp_be_liberal: Option<bool>,
+    conntrack_udp_timeout: Option<Duration>,
+    conntrack_udp_stream_timeout: Option<Duration>,
 }
 
 impl FileValues {
@@ -130,6 +139,16 @@ impl FileValues {
                 })
             })
             .transpose()?;
+        // Unlike the durations above, an explicit 0 here means "leave the kernel's value"
+        // (kube-proxy defaults only unset, nil fields).
+        let ct = f.conntrack.unwrap_or_default();
+        let count = |field: &'static str, v: Option<i64>| {
+            v.map(|n| {
+                u32::try_from(n)
+                    .map_err(|_| invalid(field)(format!("{n} is not in 0..={}", u32::MAX)))
+            })
+            .transpose()
+        };
         Ok(Self {
             mode,
             hostname_override: non_empty(f.hostname_override),
@@ -162,6 +181,19 @@ impl FileValues {
             ipvs_tcp_timeout: dur("ipvs.tcpTimeout", ipvs.tcp_timeout)?,
             ipvs_tcp_fin_timeout: dur("ipvs.tcpFinTimeout", ipvs.tcp_fin_timeout)?,
             ipvs_udp_timeout: dur("ipvs.udpTimeout", ipvs.udp_timeout)?,
+            conntrack_max_per_core: count("conntrack.maxPerCore", ct.max_per_core)?,
+            conntrack_min: count("conntrack.min", ct.min)?,
+            conntrack_tcp_established_timeout: dur(
+                "conntrack.tcpEstablishedTimeout",
+                ct.tcp_established_timeout,
+            )?,
+            conntrack_tcp_close_wait_timeout: dur(
+                "conntrack.tcpCloseWaitTimeout",
+                ct.tcp_close_wait_timeout,
+            )?,
+            conntrack_tcp_be_liberal: ct.tcp_be_liberal,
+            conntrack_udp_timeout: dur("conntrack.udpTimeout", ct.udp_timeout)?,
+            conntrack_udp_stream_timeout: dur("conntrack.udpStreamTimeout", ct.udp_stream_timeout)?,
         })
     }
 }
@@ -252,6 +284,45 @@ fn merge(a: Args, m: &ArgMatches, f: FileValues, ignored_settings: Vec<String>) 
                 "ipvs_udp_timeout",
                 a.ipvs_udp_timeout,
                 f.ipvs_udp_timeout,
+            ),
+        },
+        conntrack: ConntrackConfig {
+            max_per_core: pick(
+                m,
+                "conntrack_max_per_core",
+                a.conntrack_max_per_core,
+                f.conntrack_max_per_core,
+            ),
+            min: pick(m, "conntrack_min", a.conntrack_min, f.conntrack_min),
+            tcp_established_timeout: pick(
+                m,
+                "conntrack_tcp_timeout_established",
+                a.conntrack_tcp_timeout_established,
+                f.conntrack_tcp_established_timeout,
+            ),
+            tcp_close_wait_timeout: pick(
+                m,
+                "conntrack_tcp_timeout_close_wait",
+                a.conntrack_tcp_timeout_close_wait,
+                f.conntrack_tcp_close_wait_timeout,
+            ),
+            tcp_be_liberal: pick(
+                m,
+                "conntrack_tcp_be_liberal",
+                a.conntrack_tcp_be_liberal,
+                f.conntrack_tcp_be_liberal,
+            ),
+            udp_timeout: pick(
+                m,
+                "conntrack_udp_timeout",
+                a.conntrack_udp_timeout,
+                f.conntrack_udp_timeout,
+            ),
+            udp_stream_timeout: pick(
+                m,
+                "conntrack_udp_timeout_stream",
+                a.conntrack_udp_timeout_stream,
+                f.conntrack_udp_stream_timeout,
             ),
         },
         healthz_bind_address: pick(

@@ -56,6 +56,18 @@ fn defaults_are_kube_proxys() {
         }
     );
     assert_eq!(
+        c.conntrack,
+        ConntrackConfig {
+            max_per_core: 32768,
+            min: 131072,
+            tcp_established_timeout: secs(24 * 3600),
+            tcp_close_wait_timeout: secs(3600),
+            tcp_be_liberal: false,
+            udp_timeout: Duration::ZERO,
+            udp_stream_timeout: Duration::ZERO,
+        }
+    );
+    assert_eq!(
         c.healthz_bind_address,
         "0.0.0.0:10256".parse::<SocketAddr>().unwrap()
     );
@@ -180,8 +192,13 @@ ipvs:
   tcpFinTimeout: 30s
   udpTimeout: 10s
 conntrack:
-  maxPerCore: 32768
+  maxPerCore: 0
   min: null
+  tcpEstablishedTimeout: 2h
+  tcpCloseWaitTimeout: null
+  tcpBeLiberal: true
+  udpTimeout: 45s
+  udpStreamTimeout: 0s
 oomScoreAdj: -999
 enableProfiling: false
 portRange: ""
@@ -228,11 +245,45 @@ fn file_is_read() {
             udp_timeout: secs(10),
         }
     );
+    // An explicit 0 leaves the kernel's value; null takes kube-proxy's default.
+    assert_eq!(
+        c.conntrack,
+        ConntrackConfig {
+            max_per_core: 0,
+            min: 131072,
+            tcp_established_timeout: secs(7200),
+            tcp_close_wait_timeout: secs(3600),
+            tcp_be_liberal: true,
+            udp_timeout: secs(45),
+            udp_stream_timeout: secs(0),
+        }
+    );
     // Set, unimplemented settings are reported; zero/empty ones are not.
     assert_eq!(
         c.ignored_settings,
-        vec!["clientConnection.qps", "conntrack", "oomScoreAdj"]
+        vec!["clientConnection.qps", "oomScoreAdj"]
     );
+}
+
+#[test]
+fn conntrack_flags_override_the_file() {
+    let file =
+        format!("{HEADER}conntrack:\n  min: 1000\n  udpTimeout: 45s\n  tcpBeLiberal: true\n");
+    let c = with_file(
+        &file,
+        &[
+            "--conntrack-min=2000",
+            "--conntrack-udp-timeout-stream=2m",
+            "--conntrack-tcp-be-liberal=false",
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.conntrack.min, 2000);
+    assert_eq!(c.conntrack.udp_timeout, secs(45));
+    assert_eq!(c.conntrack.udp_stream_timeout, secs(120));
+    assert!(!c.conntrack.tcp_be_liberal);
+    let bad = with_file(&format!("{HEADER}conntrack:\n  min: -1\n"), &[]).unwrap_err();
+    assert!(bad.to_string().contains("conntrack.min"), "{bad}");
 }
 
 #[test]
