@@ -142,6 +142,7 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
 /// Runs kproxy until a signal or, with `--once`, until the first sync.
 pub async fn run(config: Config) -> Result<()> {
     let metrics = Metrics::new();
+    crate::sys::conntrack_settings::apply(&config.conntrack);
     let backend = conntrack::with_conntrack_cleanup(backend(&config, &metrics)?, &metrics);
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
