@@ -34,10 +34,8 @@ fn insert(
     ns: &Netns,
     proto: &str,
     sport: u16,
-    dst: &str,
-    dport: u16,
-    reply_src: &str,
-    rport: u16,
+    (dst, dport): (&str, u16),
+    (reply_src, rport): (&str, u16),
     extra: &[&str],
 ) {
     let (sport, dport, rport) = (sport.to_string(), dport.to_string(), rport.to_string());
@@ -109,28 +107,38 @@ fn a_protocol_dump_returns_only_that_protocol() {
         return;
     }
     let ns = Netns::new("ct-dump");
-    insert(&ns, "udp", 40000, "10.96.0.10", 53, "10.244.1.5", 5353, &[]);
     insert(
         &ns,
         "udp",
         40000,
-        "10.96.0.10",
-        53,
-        "10.244.1.5",
-        5353,
+        ("10.96.0.10", 53),
+        ("10.244.1.5", 5353),
+        &[],
+    );
+    insert(
+        &ns,
+        "udp",
+        40000,
+        ("10.96.0.10", 53),
+        ("10.244.1.5", 5353),
         &["-w", "7"],
     );
     insert(
         &ns,
         "sctp",
         40000,
-        "10.96.0.11",
-        9000,
-        "10.244.1.6",
-        9000,
+        ("10.96.0.11", 9000),
+        ("10.244.1.6", 9000),
         &[],
     );
-    insert(&ns, "tcp", 40000, "10.96.0.12", 80, "10.244.1.7", 8080, &[]);
+    insert(
+        &ns,
+        "tcp",
+        40000,
+        ("10.96.0.12", 80),
+        ("10.244.1.7", 8080),
+        &[],
+    );
     let mut ct = open(&ns);
 
     let udp = ct.dump(AF_INET, IPPROTO_UDP).unwrap();
@@ -160,26 +168,36 @@ fn deletes_remove_exactly_the_named_entries_in_every_zone() {
         return;
     }
     let ns = Netns::new("ct-delete");
-    insert(&ns, "udp", 40000, "10.96.0.10", 53, "10.244.1.5", 5353, &[]);
     insert(
         &ns,
         "udp",
         40000,
-        "10.96.0.10",
-        53,
-        "10.244.1.5",
-        5353,
+        ("10.96.0.10", 53),
+        ("10.244.1.5", 5353),
+        &[],
+    );
+    insert(
+        &ns,
+        "udp",
+        40000,
+        ("10.96.0.10", 53),
+        ("10.244.1.5", 5353),
         &["-w", "7"],
     );
-    insert(&ns, "udp", 40001, "10.96.0.10", 53, "10.244.1.6", 5353, &[]);
+    insert(
+        &ns,
+        "udp",
+        40001,
+        ("10.96.0.10", 53),
+        ("10.244.1.6", 5353),
+        &[],
+    );
     insert(
         &ns,
         "sctp",
         40000,
-        "10.96.0.11",
-        9000,
-        "10.244.1.6",
-        9000,
+        ("10.96.0.11", 9000),
+        ("10.244.1.6", 9000),
         &[],
     );
     let mut ct = open(&ns);
@@ -210,15 +228,36 @@ fn a_delete_by_id_spares_a_newer_entry_with_the_same_tuple() {
         return;
     }
     let ns = Netns::new("ct-id");
-    insert(&ns, "udp", 40000, "10.96.0.10", 53, "10.244.1.5", 5353, &[]);
+    insert(
+        &ns,
+        "udp",
+        40000,
+        ("10.96.0.10", 53),
+        ("10.244.1.5", 5353),
+        &[],
+    );
     let mut ct = open(&ns);
     let old = ct.dump(AF_INET, IPPROTO_UDP).unwrap().entries;
     let out = ns.exec(&["conntrack", "-D", "-p", "udp", "--orig-port-src", "40000"]);
     assert!(out.status.success());
     // The kernel's id hashes the entry's address: a filler takes the freed slot first, so
     // the newer entry is a different object, as it is after real traffic.
-    insert(&ns, "udp", 40009, "10.96.0.10", 53, "10.244.1.5", 5353, &[]);
-    insert(&ns, "udp", 40000, "10.96.0.10", 53, "10.244.1.6", 5353, &[]);
+    insert(
+        &ns,
+        "udp",
+        40009,
+        ("10.96.0.10", 53),
+        ("10.244.1.5", 5353),
+        &[],
+    );
+    insert(
+        &ns,
+        "udp",
+        40000,
+        ("10.96.0.10", 53),
+        ("10.244.1.6", 5353),
+        &[],
+    );
     let done = ct.delete_all(&old).unwrap();
     assert_eq!((done.deleted, done.missing), (0, 1));
     assert_eq!(listed(&ns, "udp").len(), 2);
@@ -232,7 +271,14 @@ fn many_deletes_go_in_batches() {
     let ns = Netns::new("ct-batch");
     // More entries than one batch holds (200).
     for sport in 30000..30450 {
-        insert(&ns, "udp", sport, "10.96.0.10", 53, "10.244.1.5", 5353, &[]);
+        insert(
+            &ns,
+            "udp",
+            sport,
+            ("10.96.0.10", 53),
+            ("10.244.1.5", 5353),
+            &[],
+        );
     }
     let mut ct = open(&ns);
     let entries = ct.dump(AF_INET, IPPROTO_UDP).unwrap().entries;
