@@ -10,32 +10,16 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
+use support::conntrack::conntrack_tests_possible;
 use support::echo::addr;
 use support::kproxy::{Kproxy, eventually, start_on_node};
 use support::manifests::{Port, service_yaml, slice_yaml, write};
-use support::netns::{Netns, kernel_tests_possible};
+use support::netns::Netns;
 use support::topology::{NODE_IP, NODE_NAME, Topology, pod_ip};
 
 const WAIT: Duration = Duration::from_secs(20);
 const DNS_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 53);
 const NODE_PORT: u16 = 30053;
-
-/// With `KPROXY_REQUIRE_KERNEL=1` a missing prerequisite fails instead of skipping.
-fn kernel() -> bool {
-    let tool = std::process::Command::new("conntrack")
-        .arg("--version")
-        .output()
-        .is_ok();
-    let possible = kernel_tests_possible() && tool;
-    if !possible {
-        eprintln!("SKIPPED: needs root, iproute2, iptables and conntrack-tools");
-        assert!(
-            std::env::var("KPROXY_REQUIRE_KERNEL").as_deref() != Ok("1"),
-            "KPROXY_REQUIRE_KERNEL=1 but the conntrack kernel tests cannot run"
-        );
-    }
-    possible
-}
 
 fn dns_port() -> Port {
     Port {
@@ -72,7 +56,7 @@ struct Node {
 }
 
 fn start(pods: &[usize]) -> Option<Node> {
-    if !kernel() {
+    if !conntrack_tests_possible(true) {
         return None;
     }
     let topo = Topology::new(3, &[5353]);

@@ -7,8 +7,9 @@ mod support;
 
 use std::time::Duration;
 
+use support::conntrack::conntrack_tests_possible;
 use support::kproxy::{eventually, start_on_node};
-use support::netns::{Netns, kernel_tests_possible};
+use support::netns::Netns;
 
 const WAIT: Duration = Duration::from_secs(20);
 const SETTINGS: &[(&str, &str)] = &[
@@ -18,18 +19,6 @@ const SETTINGS: &[(&str, &str)] = &[
     ("nf_conntrack_udp_timeout", "45"),
     ("nf_conntrack_udp_timeout_stream", "180"),
 ];
-
-/// With `KPROXY_REQUIRE_KERNEL=1` a missing prerequisite fails instead of skipping.
-fn kernel() -> bool {
-    let possible = kernel_tests_possible();
-    if !possible {
-        assert!(
-            std::env::var("KPROXY_REQUIRE_KERNEL").as_deref() != Ok("1"),
-            "KPROXY_REQUIRE_KERNEL=1 but the conntrack settings test cannot run"
-        );
-    }
-    possible
-}
 
 fn in_namespace(ns: &Netns, name: &str) -> String {
     ns.exec_stdout(&["cat", &format!("/proc/sys/net/netfilter/{name}")])
@@ -46,7 +35,7 @@ fn on_host(name: &str) -> String {
 
 #[test]
 fn conntrack_sysctls_are_set_in_the_namespace_only() {
-    if !kernel() {
+    if !conntrack_tests_possible(false) {
         return;
     }
     let node = Netns::new("ct-settings");

@@ -8,25 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use kproxy::conntrack::consts::{AF_INET, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use kproxy::conntrack::{ConntrackHandle, Entry};
-use support::netns::{Netns, kernel_tests_possible};
-
-/// Whether the kernel tests can run here; with `KPROXY_REQUIRE_KERNEL=1` a missing
-/// prerequisite fails the test instead of skipping it.
-fn kernel() -> bool {
-    let tool = std::process::Command::new("conntrack")
-        .arg("--version")
-        .output()
-        .is_ok();
-    let possible = kernel_tests_possible() && tool;
-    if !possible {
-        eprintln!("SKIPPED: needs root, iproute2, iptables and conntrack-tools");
-        assert!(
-            std::env::var("KPROXY_REQUIRE_KERNEL").as_deref() != Ok("1"),
-            "KPROXY_REQUIRE_KERNEL=1 but the conntrack kernel tests cannot run"
-        );
-    }
-    possible
-}
+use support::conntrack::conntrack_tests_possible;
+use support::netns::Netns;
 
 /// `conntrack -I` of a UDP/SCTP/TCP entry from 10.244.1.2:`sport` to `dst:dport`, answered
 /// by `reply_src:rport`.
@@ -85,6 +68,19 @@ fn insert(
     );
 }
 
+/// A UDP entry from 10.244.1.2:`sport` to the DNS service 10.96.0.10:53, answered by
+/// `endpoint`:5353.
+fn udp_to_dns(ns: &Netns, sport: u16, endpoint: &str, extra: &[&str]) {
+    insert(
+        ns,
+        "udp",
+        sport,
+        ("10.96.0.10", 53),
+        (endpoint, 5353),
+        extra,
+    );
+}
+
 /// The tool's listing of one protocol, one line per entry.
 fn listed(ns: &Netns, proto: &str) -> Vec<String> {
     ns.exec_stdout(&["conntrack", "-L", "-p", proto])
@@ -103,26 +99,12 @@ fn v4(s: &str) -> IpAddr {
 
 #[test]
 fn a_protocol_dump_returns_only_that_protocol() {
-    if !kernel() {
+    if !conntrack_tests_possible(true) {
         return;
     }
     let ns = Netns::new("ct-dump");
-    insert(
-        &ns,
-        "udp",
-        40000,
-        ("10.96.0.10", 53),
-        ("10.244.1.5", 5353),
-        &[],
-    );
-    insert(
-        &ns,
-        "udp",
-        40000,
-        ("10.96.0.10", 53),
-        ("10.244.1.5", 5353),
-        &["-w", "7"],
-    );
+    udp_to_dns(&ns, 40000, "10.244.1.5", &[]);
+    udp_to_dns(&ns, 40000, "10.244.1.5", &["-w", "7"]);
     insert(
         &ns,
         "sctp",
@@ -164,34 +146,13 @@ fn a_protocol_dump_returns_only_that_protocol() {
 
 #[test]
 fn deletes_remove_exactly_the_named_entries_in_every_zone() {
-    if !kernel() {
+    if !conntrack_tests_possible(true) {
         return;
     }
     let ns = Netns::new("ct-delete");
-    insert(
-        &ns,
-        "udp",
-        40000,
-        ("10.96.0.10", 53),
-        ("10.244.1.5", 5353),
-        &[],
-    );
-    insert(
-        &ns,
-        "udp",
-        40000,
-        ("10.96.0.10", 53),
-        ("10.244.1.5", 5353),
-        &["-w", "7"],
-    );
-    insert(
-        &ns,
-        "udp",
-        40001,
-        ("10.96.0.10", 53),
-        ("10.244.1.6", 5353),
-        &[],
-    );
+    udp_to_dns(&ns, 40000, "10.244.1.5", &[]);
+    udp_to_dns(&ns, 40000, "10.244.1.5", &["-w", "7"]);
+    udp_to_dns(&ns, 40001, "10.244.1.6", &[]);
     insert(
         &ns,
         "sctp",
@@ -224,40 +185,19 @@ fn deletes_remove_exactly_the_named_entries_in_every_zone() {
 
 #[test]
 fn a_delete_by_id_spares_a_newer_entry_with_the_same_tuple() {
-    if !kernel() {
+    if !conntrack_tests_possible(true) {
         return;
     }
     let ns = Netns::new("ct-id");
-    insert(
-        &ns,
-        "udp",
-        40000,
-        ("10.96.0.10", 53),
-        ("10.244.1.5", 5353),
-        &[],
-    );
+    udp_to_dns(&ns, 40000, "10.244.1.5", &[]);
     let mut ct = open(&ns);
     let old = ct.dump(AF_INET, IPPROTO_UDP).unwrap().entries;
     let out = ns.exec(&["conntrack", "-D", "-p", "udp", "--orig-port-src", "40000"]);
     assert!(out.status.success());
     // The kernel's id hashes the entry's address: a filler takes the freed slot first, so
     // the newer entry is a different object, as it is after real traffic.
-    insert(
-        &ns,
-        "udp",
-        40009,
-        ("10.96.0.10", 53),
-        ("10.244.1.5", 5353),
-        &[],
-    );
-    insert(
-        &ns,
-        "udp",
-        40000,
-        ("10.96.0.10", 53),
-        ("10.244.1.6", 5353),
-        &[],
-    );
+    udp_to_dns(&ns, 40009, "10.244.1.5", &[]);
+    udp_to_dns(&ns, 40000, "10.244.1.6", &[]);
     let done = ct.delete_all(&old).unwrap();
     assert_eq!((done.deleted, done.missing), (0, 1));
     assert_eq!(listed(&ns, "udp").len(), 2);
@@ -265,20 +205,13 @@ fn a_delete_by_id_spares_a_newer_entry_with_the_same_tuple() {
 
 #[test]
 fn many_deletes_go_in_batches() {
-    if !kernel() {
+    if !conntrack_tests_possible(true) {
         return;
     }
     let ns = Netns::new("ct-batch");
     // More entries than one batch holds (200).
     for sport in 30000..30450 {
-        insert(
-            &ns,
-            "udp",
-            sport,
-            ("10.96.0.10", 53),
-            ("10.244.1.5", 5353),
-            &[],
-        );
+        udp_to_dns(&ns, sport, "10.244.1.5", &[]);
     }
     let mut ct = open(&ns);
     let entries = ct.dump(AF_INET, IPPROTO_UDP).unwrap().entries;
