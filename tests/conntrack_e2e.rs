@@ -1,9 +1,11 @@
-//! Stale conntrack cleanup end to end, iptables mode: the real `kproxy` binary programs a
-//! node namespace, UDP clients keep one source port (as DNS resolvers and statsd clients
+//! Stale conntrack cleanup end to end, in iptables mode and (where the kernel has IPVS:
+//! tests/vm/run-ipvs-tests.sh) IPVS mode: the real `kproxy` binary programs a node
+//! namespace, UDP clients keep one source port (as DNS resolvers and statsd clients
 //! do) while the service's endpoints change, and the kernel's conntrack table is read with
 //! the `conntrack` tool. kube-proxy's e2e "should be able to preserve UDP traffic when
 //! server pod cycles" is the model. Needs root and conntrack-tools.
 
+mod ipvs;
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -11,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::conntrack::conntrack_tests_possible;
-use support::echo::addr;
+use support::echo::{Outcome, addr, udp_request};
 use support::kproxy::{Kproxy, eventually, start_on_node};
 use support::manifests::{Port, service_yaml, slice_yaml, write};
 use support::netns::Netns;
@@ -55,20 +57,46 @@ struct Node {
     kproxy: Kproxy,
 }
 
-fn start(pods: &[usize]) -> Option<Node> {
-    if !conntrack_tests_possible(true) {
+/// The flags of each proxy mode.
+const IPTABLES: &[&str] = &["--proxy-mode=iptables", "--min-sync-period", "100ms"];
+const IPVS: &[&str] = &[
+    "--proxy-mode=ipvs",
+    "--nodeport-addresses",
+    "192.168.100.0/24",
+    "--ipvs-min-sync-period",
+    "100ms",
+];
+
+fn can_run(mode: &[&str]) -> bool {
+    conntrack_tests_possible(true) && (mode != IPVS || ipvs::ipvs_or_skip("conntrack_e2e"))
+}
+
+/// A node whose dns service is on `pods`, with kproxy started by `start` once the
+/// topology exists; returns when a new UDP client gets an answer.
+fn start_with(mode: &[&str], pods: &[usize], before: impl FnOnce(&Topology)) -> Option<Node> {
+    if !can_run(mode) {
         return None;
     }
     let topo = Topology::new(3, &[5353]);
+    before(&topo);
     let dir = tempfile::tempdir().unwrap();
     write_service(dir.path());
     write_slice(dir.path(), pods);
-    let kproxy = start_on_node(
-        &topo.node,
-        dir.path(),
-        &["--proxy-mode=iptables", "--min-sync-period", "100ms"],
-    );
+    let kproxy = start_on_node(&topo.node, dir.path(), mode);
+    if !pods.is_empty() {
+        eventually(WAIT, "the service to answer a new client", || {
+            matches!(
+                udp_request(&topo.pods[1].ns, addr(DNS_IP, 53)),
+                Outcome::Reply(_)
+            )
+            .then_some(())
+        });
+    }
     Some(Node { topo, dir, kproxy })
+}
+
+fn start(mode: &[&str], pods: &[usize]) -> Option<Node> {
+    start_with(mode, pods, |_| {})
 }
 
 /// A UDP client bound to one source port for its whole life, connected (as resolvers
@@ -146,13 +174,25 @@ fn from(pod: usize) -> Answer {
 
 #[test]
 fn a_fixed_port_udp_client_follows_an_endpoint_change() {
-    let Some(mut n) = start(&[0]) else { return };
+    follows_an_endpoint_change(IPTABLES);
+}
+
+#[test]
+fn ipvs_a_fixed_port_udp_client_follows_an_endpoint_change() {
+    follows_an_endpoint_change(IPVS);
+}
+
+fn follows_an_endpoint_change(mode: &[&str]) {
+    let Some(mut n) = start(mode, &[0]) else {
+        return;
+    };
     let pod2 = &n.topo.pods[2].ns;
     let via_cluster_ip = FixedPortClient::new(pod2, 41000, addr(DNS_IP, 53));
     let via_node_port = FixedPortClient::new(&n.topo.client, 41001, addr(NODE_IP, NODE_PORT));
     via_cluster_ip.until(&from(0), "pod-0 to answer on the cluster IP");
     via_node_port.until(&from(0), "pod-0 to answer on the node port");
-    assert_eq!(entries_from(&n.topo.node, pod_ip(0)).len(), 2);
+    // Both clients' entries, and the first answer's (from a new port).
+    assert!(entries_from(&n.topo.node, pod_ip(0)).len() >= 2);
 
     // The endpoint moves from pod-0 to pod-1. pod-0 still answers, so without the cleanup
     // its entries (refreshed by every datagram) would keep both clients on it for good.
@@ -167,11 +207,22 @@ fn a_fixed_port_udp_client_follows_an_endpoint_change() {
     assert!(log.contains("deleted stale conntrack entries"), "{log}");
 }
 
-/// kube-proxy's later fixes: a service that lost every endpoint (kubernetes#139629) and a
-/// deleted service (kubernetes#141371) leave no flow pinned to the old endpoint.
 #[test]
 fn flows_end_when_the_service_loses_every_endpoint_or_is_deleted() {
-    let Some(mut n) = start(&[0]) else { return };
+    flows_end(IPTABLES);
+}
+
+#[test]
+fn ipvs_flows_end_when_the_service_loses_every_endpoint_or_is_deleted() {
+    flows_end(IPVS);
+}
+
+/// kube-proxy's later fixes: a service that lost every endpoint (kubernetes#139629) and a
+/// deleted service (kubernetes#141371) leave no flow pinned to the old endpoint.
+fn flows_end(mode: &[&str]) {
+    let Some(mut n) = start(mode, &[0]) else {
+        return;
+    };
     let pod2 = &n.topo.pods[2].ns;
     let client = FixedPortClient::new(pod2, 41000, addr(DNS_IP, 53));
     client.until(&from(0), "pod-0 to answer");
@@ -192,5 +243,29 @@ fn flows_end_when_the_service_loses_every_endpoint_or_is_deleted() {
             .then_some(())
     });
     assert_ne!(client.ask(), from(0));
+    n.kproxy.assert_running();
+}
+
+#[test]
+fn ipvs_a_client_that_sent_before_the_rules_existed_reaches_the_service() {
+    sent_before_the_rules(IPVS);
+}
+
+/// kubernetes#48370: a datagram sent before kproxy programmed the service leaves an entry
+/// that is not DNATed; a client that keeps sending keeps it alive, and only the cleanup
+/// lets the next datagrams reach an endpoint. IPVS mode only: in iptables mode here the
+/// kernel drops such entries by itself when kproxy's first write re-registers the nat
+/// hooks, so the test could not tell whether the cleanup ran.
+fn sent_before_the_rules(mode: &[&str]) {
+    let mut early = None;
+    let Some(mut n) = start_with(mode, &[0], |topo| {
+        let client = FixedPortClient::new(&topo.pods[2].ns, 41000, addr(DNS_IP, 53));
+        assert_ne!(client.ask(), from(0), "nothing answers before kproxy runs");
+        early = Some(client);
+    }) else {
+        return;
+    };
+    let client = early.expect("made before kproxy started");
+    client.until(&from(0), "the early client to reach pod-0");
     n.kproxy.assert_running();
 }
