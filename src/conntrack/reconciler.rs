@@ -11,7 +11,7 @@ use super::entry::Entry;
 use super::error::ConntrackError;
 use super::handle::{ConntrackHandle, Deleted, Dump};
 use super::stale::{Frontends, PROTOCOLS, stale_entries};
-use crate::metrics::{IpFamilyLabels, Metrics};
+use crate::metrics::Metrics;
 use crate::model::ProxyState;
 
 /// The conntrack table as the reconciler uses it; [`ConntrackHandle`] is the kernel's.
@@ -68,17 +68,12 @@ impl<T: ConntrackTable> Reconciler<T> {
         let current = Frontends::from_state(state);
         let frontends = current.clone().with_removed(&self.previous);
         let result = self.clean(&frontends);
-        let labels = IpFamilyLabels {
-            ip_family: "IPv4".to_string(),
-        };
         self.metrics
             .conntrack_reconcile_duration
-            .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
         if let Ok(report) = &result {
             self.metrics
                 .conntrack_deleted_entries
-                .get_or_create(&labels)
                 .inc_by(report.deleted as u64);
             self.previous = current;
             if report.deleted > 0 {

@@ -12,11 +12,10 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::config::ConntrackConfig;
+use crate::config::v1alpha1::{Conntrack, GoDuration};
 
 /// kube-proxy's cap on the scaled limit, against excessive memory on many-core machines.
 const MAX_LIMIT: u64 = 1 << 20;
@@ -38,23 +37,25 @@ pub enum Outcome {
     Failed(io::Error),
 }
 
-/// `nf_conntrack_max` as kube-proxy computes it; `None` leaves the limit alone.
-pub fn conntrack_max(config: &ConntrackConfig, cpus: u64) -> Option<u64> {
-    if config.max_per_core == 0 {
-        return None;
-    }
-    let scaled = u64::from(config.max_per_core) * cpus;
+/// `nf_conntrack_max` as kube-proxy computes it; `None` (an unset or non-positive
+/// `maxPerCore`) leaves the limit alone.
+pub fn conntrack_max(config: &Conntrack, cpus: u64) -> Option<u64> {
+    let per_core = u64::try_from(config.max_per_core?)
+        .ok()
+        .filter(|n| *n > 0)?;
+    let floor = config.min.and_then(|m| u64::try_from(m).ok()).unwrap_or(0);
+    let scaled = per_core * cpus;
     Some(if scaled > MAX_LIMIT {
         MAX_LIMIT
     } else {
-        scaled.max(u64::from(config.min))
+        scaled.max(floor)
     })
 }
 
 /// The per-namespace sysctls to set, in kube-proxy's order; zero durations and a false
 /// `tcp_be_liberal` are left alone.
-pub fn timeouts(config: &ConntrackConfig) -> Vec<Setting> {
-    let secs = |d: Duration| d.as_secs();
+pub fn timeouts(config: &Conntrack) -> Vec<Setting> {
+    let secs = |d: Option<GoDuration>| d.map_or(0, |d| d.0.as_secs());
     let mut out = Vec::new();
     let mut push = |name, value: u64| {
         if value > 0 {
@@ -73,17 +74,17 @@ pub fn timeouts(config: &ConntrackConfig) -> Vec<Setting> {
         "nf_conntrack_tcp_be_liberal",
         u64::from(config.tcp_be_liberal),
     );
-    push("nf_conntrack_udp_timeout", secs(config.udp_timeout));
+    push("nf_conntrack_udp_timeout", secs(Some(config.udp_timeout)));
     push(
         "nf_conntrack_udp_timeout_stream",
-        secs(config.udp_stream_timeout),
+        secs(Some(config.udp_stream_timeout)),
     );
     out
 }
 
 /// Applies `config` in the calling thread's network namespace, logging each write and
 /// each failure; returns what happened to each setting, by file.
-pub fn apply(config: &ConntrackConfig) -> Vec<(PathBuf, Outcome)> {
+pub fn apply(config: &Conntrack) -> Vec<(PathBuf, Outcome)> {
     apply_under(Path::new("/proc/sys"), Path::new("/sys"), config, cpus())
 }
 
@@ -91,7 +92,7 @@ pub fn apply(config: &ConntrackConfig) -> Vec<(PathBuf, Outcome)> {
 pub fn apply_under(
     proc_sys: &Path,
     sys: &Path,
-    config: &ConntrackConfig,
+    config: &Conntrack,
     cpus: u64,
 ) -> Vec<(PathBuf, Outcome)> {
     let netfilter = proc_sys.join("net/netfilter");

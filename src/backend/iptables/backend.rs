@@ -83,6 +83,11 @@ impl<R: IptablesRunner> IptablesBackend<R> {
         for input in plan.render_batches(batch) {
             if let Err(e) = self.runner.restore(&input) {
                 self.metrics.restore_failures.inc();
+                if kernel_jumps.is_none() {
+                    // A partial sync's write failed: retried as a full sync (kube-proxy
+                    // counts these in both counters).
+                    self.metrics.partial_restore_failures.inc();
+                }
                 log_restore_failure(&e, &input);
                 // What the kernel holds is unknown now: the retry reads it back.
                 self.written = None;

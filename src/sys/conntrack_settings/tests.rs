@@ -1,19 +1,19 @@
 use std::fs;
 use std::path::Path;
-use std::time::Duration;
 
 use super::{Outcome, apply_under, conntrack_max, count_cpus, timeouts};
-use crate::config::ConntrackConfig;
+use crate::config::v1alpha1::{Conntrack, GoDuration};
 
-fn defaults() -> ConntrackConfig {
-    ConntrackConfig {
-        max_per_core: 32768,
-        min: 131072,
-        tcp_established_timeout: Duration::from_secs(86400),
-        tcp_close_wait_timeout: Duration::from_secs(3600),
+/// kube-proxy's defaults, as the configuration's defaulting leaves them.
+fn defaults() -> Conntrack {
+    Conntrack {
+        max_per_core: Some(32768),
+        min: Some(131072),
+        tcp_established_timeout: Some(GoDuration::secs(86400)),
+        tcp_close_wait_timeout: Some(GoDuration::secs(3600)),
         tcp_be_liberal: false,
-        udp_timeout: Duration::ZERO,
-        udp_stream_timeout: Duration::ZERO,
+        udp_timeout: GoDuration::default(),
+        udp_stream_timeout: GoDuration::default(),
     }
 }
 
@@ -23,11 +23,16 @@ fn the_limit_scales_with_cpus_between_the_floor_and_the_cap() {
     assert_eq!(conntrack_max(&c, 2), Some(131072), "the floor");
     assert_eq!(conntrack_max(&c, 8), Some(262144));
     assert_eq!(conntrack_max(&c, 64), Some(1 << 20), "kube-proxy's cap");
-    let off = ConntrackConfig {
-        max_per_core: 0,
-        ..c
+    let off = Conntrack {
+        max_per_core: Some(0),
+        ..c.clone()
     };
     assert_eq!(conntrack_max(&off, 8), None);
+    let unset = Conntrack {
+        max_per_core: None,
+        ..c
+    };
+    assert_eq!(conntrack_max(&unset, 8), None);
 }
 
 #[test]
@@ -40,10 +45,10 @@ fn zero_durations_and_false_liberal_are_left_alone() {
             "nf_conntrack_tcp_timeout_close_wait"
         ]
     );
-    let all = ConntrackConfig {
+    let all = Conntrack {
         tcp_be_liberal: true,
-        udp_timeout: Duration::from_secs(45),
-        udp_stream_timeout: Duration::from_secs(180),
+        udp_timeout: GoDuration::secs(45),
+        udp_stream_timeout: GoDuration::secs(180),
         ..defaults()
     };
     let values: Vec<_> = timeouts(&all).iter().map(|s| (s.name, s.value)).collect();
