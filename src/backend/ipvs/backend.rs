@@ -31,6 +31,7 @@ use crate::netfilter::iptables::plan::Plan;
 use crate::netfilter::iptables::read_back::read_kernel_owned;
 use crate::netfilter::iptables::ruleset::Ruleset;
 use crate::netfilter::iptables::runner::IptablesRunner;
+use crate::netfilter::iptables::write::write_plan;
 
 /// Everything the flags say about IPVS mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -339,13 +340,8 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         let (chains, jumps) = read_kernel_owned(&mut self.iptables, &is_owned)
             .map_err(|e| SyncError::Read(e.to_string()))?;
         let plan = Plan::new(&self.rules, &chains, Some(&jumps));
-        if !plan.is_empty()
-            && let Err(e) = self.iptables.restore(&plan.render())
-        {
-            self.metrics.restore_failures.inc();
-            return Err(SyncError::Restore(e.to_string()));
-        }
-        Ok(plan.size())
+        write_plan(&mut self.iptables, &plan, &self.metrics.restore_failures)
+            .map_err(|e| SyncError::Restore(e.to_string()))
     }
 
     /// Brings the sets from what the last sync wrote to `desired`, member by member.
