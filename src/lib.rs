@@ -10,6 +10,7 @@ pub mod ipset;
 pub mod metrics;
 pub mod model;
 pub mod netfilter;
+pub mod netlink;
 pub mod source;
 pub mod sync;
 pub mod sys;

@@ -110,7 +110,13 @@ mod tests {
         assert_eq!(write_plan(&mut runner, &plan, &failures), Ok(5));
         assert_eq!(runner.inner.restores.len(), 3, "5 chains, 2 a restore");
         let written = runner.inner.chain_names(Table::Nat);
-        assert_eq!(written.iter().filter(|n| n.starts_with("KUBE-SVC-")).count(), 5);
+        assert_eq!(
+            written
+                .iter()
+                .filter(|n| n.starts_with("KUBE-SVC-"))
+                .count(),
+            5
+        );
         assert_eq!(failures.get(), 0);
     }
 
