@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
 use tracing::{debug, info, warn};
 
 use super::compile::{CompileOptions, Compiler};
@@ -14,9 +13,9 @@ use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 use crate::netfilter::iptables::plan::{ChainMap, JumpMap, Plan};
 use crate::netfilter::iptables::read_back::read_kernel_against;
-use crate::netfilter::iptables::ruleset::{Ruleset, Table};
-use crate::netfilter::iptables::runner::{IptablesRunner, RunnerError};
-use crate::netfilter::iptables::write::{remove_owned, write_plan};
+use crate::netfilter::iptables::ruleset::Ruleset;
+use crate::netfilter::iptables::runner::IptablesRunner;
+use crate::netfilter::iptables::write::write_plan;
 
 mod drift_check;
 
@@ -184,20 +183,6 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             objects_written,
         })
     }
-}
-
-/// `--cleanup`: removes every chain kproxy owns and every jump into them, in one restore.
-/// Returns how many chains and jumps were removed.
-pub fn cleanup(runner: &mut impl IptablesRunner) -> Result<usize, RunnerError> {
-    cleanup_owned(runner, &is_owned_chain)
-}
-
-/// [`cleanup`] of the chains `is_owned` says kproxy owns.
-pub fn cleanup_owned(
-    runner: &mut (impl IptablesRunner + ?Sized),
-    is_owned: &dyn Fn(Table, &str) -> bool,
-) -> Result<usize, RunnerError> {
-    remove_owned(runner, is_owned, &Counter::default())
 }
 
 #[cfg(test)]

@@ -51,11 +51,15 @@ const KUBE_PROXY_ONLY: &[(Table, &str)] = &[
 /// Whether IPVS mode owns a chain: its own, and iptables mode's (whose chains a switch of
 /// mode must remove, as kube-proxy does).
 pub fn is_owned(table: Table, name: &str) -> bool {
-    is_owned_chain(table, name)
-        || IPVS_CHAINS
-            .iter()
-            .chain(KUBE_PROXY_ONLY)
-            .any(|(t, n)| *t == table && *n == name)
+    is_owned_chain(table, name) || is_ipvs_chain(table, name)
+}
+
+/// Whether a chain is one of IPVS mode's own (kproxy's or kube-proxy's).
+pub fn is_ipvs_chain(table: Table, name: &str) -> bool {
+    IPVS_CHAINS
+        .iter()
+        .chain(KUBE_PROXY_ONLY)
+        .any(|(t, n)| *t == table && *n == name)
 }
 
 /// What the flags say about masquerading.
