@@ -84,7 +84,7 @@ impl<R: IptablesRunner> IptablesBackend<R> {
             // What the kernel holds is unknown now: the retry reads it back.
             self.written = None;
             self.drift_check = None;
-            return Err(SyncError::Restore(e.to_string()));
+            return Err(SyncError::Restore(e));
         }
         if let Some(check) = &mut self.drift_check {
             check.touch(plan.written().map(|c| (c.table(), c.name())));
@@ -142,7 +142,7 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             self.drift_check = None;
             let (chains, jumps) =
                 read_kernel_against(&mut self.runner, &desired.chains, &is_owned_chain)
-                    .map_err(|e| SyncError::Read(e.to_string()))?;
+                    .map_err(SyncError::Read)?;
             (chains, Some(jumps))
         } else {
             (self.written.take().unwrap_or_default(), None)

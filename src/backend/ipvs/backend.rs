@@ -88,9 +88,9 @@ impl Handles {
     /// Opens the three sockets; fails clearly when the kernel has no IPVS.
     pub fn open() -> Result<Self, SyncError> {
         Ok(Self {
-            ipvs: IpvsHandle::new().map_err(|e| SyncError::Kernel(e.to_string()))?,
-            ipset: IpsetHandle::new().map_err(|e| SyncError::Kernel(format!("ipset: {e}")))?,
-            link: LinkHandle::new().map_err(|e| SyncError::Kernel(e.to_string()))?,
+            ipvs: IpvsHandle::new().map_err(SyncError::Ipvs)?,
+            ipset: IpsetHandle::new().map_err(SyncError::IpsetOpen)?,
+            link: LinkHandle::new().map_err(SyncError::Link)?,
         })
     }
 }
@@ -146,21 +146,20 @@ impl<R: IptablesRunner> IpvsBackend<R> {
     /// Settings, kube-ipvs0 and this node's addresses; returns (kube-ipvs0 index, addresses
     /// bound to it, writes).
     fn prepare(&mut self) -> Result<(u32, BTreeSet<Ipv4Addr>, usize), SyncError> {
-        let mut written = sysctl::ensure(self.options.strict_arp)
-            .map_err(|e| SyncError::Kernel(format!("setting sysctls: {e}")))?;
+        let mut written = sysctl::ensure(self.options.strict_arp).map_err(SyncError::Sysctl)?;
         if !self.initialized {
             let t = self.options.timeouts;
             if t.tcp != 0 || t.tcp_fin != 0 || t.udp != 0 {
                 self.handles
                     .ipvs
                     .set_timeouts(&t)
-                    .map_err(|e| SyncError::Kernel(e.to_string()))?;
+                    .map_err(SyncError::Ipvs)?;
                 written += 1;
             }
             self.initialized = true;
         }
         let link = &mut self.handles.link;
-        let (index, created) = link.ensure_dummy(DUMMY_DEVICE).map_err(kernel)?;
+        let (index, created) = link.ensure_dummy(DUMMY_DEVICE).map_err(SyncError::Link)?;
         if created {
             info!(
                 device = DUMMY_DEVICE,
@@ -170,7 +169,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         }
         let mut bound = BTreeSet::new();
         let mut local = Vec::new();
-        for a in link.addresses().map_err(kernel)? {
+        for a in link.addresses().map_err(SyncError::Link)? {
             if a.index == index {
                 bound.insert(a.addr);
             } else {
@@ -200,7 +199,10 @@ impl<R: IptablesRunner> IpvsBackend<R> {
                 &set.set_type(),
                 entries,
             )
-            .map_err(|e| SyncError::Kernel(format!("ipset {set}: {e}")))?;
+            .map_err(|source| SyncError::Ipset {
+                set: set.name(),
+                source,
+            })?;
             set_ops += changes.operations();
         }
         self.breakdown.sets = Phase::since(started, set_ops);
@@ -225,14 +227,14 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         let ipvs = &mut self.handles.ipvs;
         let dumps = ipvs.operations();
         let mut keys: BTreeSet<ServiceKey> = desired.virtual_servers.keys().copied().collect();
-        for svc in ipvs.services().map_err(kernel)? {
+        for svc in ipvs.services().map_err(SyncError::Ipvs)? {
             let key = svc.key();
             if !desired.virtual_servers.contains_key(&key)
                 && exclude.iter().any(|n| n.contains(&key.addr))
             {
                 continue;
             }
-            let dests = ipvs.destinations(&key).map_err(kernel)?;
+            let dests = ipvs.destinations(&key).map_err(SyncError::Ipvs)?;
             known.vs.insert(key, ActualVs::new(svc, dests));
             keys.insert(key);
         }
@@ -300,14 +302,17 @@ impl<R: IptablesRunner> IpvsBackend<R> {
                 &mut ops,
             );
         }
-        let applied = apply_ops(&mut self.handles.ipvs, &mut known.vs, ops);
+        let mut applied = apply_ops(&mut self.handles.ipvs, &mut known.vs, ops);
         written += applied.written;
-        if let Some((op, e)) = applied.failed.first() {
+        if !applied.failed.is_empty() {
             // The kernel differs from what kproxy remembers: the retry is a full sync.
-            return Err(SyncError::Kernel(format!(
-                "{op}: {e} ({} operations refused)",
-                applied.failed.len()
-            )));
+            let refused = applied.failed.len();
+            let (op, source) = applied.failed.swap_remove(0);
+            return Err(SyncError::IpvsRefused {
+                op: op.to_string(),
+                refused,
+                source,
+            });
         }
         self.draining
             .refresh(keys, &known.vs, &desired, Instant::now());
@@ -337,11 +342,11 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
     /// Writes the iptables chains that differ from the kernel's; returns how many.
     fn sync_iptables(&mut self) -> Result<usize, SyncError> {
-        let (chains, jumps) = read_kernel_owned(&mut self.iptables, &is_owned)
-            .map_err(|e| SyncError::Read(e.to_string()))?;
+        let (chains, jumps) =
+            read_kernel_owned(&mut self.iptables, &is_owned).map_err(SyncError::Read)?;
         let plan = Plan::new(&self.rules, &chains, Some(&jumps));
         write_plan(&mut self.iptables, &plan, &self.metrics.restore_failures)
-            .map_err(|e| SyncError::Restore(e.to_string()))
+            .map_err(SyncError::Restore)
     }
 
     /// Brings the sets from what the last sync wrote to `desired`, member by member.
@@ -356,7 +361,10 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             let del: Vec<Entry> = have.difference(want).copied().collect();
             let add: Vec<Entry> = want.difference(have).copied().collect();
             let ipset = &mut self.handles.ipset;
-            let fail = |e| SyncError::Kernel(format!("ipset {set}: {e}"));
+            let fail = |source| SyncError::Ipset {
+                set: set.name(),
+                source,
+            };
             if !del.is_empty() {
                 ipset
                     .del_all(set.name(), &del, IfPresent::Ignore)
@@ -380,7 +388,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             self.handles
                 .link
                 .add_address(known.dummy_index, *addr)
-                .map_err(kernel)?;
+                .map_err(SyncError::Link)?;
             known.addresses.insert(*addr);
             written += 1;
         }
@@ -401,15 +409,11 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             self.handles
                 .link
                 .del_address(known.dummy_index, *addr)
-                .map_err(kernel)?;
+                .map_err(SyncError::Link)?;
             known.addresses.remove(addr);
         }
         Ok(stale.len())
     }
-}
-
-fn kernel(e: impl std::fmt::Display) -> SyncError {
-    SyncError::Kernel(e.to_string())
 }
 
 impl<R: IptablesRunner> Backend for IpvsBackend<R> {
@@ -469,7 +473,7 @@ impl<R: IptablesRunner> Backend for IpvsBackend<R> {
             }),
             Err(e) => {
                 self.known = None;
-                Err(kernel(e))
+                Err(SyncError::Ipvs(e))
             }
         }
     }
