@@ -17,14 +17,13 @@ use super::apply::{Draining, apply_ops};
 use super::breakdown::{Phase, SyncBreakdown};
 use super::compile::{CompileOptions, Compiled, Compiler, Desired};
 use super::diff::{ActualVs, Counts, Known, diff_vs};
-use super::handle::IpvsHandle;
-use super::link::{DUMMY_DEVICE, LinkHandle};
+use super::kernel::{Handles, IpvsKernel};
+use super::link::DUMMY_DEVICE;
 use super::netlink::{ServiceKey, Timeouts};
 use super::rules::{RuleOptions, is_owned, ruleset};
 use super::sets::IpvsSet;
-use super::sysctl;
 use crate::backend::{Backend, SyncError, SyncReport};
-use crate::ipset::{Entry, IfPresent, IpsetHandle, sync_set};
+use crate::ipset::{Entry, sync_set};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 use crate::netfilter::iptables::plan::Plan;
@@ -77,29 +76,13 @@ struct KnownState {
     dummy_index: u32,
 }
 
-/// The sockets IPVS mode talks through, all opened in the namespace kproxy runs in.
-pub struct Handles {
-    pub ipvs: IpvsHandle,
-    pub ipset: IpsetHandle,
-    pub link: LinkHandle,
-}
-
-impl Handles {
-    /// Opens the three sockets; fails clearly when the kernel has no IPVS.
-    pub fn open() -> Result<Self, SyncError> {
-        Ok(Self {
-            ipvs: IpvsHandle::new().map_err(SyncError::Ipvs)?,
-            ipset: IpsetHandle::new().map_err(SyncError::IpsetOpen)?,
-            link: LinkHandle::new().map_err(SyncError::Link)?,
-        })
-    }
-}
-
-pub struct IpvsBackend<R> {
+/// IPVS mode's executor over a kernel `K` ([`Handles`], or a fake in tests) and an
+/// iptables runner `R`.
+pub struct IpvsBackend<R, K = Handles> {
     options: IpvsOptions,
     compiler: Compiler,
     rules: Ruleset,
-    handles: Handles,
+    kernel: K,
     iptables: R,
     /// `None` when unknown (at start-up, after a failure): the next sync is full.
     known: Option<KnownState>,
@@ -111,14 +94,14 @@ pub struct IpvsBackend<R> {
     breakdown: SyncBreakdown,
 }
 
-impl<R: IptablesRunner> IpvsBackend<R> {
-    /// A backend on already opened handles. Touches nothing until the first sync.
-    pub fn new(options: IpvsOptions, handles: Handles, iptables: R, metrics: Metrics) -> Self {
+impl<R: IptablesRunner, K: IpvsKernel> IpvsBackend<R, K> {
+    /// A backend on an already opened kernel. Touches nothing until the first sync.
+    pub fn new(options: IpvsOptions, kernel: K, iptables: R, metrics: Metrics) -> Self {
         Self {
             compiler: Compiler::new(options.compile.clone()),
             rules: ruleset(&options.rules),
             options,
-            handles,
+            kernel,
             iptables,
             known: None,
             draining: Draining::default(),
@@ -135,7 +118,20 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
     /// IPVS netlink requests sent so far (writes and dumps), from the handle's counter.
     pub fn ipvs_operations(&self) -> u64 {
-        self.handles.ipvs.operations()
+        self.kernel.ipvs_requests()
+    }
+
+    /// The kernel the backend talks to.
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    pub fn kernel_mut(&mut self) -> &mut K {
+        &mut self.kernel
+    }
+
+    pub fn iptables_mut(&mut self) -> &mut R {
+        &mut self.iptables
     }
 
     /// How many destinations are draining now.
@@ -146,19 +142,19 @@ impl<R: IptablesRunner> IpvsBackend<R> {
     /// Settings, kube-ipvs0 and this node's addresses; returns (kube-ipvs0 index, addresses
     /// bound to it, writes).
     fn prepare(&mut self) -> Result<(u32, BTreeSet<Ipv4Addr>, usize), SyncError> {
-        let mut written = sysctl::ensure(self.options.strict_arp).map_err(SyncError::Sysctl)?;
+        let mut written = self
+            .kernel
+            .ensure_sysctls(self.options.strict_arp)
+            .map_err(SyncError::Sysctl)?;
         if !self.initialized {
             let t = self.options.timeouts;
             if t.tcp != 0 || t.tcp_fin != 0 || t.udp != 0 {
-                self.handles
-                    .ipvs
-                    .set_timeouts(&t)
-                    .map_err(SyncError::Ipvs)?;
+                self.kernel.set_timeouts(&t).map_err(SyncError::Ipvs)?;
                 written += 1;
             }
             self.initialized = true;
         }
-        let link = &mut self.handles.link;
+        let link = &mut self.kernel;
         let (index, created) = link.ensure_dummy(DUMMY_DEVICE).map_err(SyncError::Link)?;
         if created {
             info!(
@@ -193,16 +189,11 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         let started = Instant::now();
         let mut set_ops = 0;
         for (set, entries) in &desired.sets {
-            let changes = sync_set(
-                &mut self.handles.ipset,
-                set.name(),
-                &set.set_type(),
-                entries,
-            )
-            .map_err(|source| SyncError::Ipset {
-                set: set.name(),
-                source,
-            })?;
+            let changes = sync_set(&mut self.kernel, set.name(), &set.set_type(), entries)
+                .map_err(|source| SyncError::Ipset {
+                    set: set.name(),
+                    source,
+                })?;
             set_ops += changes.operations();
         }
         self.breakdown.sets = Phase::since(started, set_ops);
@@ -224,8 +215,8 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
         let started = Instant::now();
         let exclude = &self.options.exclude_cidrs;
-        let ipvs = &mut self.handles.ipvs;
-        let dumps = ipvs.operations();
+        let ipvs = &mut self.kernel;
+        let dumps = ipvs.ipvs_requests();
         let mut keys: BTreeSet<ServiceKey> = desired.virtual_servers.keys().copied().collect();
         for svc in ipvs.services().map_err(SyncError::Ipvs)? {
             let key = svc.key();
@@ -238,7 +229,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             known.vs.insert(key, ActualVs::new(svc, dests));
             keys.insert(key);
         }
-        let dumps = usize::try_from(ipvs.operations() - dumps).unwrap_or(usize::MAX);
+        let dumps = usize::try_from(ipvs.ipvs_requests() - dumps).unwrap_or(usize::MAX);
         self.breakdown.ipvs_read = Phase::since(started, dumps);
         let started = Instant::now();
         let mut ops = Vec::new();
@@ -302,7 +293,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
                 &mut ops,
             );
         }
-        let mut applied = apply_ops(&mut self.handles.ipvs, &mut known.vs, ops);
+        let mut applied = apply_ops(&mut self.kernel, &mut known.vs, ops);
         written += applied.written;
         if !applied.failed.is_empty() {
             // The kernel differs from what kproxy remembers: the retry is a full sync.
@@ -360,20 +351,16 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             let have = known.sets.entry(*set).or_default();
             let del: Vec<Entry> = have.difference(want).copied().collect();
             let add: Vec<Entry> = want.difference(have).copied().collect();
-            let ipset = &mut self.handles.ipset;
+            let ipset = &mut self.kernel;
             let fail = |source| SyncError::Ipset {
                 set: set.name(),
                 source,
             };
             if !del.is_empty() {
-                ipset
-                    .del_all(set.name(), &del, IfPresent::Ignore)
-                    .map_err(fail)?;
+                ipset.del_all(set.name(), &del).map_err(fail)?;
             }
             if !add.is_empty() {
-                ipset
-                    .add_all(set.name(), &add, IfPresent::Ignore)
-                    .map_err(fail)?;
+                ipset.add_all(set.name(), &add).map_err(fail)?;
             }
             written += del.len() + add.len();
             *have = want.clone();
@@ -385,8 +372,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
     fn bind(&mut self, known: &mut KnownState, desired: &Desired) -> Result<usize, SyncError> {
         let mut written = 0;
         for addr in desired.addresses.difference(&known.addresses.clone()) {
-            self.handles
-                .link
+            self.kernel
                 .add_address(known.dummy_index, *addr)
                 .map_err(SyncError::Link)?;
             known.addresses.insert(*addr);
@@ -406,8 +392,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             .copied()
             .collect();
         for addr in &stale {
-            self.handles
-                .link
+            self.kernel
                 .del_address(known.dummy_index, *addr)
                 .map_err(SyncError::Link)?;
             known.addresses.remove(addr);
@@ -416,7 +401,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
     }
 }
 
-impl<R: IptablesRunner> Backend for IpvsBackend<R> {
+impl<R: IptablesRunner, K: IpvsKernel> Backend for IpvsBackend<R, K> {
     fn sync(
         &mut self,
         state: &ProxyState,
@@ -461,7 +446,7 @@ impl<R: IptablesRunner> Backend for IpvsBackend<R> {
             return Ok(SyncReport::default());
         };
         let checked = self.draining.check(
-            &mut self.handles.ipvs,
+            &mut self.kernel,
             &mut known.vs,
             self.options.drain_timeout,
             Instant::now(),
@@ -478,3 +463,6 @@ impl<R: IptablesRunner> Backend for IpvsBackend<R> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
