@@ -80,7 +80,14 @@ impl<R: IptablesRunner> IptablesBackend<R> {
         kernel_jumps: Option<&JumpMap>,
     ) -> Result<usize, SyncError> {
         let plan = Plan::new(desired, &kernel, kernel_jumps);
-        if let Err(e) = write_plan(&mut self.runner, &plan, &self.metrics.restore_failures) {
+        // A partial sync's failed write is retried as a full sync; kube-proxy counts it in
+        // both counters.
+        let partial = &self.metrics.partial_restore_failures;
+        let failures = match kernel_jumps {
+            Some(_) => vec![&self.metrics.restore_failures],
+            None => vec![&self.metrics.restore_failures, partial],
+        };
+        if let Err(e) = write_plan(&mut self.runner, &plan, &failures) {
             // What the kernel holds is unknown now: the retry reads it back.
             self.written = None;
             self.drift_check = None;

@@ -336,7 +336,7 @@ impl<R: IptablesRunner, K: IpvsKernel> IpvsBackend<R, K> {
         let (chains, jumps) =
             read_kernel_owned(&mut self.iptables, &is_owned).map_err(SyncError::Read)?;
         let plan = Plan::new(&self.rules, &chains, Some(&jumps));
-        write_plan(&mut self.iptables, &plan, &self.metrics.restore_failures)
+        write_plan(&mut self.iptables, &plan, &[&self.metrics.restore_failures])
             .map_err(SyncError::Restore)
     }
 

@@ -19,7 +19,7 @@ pub mod listing;
 pub mod netlink;
 pub mod rules;
 pub mod sets;
-pub(crate) mod sysctl;
+pub mod sysctl;
 
 pub use backend::{IpvsBackend, IpvsOptions};
 pub use kernel::{Handles, IpvsKernel};

@@ -13,17 +13,19 @@ use super::runner::{IptablesRunner, RunnerError};
 
 /// Applies `plan`, in as many restores as the runner wants (see `plan/batches.rs`); returns
 /// the plan's size (chains written and deleted, jumps fixed). The first failed restore
-/// stops the write and counts in `failures`: what the kernel holds is then unknown, and
-/// callers read it back before writing again.
+/// stops the write and counts once in each of `failures`: what the kernel holds is then
+/// unknown, and callers read it back before writing again.
 pub fn write_plan(
     runner: &mut (impl IptablesRunner + ?Sized),
     plan: &Plan,
-    failures: &Counter,
+    failures: &[&Counter],
 ) -> Result<usize, RunnerError> {
     let batch = runner.max_chains_per_restore().unwrap_or(usize::MAX);
     for input in plan.render_batches(batch) {
         if let Err(e) = runner.restore(&input) {
-            failures.inc();
+            failures.iter().for_each(|c| {
+                c.inc();
+            });
             log_failure(&e, &input);
             return Err(e);
         }
@@ -40,7 +42,7 @@ pub fn remove_owned(
 ) -> Result<usize, RunnerError> {
     let (chains, jumps) = read_kernel_owned(runner, is_owned)?;
     let plan = Plan::new(&Default::default(), &chains, Some(&jumps));
-    write_plan(runner, &plan, failures)
+    write_plan(runner, &plan, &[failures])
 }
 
 /// One log line for a failed restore, naming the rejected line when the tool said which.
@@ -107,7 +109,7 @@ mod tests {
         };
         let failures = Counter::default();
         let plan = Plan::new(&ruleset(5), &ChainMap::new(), None);
-        assert_eq!(write_plan(&mut runner, &plan, &failures), Ok(5));
+        assert_eq!(write_plan(&mut runner, &plan, &[&failures]), Ok(5));
         assert_eq!(runner.inner.restores.len(), 3, "5 chains, 2 a restore");
         let written = runner.inner.chain_names(Table::Nat);
         assert_eq!(
@@ -129,7 +131,7 @@ mod tests {
         };
         let failures = Counter::default();
         let plan = Plan::new(&ruleset(5), &ChainMap::new(), None);
-        let err = write_plan(&mut runner, &plan, &failures).unwrap_err();
+        let err = write_plan(&mut runner, &plan, &[&failures]).unwrap_err();
         assert!(
             matches!(err, RunnerError::Failed { line: Some(1), .. }),
             "{err}"
