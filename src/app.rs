@@ -63,8 +63,10 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
 /// `--cleanup`: removes what either mode programmed (iptables chains, IPVS virtual servers
 /// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets) and exits.
 pub fn cleanup(config: &Config) -> Result<()> {
-    let cleaned =
-        ipvs::cleanup::cleanup(&mut CommandRunner::default(), &config.ipvs.exclude_cidrs)?;
+    let cleaned = crate::backend::cleanup::cleanup(
+        &mut CommandRunner::default(),
+        &config.ipvs.exclude_cidrs,
+    )?;
     info!(
         chains_and_jumps = cleaned.chains_and_jumps,
         virtual_servers = cleaned.virtual_servers,

@@ -12,6 +12,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod netfilter;
+pub mod netlink;
 pub mod nftables;
 pub mod process;
 pub mod source;
