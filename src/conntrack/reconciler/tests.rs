@@ -11,6 +11,7 @@ use crate::metrics::Metrics;
 use crate::model::{
     Change, Conditions, EndpointSlice, PendingChanges, Protocol, ProxyState, Service, ServiceName,
 };
+use crate::netfilter::iptables::runner::RunnerError;
 
 /// A conntrack table in memory: dumps what it holds, deletes what it is told.
 #[derive(Default)]
@@ -205,7 +206,10 @@ impl Backend for RecordingBackend {
     ) -> Result<SyncReport, SyncError> {
         self.syncs += 1;
         if self.fail {
-            return Err(SyncError::Kernel("refused".into()));
+            return Err(SyncError::Restore(RunnerError::Spawn {
+                program: "test".into(),
+                reason: "refused".into(),
+            }));
         }
         Ok(SyncReport {
             full,
