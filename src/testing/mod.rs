@@ -2,6 +2,7 @@
 //! tests and benchmarks can share it. Not part of the proxy itself.
 
 pub mod apiserver;
+pub mod controlplane;
 pub mod netns;
 pub mod objects;
 pub mod scale;
