@@ -3,7 +3,7 @@
 #   scripts/install-deps.sh          host tools (iptables, ipset, conntrack, iproute2, socat)
 #   scripts/install-deps.sh --vm     plus what the IPVS VM needs (qemu, busybox, ipvsadm, ...)
 set -euo pipefail
-want=(iptables ipset conntrack iproute2 socat procps)
+want=(iptables ipset conntrack iproute2 socat procps openssl)
 [ "${1:-}" = --vm ] && want+=(qemu-system-x86 busybox-static ipvsadm cpio xz-utils kmod)
 missing=()
 for p in "${want[@]}"; do

@@ -47,10 +47,11 @@ impl Cluster {
     /// attached to it, the namespace [`NS`] and this node's Node object (zone `zone-a`).
     /// `None` (skipped) when the machine cannot run it.
     pub fn new(options: Options) -> Option<Self> {
+        // First: it fails, rather than skips, under KPROXY_REQUIRE_KERNEL=1.
+        let bins = binaries_or_skip()?;
         if !kernel_tests_possible() {
             return None;
         }
-        let bins = binaries_or_skip()?;
         let cp = ControlPlane::start(bins, options);
         let topo = Topology::new(3, &[POD_PORT]);
         let node_ip = cp.attach(&topo.node);
@@ -134,20 +135,9 @@ impl Cluster {
         });
     }
 
-    /// The pods that 30 new connections from pod-0 to `ip:port` reached (enough that
-    /// missing one of three by chance is negligible): empty when refused, `None` when a
-    /// connection got no answer or a strange one (no rules yet, say).
+    /// The pods that 30 new connections from pod-0 to `ip:port` reached; see [`reached`].
     pub fn reached(&self, ip: Ipv4Addr, port: u16) -> Option<BTreeSet<String>> {
-        let from = &self.topo.pods[0].ns;
-        let mut pods = BTreeSet::new();
-        for _ in 0..30 {
-            match tcp_request(from, addr(ip, port)) {
-                Outcome::Reply(r) => pods.insert(r.backend),
-                Outcome::Refused if pods.is_empty() => return Some(pods),
-                _ => return None,
-            };
-        }
-        Some(pods)
+        reached(&self.topo, ip, port)
     }
 
     /// Polls `done` until it holds; panics with the rules, kproxy's log and the control
@@ -239,6 +229,22 @@ impl Cluster {
 pub struct Mark {
     requests: usize,
     log: usize,
+}
+
+/// The pods that 30 new connections from `topo`'s pod-0 to `ip:port` reached (enough that
+/// missing one of three by chance is negligible): empty when refused, `None` when a
+/// connection got no answer or a strange one (no rules yet, say).
+pub fn reached(topo: &Topology, ip: Ipv4Addr, port: u16) -> Option<BTreeSet<String>> {
+    let from = &topo.pods[0].ns;
+    let mut pods = BTreeSet::new();
+    for _ in 0..30 {
+        match tcp_request(from, addr(ip, port)) {
+            Outcome::Reply(r) => pods.insert(r.backend),
+            Outcome::Refused if pods.is_empty() => return Some(pods),
+            _ => return None,
+        };
+    }
+    Some(pods)
 }
 
 fn is_starting_event(e: &events::Event) -> bool {

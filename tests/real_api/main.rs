@@ -9,6 +9,8 @@
 //! - `node`: this node's zone and addresses from its Node object.
 //! - `endpointslices`: Pods made Ready by the test (acting as the kubelet), turned into
 //!   EndpointSlices by the real controller, routed by kproxy; readiness flips and deletion.
+//! - `kube_proxy`: upstream kube-proxy on a second node with the same topology, from the
+//!   same API server (what the differential test and the side-by-side benchmark build on).
 //!
 //! Faults a real server cannot be made to produce on demand (held lists, refused or failing
 //! watches, bookmarks on demand) stay with the in-process server (tests/api_e2e.rs,
@@ -23,4 +25,5 @@ mod support;
 mod api;
 mod cluster;
 mod endpointslices;
+mod kube_proxy;
 mod node;
