@@ -191,12 +191,14 @@ fn deletions_while_cut_off_arrive_when_back() {
     c.assert_rbac_was_enough();
 }
 
-/// As above, but etcd's history is compacted while the node is away and the watch cache
-/// is off, so the resumed watches get 410 Gone: kproxy relists and removes what was
+/// As above, but etcd's history is compacted while the node is away and Services and
+/// EndpointSlices are watched from etcd (not the watch cache), so the resumed watches get
+/// 410 Gone: kproxy relists and removes what was
 /// deleted meanwhile.
 #[test]
 fn gone_after_compaction_relists_and_removes_what_was_deleted() {
-    let Some(mut c) = web_and_api(Options { watch_cache: false }) else {
+    let uncached = vec!["services", "endpointslices.discovery.k8s.io"];
+    let Some(mut c) = web_and_api(Options { uncached }) else {
         return;
     };
     let lists_before = c.lists("services", 200);

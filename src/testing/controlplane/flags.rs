@@ -31,8 +31,9 @@ pub fn apiserver(pki: &Pki, dir: &Path, options: &Options) -> Vec<String> {
         format!("--cert-dir={}", p(&dir.join("apiserver-certs"))),
         "--profiling=false".into(),
     ];
-    if !options.watch_cache {
-        args.push("--watch-cache=false".into());
+    if !options.uncached.is_empty() {
+        let sizes: Vec<String> = options.uncached.iter().map(|r| format!("{r}#0")).collect();
+        args.push(format!("--watch-cache-sizes={}", sizes.join(",")));
     }
     args
 }

@@ -61,19 +61,14 @@ pub fn server_url() -> String {
 }
 
 /// How the control plane differs from upstream's defaults.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// The API server's watch cache. Off, every watch is served by etcd, so a watch from a
-    /// resourceVersion older than etcd's compaction gets 410 Gone. On (upstream's default)
-    /// it cannot be made small enough to drop a resourceVersion on demand: it keeps at
-    /// least 100 events per resource and doubles while its events are under 75 s old.
-    pub watch_cache: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { watch_cache: true }
-    }
+    /// Resources (`services`, `endpointslices.discovery.k8s.io`, …) whose watches the API
+    /// server serves from etcd instead of its watch cache, so that a watch from a
+    /// resourceVersion older than etcd's compaction gets 410 Gone. The watch cache cannot
+    /// be made small enough for that instead: it keeps at least 100 events per resource
+    /// and doubles while its events are under 75 s old (`--watch-cache-sizes` takes only 0).
+    pub uncached: Vec<&'static str>,
 }
 
 pub struct ControlPlane {
