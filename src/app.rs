@@ -7,7 +7,6 @@ use tracing::{info, warn};
 use crate::backend::Backend;
 use crate::backend::iptables::IptablesBackend;
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::backend::iptables::restore::CommandRunner;
 use crate::backend::ipvs::compile::{
     CompileOptions as IpvsCompileOptions, Compiler as IpvsCompiler,
 };
@@ -20,6 +19,7 @@ use crate::health::{ProxyHealth, health_timeout};
 use crate::http::{Server, Site};
 use crate::metrics::Metrics;
 use crate::model::{Change, ProxyState};
+use crate::netfilter::iptables::runner::CommandRunner;
 use crate::source::{kube, manifests};
 use crate::sync::{Periods, SyncLoop};
 
@@ -144,17 +144,11 @@ pub async fn run(config: Config) -> Result<()> {
     let backend = backend(&config, &metrics)?;
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
-    for setting in &config.ignored_settings {
-        warn!(
-            setting,
-            "configuration setting not implemented by kproxy; ignored"
-        );
-    }
     let periods = Periods {
         min_sync: config.min_sync_period(),
         sync: config.sync_period(),
     };
-    let health = ProxyHealth::new(health_timeout(periods.sync));
+    let health = ProxyHealth::new(health_timeout(periods.sync)).reporting_to(&metrics);
     let source = start_source(&config, &node_name, tx, &metrics, &health).await?;
     start_http(&config, &health, &metrics).await?;
     let state = ProxyState::new(node_name);
@@ -208,17 +202,13 @@ async fn start_source(
 
 /// Binds both HTTP servers before the first sync, so a bad address fails start-up.
 async fn start_http(config: &Config, health: &ProxyHealth, metrics: &Metrics) -> Result<()> {
-    let mode = config.mode.as_str();
-    let health_server =
-        Server::bind(config.healthz_bind_address, Site::Health(health.clone())).await?;
-    let metrics_server = Server::bind(
-        config.metrics_bind_address,
-        Site::Metrics {
-            metrics: metrics.clone(),
-            mode,
-        },
+    let health_server = Server::bind(
+        config.healthz_bind_address,
+        Site::health(health.clone(), metrics.clone()),
     )
     .await?;
+    let metrics_server =
+        Server::bind(config.metrics_bind_address, Site::metrics(config, metrics)).await?;
     info!(healthz = %health_server.local_addr(), metrics = %metrics_server.local_addr(), "serving HTTP");
     tokio::spawn(health_server.run());
     tokio::spawn(metrics_server.run());

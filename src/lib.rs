@@ -7,12 +7,16 @@ pub mod config;
 pub mod health;
 pub mod http;
 pub mod ipset;
+pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod netfilter;
+pub mod nftables;
+pub mod process;
 pub mod source;
 pub mod sync;
 pub mod sys;
 
-/// Test support (feature `test-apiserver`, on for this crate's tests and benches).
-#[cfg(feature = "test-apiserver")]
+/// Test support (feature `testing`, on for this crate's tests and benches).
+#[cfg(feature = "testing")]
 pub mod testing;

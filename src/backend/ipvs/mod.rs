@@ -17,6 +17,6 @@ pub mod listing;
 pub mod netlink;
 pub mod rules;
 pub mod sets;
-mod sysctl;
+pub mod sysctl;
 
 pub use backend::{Handles, IpvsBackend, IpvsOptions};

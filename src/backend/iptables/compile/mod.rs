@@ -31,10 +31,10 @@ use ipnet::Ipv4Net;
 
 use self::fixed::StaticChains;
 use self::service::{CompiledService, Gathered, PodDetector, compile_service, gather};
-use super::kernel::jump_target;
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
 use crate::model::{ProxyState, Service, ServiceName};
+use crate::netfilter::iptables::read_back::jump_target;
 
 use self::text::probability;
 
