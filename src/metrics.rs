@@ -132,7 +132,7 @@ impl Metrics {
         let mut registry = Registry::default();
         m.register_kube_proxy(&mut registry);
         m.register_kproxy(&mut registry);
-        registry.register_collector(Box::new(process::ProcessCollector::default()));
+        registry.register_collector(Box::new(process::ProcessCollector));
         registry.register_collector(Box::new(process::BuildInfo));
         Self {
             registry: Arc::new(registry),

@@ -61,8 +61,7 @@ pub fn unimplemented(given: &[String], a: &Args) -> Vec<String> {
         .filter(|f| ACCEPTED_FLAGS.contains(&f.as_str()))
         .filter(|f| !(f.as_str() == "detect-local-mode" && is_cluster_cidr_mode(a)))
         .filter(|f| {
-            !(f.as_str() == "iptables-localhost-nodeports"
-                && !a.accepted.iptables_localhost_nodeports)
+            f.as_str() != "iptables-localhost-nodeports" || a.accepted.iptables_localhost_nodeports
         })
         .cloned()
         .chain(
