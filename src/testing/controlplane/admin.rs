@@ -118,12 +118,7 @@ impl Admin {
     where
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Debug + Send + 'static,
     {
-        let dynamic = to_dynamic(obj);
-        let ar = ApiResource::erase::<K>(&());
-        let stored = self.run(move |client| async move {
-            apply_dynamic(client, &ar, obj_namespace(&dynamic), &dynamic, false).await
-        });
-        from_dynamic(stored)
+        self.apply_typed(obj, false)
     }
 
     /// Sets the `status` of `obj` through the status subresource, as the kubelet does for
@@ -132,10 +127,18 @@ impl Admin {
     where
         K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Debug + Send + 'static,
     {
+        self.apply_typed(obj, true)
+    }
+
+    fn apply_typed<K>(&self, obj: &K, status: bool) -> K
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Debug + Send + 'static,
+    {
         let dynamic = to_dynamic(obj);
         let ar = ApiResource::erase::<K>(&());
         let stored = self.run(move |client| async move {
-            apply_dynamic(client, &ar, obj_namespace(&dynamic), &dynamic, true).await
+            let namespace = dynamic.metadata.namespace.clone();
+            apply_dynamic(client, &ar, namespace, &dynamic, status).await
         });
         from_dynamic(stored)
     }
@@ -271,10 +274,6 @@ fn to_dynamic<K: Serialize>(obj: &K) -> DynamicObject {
 fn from_dynamic<K: DeserializeOwned>(obj: DynamicObject) -> K {
     serde_json::from_value(serde_json::to_value(obj).expect("serialisable"))
         .expect("the stored object is of the kind applied")
-}
-
-fn obj_namespace(obj: &DynamicObject) -> Option<String> {
-    obj.metadata.namespace.clone()
 }
 
 fn dynamic_api(client: Client, ar: &ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
