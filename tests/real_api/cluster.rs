@@ -186,6 +186,10 @@ impl Cluster {
     /// refused (audit log), its log names no refusal, and it recorded its `Starting` event
     /// on the Node.
     pub fn assert_rbac_was_enough(&mut self) {
+        assert!(
+            !self.kproxy_requests().is_empty(),
+            "the audit log has none of kproxy's requests"
+        );
         self.assert_rbac_was_enough_since(&Mark::default());
     }
 
@@ -208,10 +212,6 @@ impl Cluster {
                 .any(is_starting_event)
         });
         let requests = self.kproxy_requests().split_off(mark.requests);
-        assert!(
-            !requests.is_empty(),
-            "the audit log has none of kproxy's requests"
-        );
         let refused: Vec<&AuditEvent> = requests
             .iter()
             .filter(|e| matches!(e.code, Some(401 | 403)))

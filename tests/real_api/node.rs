@@ -40,6 +40,10 @@ fn zone_and_addresses_of_this_node_only() {
     let kubeconfig = dir.path().join("kubeconfig");
     c.cp.service_account_kubeconfig(KPROXY_SA.0, KPROXY_SA.1, &kubeconfig);
 
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("kproxy=debug")
+        .with_test_writer()
+        .try_init();
     // The source's sockets must be opened in the node namespace: its runtime runs there.
     c.topo.node.run_in(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
