@@ -61,11 +61,12 @@ fn zone_and_addresses_of_this_node_only() {
                     .expect("the source stopped")
             };
 
-            let mut nodes = Vec::new();
-            loop {
+            // The Node may come before or after the initial Service and EndpointSlice lists.
+            let (mut nodes, mut synced) = (Vec::new(), false);
+            while nodes.is_empty() || !synced {
                 match next().await {
                     Change::NodeUpdated(info) => nodes.push(info),
-                    Change::InitialSyncDone if !nodes.is_empty() => break,
+                    Change::InitialSyncDone => synced = true,
                     // The API server's own Service (default/kubernetes) and its slice.
                     _ => {}
                 }
