@@ -15,6 +15,7 @@ use crate::backend::ipvs::netlink::Timeouts;
 use crate::backend::ipvs::rules::RuleOptions;
 use crate::backend::ipvs::{self, Handles, IpvsBackend, IpvsOptions};
 use crate::config::{Config, ProxyMode};
+use crate::conntrack;
 use crate::health::{ProxyHealth, health_timeout};
 use crate::http::{Server, Site};
 use crate::metrics::Metrics;
@@ -141,7 +142,8 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
 /// Runs kproxy until a signal or, with `--once`, until the first sync.
 pub async fn run(config: Config) -> Result<()> {
     let metrics = Metrics::new();
-    let backend = backend(&config, &metrics)?;
+    crate::sys::conntrack_settings::apply(&config.effective.conntrack);
+    let backend = conntrack::with_conntrack_cleanup(backend(&config, &metrics)?, &metrics);
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
     let periods = Periods {

@@ -4,6 +4,7 @@
 pub mod app;
 pub mod backend;
 pub mod config;
+pub mod conntrack;
 pub mod health;
 pub mod http;
 pub mod ipset;
