@@ -3,6 +3,7 @@
 //! built without the feature, so none of this is in it.
 
 pub mod apiserver;
+pub mod controlplane;
 pub mod ipset;
 pub mod iptables;
 pub mod ipvs;
