@@ -4,7 +4,7 @@
 #                                    nftables: tests observe with `nft`, the product never runs it)
 #   scripts/install-deps.sh --vm     plus what the IPVS VM needs (qemu, busybox, ipvsadm, ...)
 set -euo pipefail
-want=(iptables ipset conntrack iproute2 socat procps nftables)
+want=(iptables ipset conntrack iproute2 socat procps nftables openssl)
 [ "${1:-}" = --vm ] && want+=(qemu-system-x86 busybox-static ipvsadm cpio xz-utils kmod)
 missing=()
 for p in "${want[@]}"; do

@@ -15,6 +15,7 @@ use crate::backend::ipvs::netlink::Timeouts;
 use crate::backend::ipvs::rules::RuleOptions;
 use crate::backend::ipvs::{self, Handles, IpvsBackend, IpvsOptions};
 use crate::config::{Config, ProxyMode};
+use crate::conntrack;
 use crate::health::{ProxyHealth, health_timeout};
 use crate::http::{Server, Site};
 use crate::metrics::Metrics;
@@ -62,8 +63,10 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
 /// `--cleanup`: removes what either mode programmed (iptables chains, IPVS virtual servers
 /// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets) and exits.
 pub fn cleanup(config: &Config) -> Result<()> {
-    let cleaned =
-        ipvs::cleanup::cleanup(&mut CommandRunner::default(), &config.ipvs.exclude_cidrs)?;
+    let cleaned = crate::backend::cleanup::cleanup(
+        &mut CommandRunner::default(),
+        &config.ipvs.exclude_cidrs,
+    )?;
     info!(
         chains_and_jumps = cleaned.chains_and_jumps,
         virtual_servers = cleaned.virtual_servers,
@@ -144,7 +147,8 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
 /// waiting for it (`Runtime::shutdown_background`); the rules stay as the kernel has them.
 pub async fn run(config: Config) -> Result<()> {
     let metrics = Metrics::new();
-    let backend = backend(&config, &metrics)?;
+    crate::sys::conntrack_settings::apply(&config.effective.conntrack);
+    let backend = conntrack::with_conntrack_cleanup(backend(&config, &metrics)?, &metrics);
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
     let periods = Periods {

@@ -426,6 +426,7 @@ mod tests {
         use crate::backend::{Backend, SyncError, SyncReport};
         use crate::metrics::Metrics;
         use crate::model::{Change, PendingChanges, Protocol, ProxyState, Service};
+        use crate::netfilter::iptables::runner::RunnerError;
         use crate::sync::{Periods, SyncLoop};
 
         struct Flaky(Arc<AtomicBool>);
@@ -437,7 +438,10 @@ mod tests {
                 full: bool,
             ) -> Result<SyncReport, SyncError> {
                 if self.0.load(Ordering::SeqCst) {
-                    return Err(SyncError::Restore("injected".into()));
+                    return Err(SyncError::Restore(RunnerError::Spawn {
+                        program: "test".into(),
+                        reason: "injected".into(),
+                    }));
                 }
                 Ok(SyncReport {
                     full,

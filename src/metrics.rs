@@ -89,7 +89,7 @@ pub struct Metrics {
     pub iptables_rules_last_sync: Family<TableLabels, Gauge>,
     /// Services with a Local traffic policy and no local endpoints, per policy.
     pub no_local_endpoints: Family<TrafficPolicyLabels, Gauge>,
-    /// kube-proxy's conntrack reconciler; kproxy has none yet (issue #11): stays empty.
+    /// kube-proxy's conntrack reconciler (`src/conntrack/reconciler.rs`).
     pub conntrack_reconcile_duration: Histogram,
     pub conntrack_deleted_entries: Counter,
     pub healthz_requests: Family<CodeLabels, Counter>,

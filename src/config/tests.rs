@@ -197,13 +197,13 @@ fn unimplemented_flags_are_accepted_and_named_in_one_warning() {
     .unwrap();
     assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     let w = &c.warnings[0];
-    for flag in [
-        "--conntrack-max-per-core",
-        "--feature-gates",
-        "--kube-api-qps",
-    ] {
+    for flag in ["--feature-gates", "--kube-api-qps"] {
         assert!(w.contains(flag), "{w}");
     }
+    assert!(
+        !w.contains("conntrack"),
+        "conntrack settings are applied: {w}"
+    );
     assert!(
         !w.contains("detect-local-mode"),
         "ClusterCIDR is what kproxy does: {w}"

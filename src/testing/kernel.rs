@@ -60,8 +60,6 @@ impl Need {
 /// (see the module doc), otherwise prints why, uncaptured, and returns `false` for the test
 /// to return. The test is named after its thread, as libtest names it.
 pub fn available(needs: &[Need]) -> bool {
-    let thread = std::thread::current();
-    let test = thread.name().unwrap_or("this test");
     let unmet: Vec<(Need, String)> = needs
         .iter()
         .filter_map(|need| need.unmet().map(|why| (*need, why)))
@@ -74,11 +72,24 @@ pub fn available(needs: &[Need]) -> bool {
         .map(|(_, why)| why.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    if let Some((_, var)) = unmet
+    let var = unmet
         .iter()
-        .map(|(need, _)| (need, need.required_by()))
-        .find(|(_, var)| required(var))
-    {
+        .map(|(need, _)| need.required_by())
+        .find(|var| required(var));
+    skip(&why, var)
+}
+
+/// For a need [`Need`] does not name (the real control plane's binaries, say): skips the
+/// calling test with `why`, or fails it under `KPROXY_REQUIRE_KERNEL=1`. Returns `false`.
+pub fn unavailable(why: &str) -> bool {
+    skip(why, Some(REQUIRE_KERNEL).filter(|var| required(var)))
+}
+
+/// Panics when `required_by` (a set variable) asks for the test, else says why it skips.
+fn skip(why: &str, required_by: Option<&str>) -> bool {
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("this test");
+    if let Some(var) = required_by {
         panic!("{test} cannot run: {why} ({var}=1 makes that a failure)");
     }
     // Straight to stderr: libtest captures `eprintln!` of passing tests.
