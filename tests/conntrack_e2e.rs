@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use support::conntrack::conntrack_tests_possible;
 use support::echo::{Outcome, addr, udp_request};
+use support::http_get::{get, metric};
 use support::kproxy::{Kproxy, eventually, start_on_node};
 use support::manifests::{Port, service_yaml, slice_yaml, write};
+use support::metrics::METRICS;
 use support::netns::Netns;
 use support::topology::{NODE_IP, NODE_NAME, Topology, pod_ip};
 
@@ -201,8 +203,18 @@ fn follows_an_endpoint_change(mode: &[&str]) {
     assert_eq!(via_node_port.ask(), from(1));
     assert!(entries_from(&n.topo.node, pod_ip(0)).is_empty());
     n.kproxy.assert_running();
-    let log = n.kproxy.log_text();
-    assert!(log.contains("deleted stale conntrack entries"), "{log}");
+    let text = get(&n.topo.node, METRICS, "/metrics")
+        .expect("/metrics")
+        .body;
+    let deleted = metric(
+        &text,
+        "kubeproxy_conntrack_reconciler_deleted_entries_total",
+        &[],
+    );
+    assert!(
+        deleted.is_some_and(|n| n > 0.0),
+        "kproxy deleted them:\n{text}"
+    );
 }
 
 #[test]
