@@ -203,18 +203,16 @@ fn follows_an_endpoint_change(mode: &[&str]) {
     assert_eq!(via_node_port.ask(), from(1));
     assert!(entries_from(&n.topo.node, pod_ip(0)).is_empty());
     n.kproxy.assert_running();
-    let text = get(&n.topo.node, METRICS, "/metrics")
-        .expect("/metrics")
-        .body;
-    let deleted = metric(
-        &text,
-        "kubeproxy_conntrack_reconciler_deleted_entries_total",
-        &[],
-    );
-    assert!(
-        deleted.is_some_and(|n| n > 0.0),
-        "kproxy deleted them:\n{text}"
-    );
+    // The counter goes up just after the entries go: poll it.
+    eventually(WAIT, "kproxy to count the entries it deleted", || {
+        let text = get(&n.topo.node, METRICS, "/metrics")?.body;
+        let deleted = metric(
+            &text,
+            "kubeproxy_conntrack_reconciler_deleted_entries_total",
+            &[],
+        );
+        deleted.filter(|n| *n > 0.0)
+    });
 }
 
 #[test]
