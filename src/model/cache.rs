@@ -116,3 +116,136 @@ fn entry<T, K: Clone>(snapshot: ServiceSnapshot, key: &K, output: T) -> Entry<T,
         output,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::model::{Change, Conditions, EndpointSlice, Protocol, Service};
+
+    fn state(endpoint: u8) -> ProxyState {
+        let mut state = ProxyState::new("node-a");
+        for (name, last) in [("a", 1), ("b", 2)] {
+            let svc = Service::new("ns", name, Ipv4Addr::new(10, 96, 0, last)).with_port(
+                "",
+                80,
+                Protocol::Tcp,
+                None,
+            );
+            let slice = EndpointSlice::new(&svc.name, name)
+                .with_port("", 8080, Protocol::Tcp)
+                .with_endpoint(
+                    Ipv4Addr::new(10, 244, last, endpoint),
+                    None,
+                    Conditions::READY,
+                );
+            state.apply(Change::service(svc));
+            state.apply(Change::slice(slice));
+        }
+        state
+    }
+
+    fn snapshots(state: &ProxyState) -> Vec<ServiceSnapshot> {
+        state
+            .shared_services()
+            .map(|s| ServiceSnapshot::read(state, s))
+            .collect()
+    }
+
+    /// Updates `cache` with every service of `state`, "compiling" a service into its name
+    /// and endpoint count; returns what was compiled and what `note` saw.
+    fn update(
+        cache: &mut ServiceCache<String, u8>,
+        state: &ProxyState,
+        removed: &[&ServiceName],
+        key: u8,
+    ) -> (Vec<String>, Vec<(String, Option<String>, Option<String>)>) {
+        let mut compiled = Vec::new();
+        let mut noted = Vec::new();
+        cache.update(
+            snapshots(state),
+            removed,
+            &key,
+            |stale| {
+                let out: Vec<String> = stale
+                    .iter()
+                    .map(|s| format!("{}:{}", s.name(), s.endpoint_count()))
+                    .collect();
+                compiled.clone_from(&out);
+                out
+            },
+            |name, old, new| {
+                noted.push((name.to_string(), old.cloned(), new.map(|n| n.clone())));
+            },
+        );
+        (compiled, noted)
+    }
+
+    #[test]
+    fn equal_snapshots_and_key_reuse_the_output() {
+        let st = state(1);
+        let mut cache = ServiceCache::default();
+        let (compiled, noted) = update(&mut cache, &st, &[], 0);
+        assert_eq!(compiled, ["ns/a:1", "ns/b:1"]);
+        assert_eq!(noted[0], ("ns/a".into(), None, Some("ns/a:1".into())));
+
+        let (compiled, noted) = update(&mut cache, &st, &[], 0);
+        assert!(compiled.is_empty() && noted.is_empty());
+
+        // A fresh read of an unchanged state is equal too.
+        let again = state(1);
+        assert!(update(&mut cache, &again, &[], 0).0.is_empty());
+    }
+
+    #[test]
+    fn a_changed_snapshot_or_key_compiles_again() {
+        let mut cache = ServiceCache::default();
+        update(&mut cache, &state(1), &[], 0);
+        let (compiled, noted) = update(&mut cache, &state(2), &[], 0);
+        assert_eq!(compiled.len(), 2, "other endpoints");
+        assert_eq!(
+            noted[1],
+            ("ns/b".into(), Some("ns/b:1".into()), Some("ns/b:1".into()))
+        );
+        let (compiled, _) = update(&mut cache, &state(2), &[], 1);
+        assert_eq!(compiled.len(), 2, "another key");
+    }
+
+    #[test]
+    fn removed_services_are_forgotten_and_noted() {
+        let mut st = state(1);
+        let mut cache = ServiceCache::default();
+        update(&mut cache, &st, &[], 0);
+        let a = ServiceName::new("ns", "a");
+        st.apply(Change::ServiceDeleted(a.clone()));
+        let missing = cache.missing_from(&st);
+        assert_eq!(missing, [a.clone()]);
+        let (compiled, noted) = update(&mut cache, &st, &[&a], 0);
+        assert!(compiled.is_empty());
+        assert_eq!(noted, [("ns/a".into(), Some("ns/a:1".into()), None)]);
+        assert!(cache.get(&a).is_none() && cache.snapshot(&a).is_none());
+        assert_eq!(cache.outputs().collect::<Vec<_>>(), ["ns/b:1"]);
+    }
+
+    #[test]
+    fn note_may_adjust_what_is_stored() {
+        let mut cache: ServiceCache<String, ()> = ServiceCache::default();
+        let st = state(1);
+        cache.update(
+            snapshots(&st),
+            &[],
+            &(),
+            |stale| vec![String::new(); stale.len()],
+            |name, _, new| {
+                if let Some(new) = new {
+                    *new = format!("adjusted {name}");
+                }
+            },
+        );
+        assert_eq!(
+            cache.get(&ServiceName::new("ns", "a")).map(String::as_str),
+            Some("adjusted ns/a")
+        );
+    }
+}
