@@ -153,6 +153,9 @@ mod tests {
             .collect()
     }
 
+    /// What `note` saw: the service, its old output and its new one.
+    type Noted = (String, Option<String>, Option<String>);
+
     /// Updates `cache` with every service of `state`, "compiling" a service into its name
     /// and endpoint count; returns what was compiled and what `note` saw.
     fn update(
@@ -160,7 +163,7 @@ mod tests {
         state: &ProxyState,
         removed: &[&ServiceName],
         key: u8,
-    ) -> (Vec<String>, Vec<(String, Option<String>, Option<String>)>) {
+    ) -> (Vec<String>, Vec<Noted>) {
         let mut compiled = Vec::new();
         let mut noted = Vec::new();
         cache.update(
@@ -220,7 +223,7 @@ mod tests {
         let a = ServiceName::new("ns", "a");
         st.apply(Change::ServiceDeleted(a.clone()));
         let missing = cache.missing_from(&st);
-        assert_eq!(missing, [a.clone()]);
+        assert_eq!(missing, std::slice::from_ref(&a));
         let (compiled, noted) = update(&mut cache, &st, &[&a], 0);
         assert!(compiled.is_empty());
         assert_eq!(noted, [("ns/a".into(), Some("ns/a:1".into()), None)]);
