@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, measurement::WallTime};
 use kproxy::backend::iptables::compile::Compiler;
-use kproxy::backend::iptables::plan::{ChainMap, Plan};
-use kproxy::backend::iptables::ruleset::Ruleset;
 use kproxy::model::ProxyState;
+use kproxy::netfilter::iptables::plan::{ChainMap, Plan};
+use kproxy::netfilter::iptables::ruleset::Ruleset;
 use kproxy::testing::scale::{Cluster, NODE};
 use kproxy::testing::stopwatch::timed_iterations;
 

@@ -40,13 +40,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kproxy::backend::Backend;
-use kproxy::backend::iptables::restore::CommandRunner;
 use kproxy::backend::ipvs::breakdown::SyncBreakdown;
 use kproxy::backend::ipvs::compile::{Compiler, Desired};
 use kproxy::backend::ipvs::sets::IpvsSet;
 use kproxy::backend::ipvs::{Handles, IpvsBackend, IpvsOptions};
 use kproxy::metrics::Metrics;
 use kproxy::model::{PendingChanges, ProxyState};
+use kproxy::netfilter::iptables::runner::CommandRunner;
 
 use expect::Needed;
 use floor::FloorInputs;

@@ -7,7 +7,6 @@ use tracing::{info, warn};
 use crate::backend::Backend;
 use crate::backend::iptables::IptablesBackend;
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::backend::iptables::restore::CommandRunner;
 use crate::backend::ipvs::compile::{
     CompileOptions as IpvsCompileOptions, Compiler as IpvsCompiler,
 };
@@ -20,6 +19,7 @@ use crate::health::{ProxyHealth, health_timeout};
 use crate::http::{Server, Site};
 use crate::metrics::Metrics;
 use crate::model::{Change, ProxyState};
+use crate::netfilter::iptables::runner::CommandRunner;
 use crate::source::{kube, manifests};
 use crate::sync::{Periods, SyncLoop};
 

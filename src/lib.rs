@@ -9,10 +9,11 @@ pub mod http;
 pub mod ipset;
 pub mod metrics;
 pub mod model;
+pub mod netfilter;
 pub mod source;
 pub mod sync;
 pub mod sys;
 
-/// Test support (feature `test-apiserver`, on for this crate's tests and benches).
-#[cfg(feature = "test-apiserver")]
+/// Test support (feature `testing`, on for this crate's tests and benches).
+#[cfg(feature = "testing")]
 pub mod testing;

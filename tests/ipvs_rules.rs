@@ -9,14 +9,14 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use kproxy::backend::iptables::compile::{CompileOptions, compile};
-use kproxy::backend::iptables::plan::Plan;
-use kproxy::backend::iptables::read_kernel_owned;
-use kproxy::backend::iptables::restore::{CommandRunner, IptablesRunner};
-use kproxy::backend::iptables::ruleset::Ruleset;
 use kproxy::backend::ipvs::rules::{RuleOptions, is_owned, ruleset};
 use kproxy::backend::ipvs::sets::IpvsSet;
 use kproxy::ipset::{IpsetHandle, sync_set};
 use kproxy::model::{Change, Conditions, EndpointSlice, Protocol, ProxyState, Service};
+use kproxy::netfilter::iptables::plan::Plan;
+use kproxy::netfilter::iptables::read_back::read_kernel_owned;
+use kproxy::netfilter::iptables::ruleset::Ruleset;
+use kproxy::netfilter::iptables::runner::{CommandRunner, IptablesRunner};
 use support::netns::{Netns, kernel_tests_possible};
 
 /// Creates every set, empty, in the calling thread's namespace.
@@ -105,10 +105,10 @@ fn one_plan_turns_an_iptables_mode_node_into_an_ipvs_mode_node() {
         let saved = format!(
             "{}{}",
             runner
-                .save(kproxy::backend::iptables::ruleset::Table::Filter)
+                .save(kproxy::netfilter::iptables::ruleset::Table::Filter)
                 .unwrap(),
             runner
-                .save(kproxy::backend::iptables::ruleset::Table::Nat)
+                .save(kproxy::netfilter::iptables::ruleset::Table::Nat)
                 .unwrap()
         );
         (saved, remaining_plan(&rules))

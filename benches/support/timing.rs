@@ -2,8 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use kproxy::backend::iptables::restore::{CommandRunner, IptablesRunner, RunnerError};
-use kproxy::backend::iptables::ruleset::Table;
+use kproxy::netfilter::iptables::ruleset::Table;
+use kproxy::netfilter::iptables::runner::{CommandRunner, IptablesRunner, RunnerError};
 
 /// Wraps the real runner and records how long each tool call took, so a sync's time splits
 /// into kproxy's own work and the time inside iptables-restore / iptables-save.

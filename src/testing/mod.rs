@@ -1,7 +1,9 @@
-//! Test support shipped with the library (feature `test-apiserver`) so that integration
-//! tests and benchmarks can share it. Not part of the proxy itself.
+//! Test support shipped with the library (feature `testing`) so that unit tests,
+//! integration tests and benchmarks share it. Not part of the proxy: the release binary is
+//! built without the feature, so none of this is in it.
 
 pub mod apiserver;
+pub mod iptables;
 pub mod netns;
 pub mod objects;
 pub mod scale;

@@ -6,7 +6,8 @@
 //! Failures panic with the command's output: a run whose setup failed should stop there.
 
 use std::fs::File;
-use std::process::{Command, Output};
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -79,6 +80,33 @@ impl Netns {
         let mut args = vec!["iptables-save"];
         args.extend_from_slice(extra);
         self.exec_stdout(&args)
+    }
+
+    /// `iptables-restore ARGS` of `input` in this namespace; the error is its stderr (a
+    /// refused input is what some tests look for, so it does not panic).
+    pub fn iptables_restore(&self, args: &[&str], input: &str) -> Result<(), String> {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.name, "iptables-restore"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting iptables-restore: {e}"));
+        // A restore that fails early closes its stdin; its exit status tells why.
+        let _ = child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(input.as_bytes());
+        let out = child
+            .wait_with_output()
+            .expect("waiting for iptables-restore");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     /// Moves the calling thread into this namespace for good. Only for threads the caller

@@ -7,13 +7,14 @@ use std::time::Duration;
 use tracing::{debug, error, info, warn};
 
 use super::compile::{CompileOptions, Compiler};
-use super::kernel::{is_owned_chain, read_kernel_against};
-use super::plan::{ChainMap, JumpMap, Plan};
-use super::restore::{IptablesRunner, RunnerError};
-use super::ruleset::{Ruleset, Table};
+use super::names::is_owned_chain;
 use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
+use crate::netfilter::iptables::plan::{ChainMap, JumpMap, Plan};
+use crate::netfilter::iptables::read_back::{read_kernel_against, read_kernel_owned};
+use crate::netfilter::iptables::ruleset::{Ruleset, Table};
+use crate::netfilter::iptables::runner::{IptablesRunner, RunnerError};
 
 mod drift_check;
 
@@ -198,19 +199,6 @@ fn log_restore_failure(e: &RunnerError, input: &str) {
     } else {
         warn!(error = %e, "iptables-restore failed");
     }
-}
-
-/// kproxy's chains and the jumps into them, read from the kernel.
-pub fn read_kernel(runner: &mut impl IptablesRunner) -> Result<(ChainMap, JumpMap), RunnerError> {
-    read_kernel_owned(runner, &is_owned_chain)
-}
-
-/// [`read_kernel`] for the chains `is_owned` says kproxy owns (IPVS mode's differ).
-pub fn read_kernel_owned(
-    runner: &mut (impl IptablesRunner + ?Sized),
-    is_owned: &dyn Fn(Table, &str) -> bool,
-) -> Result<(ChainMap, JumpMap), RunnerError> {
-    read_kernel_against(runner, &[], is_owned)
 }
 
 /// `--cleanup`: removes every chain kproxy owns and every jump into them, in one restore.

@@ -1,17 +1,14 @@
-//! iptables mode: kube-proxy's chain layout, written with iptables-restore.
+//! iptables mode: kube-proxy's chain layout, written with iptables-restore through the
+//! shared plumbing in [`crate::netfilter::iptables`].
 
 mod backend;
 pub mod compile;
-pub mod fake;
-pub mod kernel;
 pub mod names;
-pub mod parse;
-pub mod plan;
-pub mod restore;
-pub mod ruleset;
-pub mod trace;
 
-pub use backend::{IptablesBackend, cleanup, cleanup_owned, read_kernel, read_kernel_owned};
+/// The compiler imports the chain types by this path.
+pub use crate::netfilter::iptables::ruleset;
+
+pub use backend::{IptablesBackend, cleanup, cleanup_owned};
 
 #[cfg(test)]
 mod tests;

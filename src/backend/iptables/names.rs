@@ -6,8 +6,8 @@ use std::net::SocketAddrV4;
 use data_encoding::BASE32;
 use sha2::{Digest, Sha256};
 
-use super::ruleset::Table;
 use crate::model::ServicePortName;
+use crate::netfilter::iptables::ruleset::Table;
 
 /// Entry chain for service traffic (nat: DNAT dispatch; filter: REJECT/DROP for services
 /// without endpoints).
@@ -76,6 +76,12 @@ const SERVICE_CHAIN_PREFIXES: [&str; 6] = [
     "KUBE-FW-",
     "KUBE-XLB-",
 ];
+
+/// Whether iptables mode owns (creates, rewrites, deletes) a chain of this name in this
+/// table.
+pub fn is_owned_chain(table: Table, name: &str) -> bool {
+    is_service_chain(name) || FIXED_CHAINS.iter().any(|(t, n)| *t == table && *n == name)
+}
 
 /// Whether `name` is a per-service chain (kproxy's or a kube-proxy's before it).
 pub fn is_service_chain(name: &str) -> bool {

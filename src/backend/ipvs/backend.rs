@@ -23,14 +23,14 @@ use super::netlink::{ServiceKey, Timeouts};
 use super::rules::{RuleOptions, is_owned, ruleset};
 use super::sets::IpvsSet;
 use super::sysctl;
-use crate::backend::iptables::plan::Plan;
-use crate::backend::iptables::read_kernel_owned;
-use crate::backend::iptables::restore::IptablesRunner;
-use crate::backend::iptables::ruleset::Ruleset;
 use crate::backend::{Backend, SyncError, SyncReport};
 use crate::ipset::{Entry, IfPresent, IpsetHandle, sync_set};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
+use crate::netfilter::iptables::plan::Plan;
+use crate::netfilter::iptables::read_back::read_kernel_owned;
+use crate::netfilter::iptables::ruleset::Ruleset;
+use crate::netfilter::iptables::runner::IptablesRunner;
 
 /// Everything the flags say about IPVS mode.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,8 +12,8 @@ use super::link::{DUMMY_DEVICE, LinkError, LinkHandle};
 use super::rules::is_owned;
 use super::sets::IpvsSet;
 use crate::backend::iptables::cleanup_owned;
-use crate::backend::iptables::restore::{IptablesRunner, RunnerError};
 use crate::ipset::{IpsetError, IpsetHandle, KernelError};
+use crate::netfilter::iptables::runner::{IptablesRunner, RunnerError};
 
 #[derive(Debug, Error)]
 pub enum CleanupError {

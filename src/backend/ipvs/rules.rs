@@ -14,12 +14,12 @@ use ipnet::Ipv4Net;
 
 use super::sets::IpvsSet;
 use crate::backend::iptables::compile::push_quoted;
-use crate::backend::iptables::kernel::is_owned_chain;
+use crate::backend::iptables::names::is_owned_chain;
 use crate::backend::iptables::names::{
     KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES,
 };
-use crate::backend::iptables::ruleset::{Chain, Jump, Ruleset, Table};
 use crate::model::Protocol;
+use crate::netfilter::iptables::ruleset::{Chain, Jump, Ruleset, Table};
 
 /// nat: NodePort traffic, entered for local destinations.
 pub const KUBE_NODE_PORT: &str = "KUBE-NODE-PORT";

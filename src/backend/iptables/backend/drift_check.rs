@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::super::kernel::{is_owned_chain, read_kernel_against};
-use super::super::plan::{ChainMap, JumpMap};
-use super::super::restore::{IptablesRunner, RunnerError};
-use super::super::ruleset::{Chain, Table};
+use crate::backend::iptables::names::is_owned_chain;
+use crate::netfilter::iptables::plan::{ChainMap, JumpMap};
+use crate::netfilter::iptables::read_back::read_kernel_against;
+use crate::netfilter::iptables::ruleset::{Chain, Table};
+use crate::netfilter::iptables::runner::{IptablesRunner, RunnerError};
 
 /// How often the sync loop asks whether a check is done.
 pub const POLL: Duration = Duration::from_millis(100);

@@ -5,8 +5,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::*;
-use crate::backend::iptables::fake::FakeRunner;
 use crate::model::{Change, Conditions, EndpointSlice, Protocol, Service, ServiceName};
+use crate::testing::iptables::fake::FakeRunner;
 
 fn service(name: &str, last: u8) -> Service {
     Service::new("ns", name, Ipv4Addr::new(10, 96, 0, last)).with_port(
@@ -244,7 +244,7 @@ fn chains_written_while_the_drift_check_reads_are_not_undone() {
         [":KUBE-SERVICES - [0:0]"],
         "service a's chains were rewritten or deleted from the stale read-back"
     );
-    let nat = |k: &crate::backend::iptables::parse::Tables| {
+    let nat = |k: &crate::testing::iptables::parse::Tables| {
         let mut names: Vec<String> = k.table("nat").unwrap().chains.keys().cloned().collect();
         names.sort();
         names

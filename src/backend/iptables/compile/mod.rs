@@ -33,10 +33,10 @@ use ipnet::Ipv4Net;
 
 use self::fixed::StaticChains;
 use self::service::{CompiledService, PodDetector, compile_service};
-use super::kernel::jump_target;
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
 use crate::model::{ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
+use crate::netfilter::iptables::read_back::jump_target;
 
 use self::text::probability;
 

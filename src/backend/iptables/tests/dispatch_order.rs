@@ -3,10 +3,10 @@
 
 use super::fixtures::*;
 use crate::backend::iptables::compile::compile;
-use crate::backend::iptables::kernel::jump_target;
 use crate::backend::iptables::names::{KUBE_NODEPORTS, KUBE_SERVICES};
-use crate::backend::iptables::ruleset::Table;
 use crate::model::Conditions;
+use crate::netfilter::iptables::read_back::jump_target;
+use crate::netfilter::iptables::ruleset::Table;
 
 #[test]
 fn nat_dispatch_rules_are_in_descending_jump_target_order() {

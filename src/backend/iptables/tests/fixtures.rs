@@ -15,11 +15,11 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::backend::iptables::parse::Tables;
-use crate::backend::iptables::ruleset::Ruleset;
 use crate::model::{
     Change, Conditions, EndpointSlice, Protocol, ProxyState, Service, TrafficPolicy,
 };
+use crate::netfilter::iptables::ruleset::Ruleset;
+use crate::testing::iptables::parse::Tables;
 
 pub const NODE: &str = "node-a";
 pub const OTHER_NODE: &str = "node-b";

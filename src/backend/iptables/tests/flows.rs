@@ -5,9 +5,9 @@ use std::net::Ipv4Addr;
 use super::fixtures::*;
 use crate::backend::iptables::compile::CompileOptions;
 use crate::backend::iptables::names::{ChainKind, service_chain};
-use crate::backend::iptables::parse::Tables;
-use crate::backend::iptables::trace::{Packet, TraceError, Tracer};
 use crate::model::{Conditions, EndpointSlice, Protocol, ProxyState, Service, TrafficPolicy};
+use crate::testing::iptables::parse::Tables;
+use crate::testing::iptables::trace::{Packet, TraceError, Tracer};
 
 use TrafficPolicy::{Cluster, Local};
 

@@ -12,8 +12,8 @@ use super::arbitrary::{compile_options, service_and_slice};
 use super::fixtures::*;
 use crate::backend::iptables::compile::{CompileOptions, Compiler, compile};
 use crate::backend::iptables::names::KUBE_SERVICES;
-use crate::backend::iptables::ruleset::{Chain, Ruleset, Table};
 use crate::model::{Change, Conditions, EndpointSlice, Protocol, ProxyState, Service};
+use crate::netfilter::iptables::ruleset::{Chain, Ruleset, Table};
 
 fn chains_by_name(r: &Ruleset) -> HashMap<(Table, &str), &Arc<Chain>> {
     r.chains

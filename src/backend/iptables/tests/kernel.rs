@@ -12,20 +12,22 @@ use proptest::test_runner::{Config, TestRunner};
 use super::arbitrary::{compile_options, service_and_slice};
 
 use super::fixtures::*;
-use super::netns::Netns;
+use super::netns;
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::backend::iptables::parse::{Tables, builtin_chains};
-use crate::backend::iptables::ruleset::{Ruleset, Table};
 use crate::model::{
     Change, Conditions, EndpointSlice, Protocol, ProxyState, Service, ServiceName, TrafficPolicy,
 };
+use crate::netfilter::iptables::ruleset::{Ruleset, Table};
+use crate::testing::iptables::parse::{Tables, builtin_chains};
+use crate::testing::netns::Netns;
 
 /// Restores `ruleset` (replacing the tables) and checks iptables-save prints it back.
 fn assert_kernel_holds(ns: &Netns, ruleset: &Ruleset) -> Result<(), String> {
     let input = ruleset.to_restore_input();
-    ns.restore(&[], &input)
+    ns.iptables_restore(&[], &input)
         .map_err(|e| format!("iptables-restore refused the compiled rules: {e}\n{input}"))?;
-    let saved = Tables::parse(&ns.save()).map_err(|e| format!("iptables-save output: {e}"))?;
+    let saved =
+        Tables::parse(&ns.iptables_save(&[])).map_err(|e| format!("iptables-save output: {e}"))?;
     for table in Table::ALL {
         let name = table.as_str();
         let mut ours = BTreeSet::new();
@@ -92,7 +94,7 @@ fn golden_state() -> ProxyState {
 
 #[test]
 fn compiled_rules_round_trip_through_the_kernel() {
-    let Some(ns) = Netns::create("compiled_rules_round_trip_through_the_kernel") else {
+    let Some(ns) = netns::create("compiled_rules_round_trip_through_the_kernel") else {
         return;
     };
     let variants = [
@@ -121,7 +123,7 @@ fn compiled_rules_round_trip_through_the_kernel() {
 
 #[test]
 fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
-    let Some(ns) = Netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel")
+    let Some(ns) = netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel")
     else {
         return;
     };
@@ -146,7 +148,7 @@ fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
 
 #[test]
 fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
-    let Some(ns) = Netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace")
+    let Some(ns) = netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace")
     else {
         return;
     };
@@ -159,8 +161,8 @@ fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
     assert_kernel_holds(&ns, &ruleset).unwrap();
     let tables = parsed(&ruleset);
     let svc = st.service(&ServiceName::new("ns", "svc-7")).unwrap();
-    let trace = crate::backend::iptables::trace::Tracer::new(&tables, &[NODE_IP])
-        .trace(crate::backend::iptables::trace::Packet {
+    let trace = crate::testing::iptables::trace::Tracer::new(&tables, &[NODE_IP])
+        .trace(crate::testing::iptables::trace::Packet {
             src: OUTSIDE,
             proto: Protocol::Tcp,
             dst: NODE_IP,
@@ -175,7 +177,7 @@ fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
 /// back from iptables-save exactly as compiled.
 #[test]
 fn random_states_are_accepted_and_saved_back_verbatim() {
-    let Some(ns) = Netns::create("random_states_are_accepted_and_saved_back_verbatim") else {
+    let Some(ns) = netns::create("random_states_are_accepted_and_saved_back_verbatim") else {
         return;
     };
     let mut runner = TestRunner::new(Config {
@@ -201,10 +203,10 @@ fn random_states_are_accepted_and_saved_back_verbatim() {
             assert_kernel_holds(&ns, &ruleset).map_err(TestCaseError::fail)?;
             // What the kernel accepted also traces: nothing the tracer cannot read.
             let tables = parsed(&ruleset);
-            let tracer = crate::backend::iptables::trace::Tracer::new(&tables, &[NODE_IP]);
+            let tracer = crate::testing::iptables::trace::Tracer::new(&tables, &[NODE_IP]);
             for svc in state.services() {
                 for port in &svc.ports {
-                    let packet = crate::backend::iptables::trace::Packet {
+                    let packet = crate::testing::iptables::trace::Packet {
                         src: OUTSIDE,
                         proto: port.protocol,
                         dst: svc.cluster_ip,

@@ -1,90 +1,26 @@
-//! A throwaway network namespace for tests that need a real kernel, deleted on drop (also
-//! when the test fails). Tests skip, with a message, when not root or iptables is missing.
+//! Whether a unit test can have a throwaway namespace ([`crate::testing::netns::Netns`],
+//! deleted on drop, also when the test fails). Tests skip, with a message, when not root or
+//! iptables is missing.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 
-pub struct Netns {
-    name: String,
-}
+use crate::testing::netns::Netns;
 
-static NEXT: AtomicUsize = AtomicUsize::new(0);
-
-impl Netns {
-    /// A fresh namespace, or `None` (after saying why) when this machine cannot provide one.
-    pub fn create(test: &str) -> Option<Self> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("SKIP {test}: needs root for a network namespace");
-            return None;
-        }
-        let have = |tool: &str| {
-            Command::new(tool)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !have("iptables-restore") || !have("iptables-save") {
-            eprintln!("SKIP {test}: iptables-restore/iptables-save not installed");
-            return None;
-        }
-        let name = format!(
-            "kp-test-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let status = Command::new("ip").args(["netns", "add", &name]).status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("SKIP {test}: `ip netns add` failed");
-            return None;
-        }
-        Some(Self { name })
+/// A fresh namespace, or `None` (after saying why) when this machine cannot provide one.
+pub fn create(test: &str) -> Option<Netns> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIP {test}: needs root for a network namespace");
+        return None;
     }
-
-    /// Runs `cmd args…` inside the namespace with `stdin`.
-    pub fn run(&self, cmd: &str, args: &[&str], stdin: &str) -> Output {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &self.name, cmd])
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ip netns exec");
-        // A tool that fails early closes its stdin; its exit status tells why.
-        let _ = child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(stdin.as_bytes());
-        child.wait_with_output().expect("wait for ip netns exec")
+    let have = |tool: &str| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !have("iptables-restore") || !have("iptables-save") {
+        eprintln!("SKIP {test}: iptables-restore/iptables-save not installed");
+        return None;
     }
-
-    /// `iptables-restore [args]` of `input`; the error carries its stderr.
-    pub fn restore(&self, args: &[&str], input: &str) -> Result<(), String> {
-        let out = self.run("iptables-restore", args, input);
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    }
-
-    pub fn save(&self) -> String {
-        let out = self.run("iptables-save", &[], "");
-        assert!(
-            out.status.success(),
-            "iptables-save failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("iptables-save prints UTF-8")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
+    Some(Netns::new("iptables-unit"))
 }

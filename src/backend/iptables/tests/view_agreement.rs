@@ -12,7 +12,6 @@ use proptest::prelude::*;
 
 use super::fixtures::*;
 use crate::backend::iptables::compile::compile;
-use crate::backend::iptables::trace::{Packet, Tracer};
 use crate::backend::ipvs::compile::{self as ipvs, Desired};
 use crate::backend::ipvs::netlink::ServiceKey;
 use crate::backend::ipvs::sets::IpvsSet;
@@ -21,6 +20,7 @@ use crate::model::{
     Conditions, EndpointSlice, PortView, Protocol, ProxyState, Service, ServiceEndpoint,
     TrafficPolicy,
 };
+use crate::testing::iptables::trace::{Packet, Tracer};
 
 /// A pod of the cluster CIDR that is no endpoint (traffic from pods).
 const POD: Ipv4Addr = Ipv4Addr::new(10, 180, 2, 200);

@@ -28,7 +28,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::{Plan, TablePlan};
-use crate::backend::iptables::ruleset::{Chain, RuleIter, Table};
+use crate::netfilter::iptables::ruleset::{Chain, RuleIter, Table};
 
 impl Plan {
     /// The restore inputs that apply this plan in order, each naming at most `max_chains`

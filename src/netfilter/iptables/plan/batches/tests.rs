@@ -1,8 +1,8 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::backend::iptables::plan::{ChainMap, JumpMap};
-use crate::backend::iptables::ruleset::{Jump, Ruleset};
+use crate::netfilter::iptables::plan::{ChainMap, JumpMap};
+use crate::netfilter::iptables::ruleset::{Jump, Ruleset};
 
 fn chain(name: &str, rules: &[&str]) -> Arc<Chain> {
     Arc::new(Chain::new(Table::Nat, name, rules.iter().copied()))

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use crate::backend::iptables::ruleset::{Chain, Table};
+use crate::netfilter::iptables::ruleset::{Chain, Table};
 
 /// Chains by `(table, name)`, each name once per table.
 #[derive(Clone, Debug, Default)]

@@ -1,5 +1,5 @@
-//! The only code in iptables mode that touches the kernel: `iptables-restore` and
-//! `iptables-save`, fed and read through pipes, never through a shell.
+//! The only code that touches the kernel's iptables, in either mode: `iptables-restore`
+//! and `iptables-save`, fed and read through pipes, never through a shell.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -23,7 +23,7 @@ pub enum RunnerError {
     },
 }
 
-/// What the iptables backend needs from the kernel.
+/// What kproxy needs from iptables (both modes; tests use a fake).
 pub trait IptablesRunner: Send {
     /// Applies restore input without flushing anything it does not name (`--noflush`).
     fn restore(&mut self, input: &str) -> Result<(), RunnerError>;

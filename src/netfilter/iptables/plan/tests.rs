@@ -1,5 +1,5 @@
 use super::*;
-use crate::backend::iptables::ruleset::Jump;
+use crate::netfilter::iptables::ruleset::Jump;
 
 fn chain(table: Table, name: &str, rules: &[&str]) -> Arc<Chain> {
     Arc::new(Chain::new(table, name, rules.iter().copied()))

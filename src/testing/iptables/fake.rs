@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use super::parse::Tables;
-use super::restore::{IptablesRunner, RunnerError};
-use super::ruleset::Table;
+use crate::netfilter::iptables::ruleset::Table;
+use crate::netfilter::iptables::runner::{IptablesRunner, RunnerError};
 
 #[derive(Clone, Debug)]
 pub struct FakeRunner {

@@ -8,15 +8,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::names::{FIXED_CHAINS, is_service_chain};
 use super::plan::{ChainMap, JumpMap};
-use super::restore::{IptablesRunner, RunnerError};
 use super::ruleset::{Chain, Table};
-
-/// Whether kproxy owns (creates, rewrites, deletes) a chain of this name in this table.
-pub fn is_owned_chain(table: Table, name: &str) -> bool {
-    is_service_chain(name) || FIXED_CHAINS.iter().any(|(t, n)| *t == table && *n == name)
-}
+use super::runner::{IptablesRunner, RunnerError};
 
 /// The jump target of a rule in iptables-save form (`... -j TARGET ...`).
 pub fn jump_target(rule: &str) -> Option<&str> {
@@ -26,8 +20,8 @@ pub fn jump_target(rule: &str) -> Option<&str> {
     rest.split_whitespace().next()
 }
 
-/// Reads back every chain `is_owned` says kproxy owns, and the built-in chains' rules that
-/// jump into them. A chain whose rules equal those of the same-named chain in `expected`
+/// Reads back every chain `is_owned` says kproxy owns (each mode owns different chains),
+/// and the built-in chains' rules that jump into them. A chain whose rules equal those of the same-named chain in `expected`
 /// comes back as that very `Arc`: no copy is made, and the plan's address comparison finds
 /// it. Only chains that differ from `expected`, or that it lacks, are copied.
 pub fn read_kernel_against(
@@ -44,6 +38,14 @@ pub fn read_kernel_against(
         scan.finish_table();
     }
     Ok((scan.chains, scan.jumps))
+}
+
+/// Every chain `is_owned` says kproxy owns, and the jumps into them, as the kernel has them.
+pub fn read_kernel_owned(
+    runner: &mut (impl IptablesRunner + ?Sized),
+    is_owned: &dyn Fn(Table, &str) -> bool,
+) -> Result<(ChainMap, JumpMap), RunnerError> {
+    read_kernel_against(runner, &[], is_owned)
 }
 
 /// The chain whose `-A` lines are being read.

@@ -1,5 +1,6 @@
 use super::*;
-use crate::backend::iptables::fake::FakeRunner;
+use crate::backend::iptables::names::is_owned_chain;
+use crate::testing::iptables::fake::FakeRunner;
 
 const SAVED_NAT: &str = "\
 *nat
