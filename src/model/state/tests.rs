@@ -149,24 +149,39 @@ fn an_update_equal_to_what_is_known_changes_nothing_shared_or_not() {
     assert_eq!(svc.cluster_ip, Ipv4Addr::new(10, 96, 0, 10));
 }
 
-/// A sync happened: nothing is pending, and what the state holds is what was synced.
-fn synced(state: &mut ProxyState) {
+/// The state after a sync of `web` and `slices`: nothing pending.
+fn synced(slices: &[EndpointSlice]) -> (ProxyState, Service) {
+    let svc = web();
+    let mut state = ProxyState::new("node-a");
+    state.apply(Change::service(svc.clone()));
+    for slice in slices {
+        state.apply(Change::slice(slice.clone()));
+    }
     state.take_pending();
     assert!(!state.has_pending());
+    (state, svc)
+}
+
+/// `web` on another cluster IP.
+fn moved(svc: &Service) -> Service {
+    Service {
+        cluster_ip: Ipv4Addr::new(10, 96, 0, 99),
+        ..svc.clone()
+    }
+}
+
+/// Slice `web-a` (port `http` → 8080) with one endpoint per entry, on no node.
+fn web_a(endpoints: &[(u8, Conditions)]) -> EndpointSlice {
+    endpoints.iter().fold(
+        EndpointSlice::new(&web().name, "web-a").with_port("http", 8080, Protocol::Tcp),
+        |slice, &(last, conditions)| slice.with_endpoint(ip(last), None, conditions),
+    )
 }
 
 #[test]
 fn a_service_change_undone_before_the_sync_leaves_nothing_pending() {
-    let svc = web();
-    let mut state = ProxyState::new("node-a");
-    state.apply(Change::service(svc.clone()));
-    synced(&mut state);
-
-    let moved = Service {
-        cluster_ip: Ipv4Addr::new(10, 96, 0, 99),
-        ..svc.clone()
-    };
-    assert!(state.apply(Change::service(moved)));
+    let (mut state, svc) = synced(&[]);
+    assert!(state.apply(Change::service(moved(&svc))));
     assert!(state.has_pending());
     // An equal copy, not the same allocation, brings it back.
     assert!(state.apply(Change::service(svc.clone())));
@@ -188,20 +203,11 @@ fn a_service_change_undone_before_the_sync_leaves_nothing_pending() {
 
 #[test]
 fn an_endpoint_change_undone_before_the_sync_leaves_nothing_pending() {
-    let svc = web();
-    let mut state = ProxyState::new("node-a");
-    state.apply(Change::service(svc.clone()));
-    let slice = EndpointSlice::new(&svc.name, "web-a")
-        .with_port("http", 8080, Protocol::Tcp)
-        .with_endpoint(ip(1), Some("node-a"), Conditions::READY);
-    state.apply(Change::slice(slice.clone()));
-    synced(&mut state);
+    let slice = web_a(&[(1, Conditions::READY)]);
+    let (mut state, svc) = synced(std::slice::from_ref(&slice));
 
     // The endpoint starts terminating, then is ready again.
-    let draining = EndpointSlice::new(&svc.name, "web-a")
-        .with_port("http", 8080, Protocol::Tcp)
-        .with_endpoint(ip(1), Some("node-a"), TERMINATING);
-    state.apply(Change::slice(draining));
+    state.apply(Change::slice(web_a(&[(1, TERMINATING)])));
     assert!(state.has_pending());
     state.apply(Change::slice(slice.clone()));
     assert!(!state.has_pending());
@@ -225,46 +231,26 @@ fn an_endpoint_change_undone_before_the_sync_leaves_nothing_pending() {
 
 #[test]
 fn a_change_that_only_partly_cancels_stays_pending() {
-    let svc = web();
-    let mut state = ProxyState::new("node-a");
-    state.apply(Change::service(svc.clone()));
-    let a = EndpointSlice::new(&svc.name, "web-a").with_port("http", 8080, Protocol::Tcp);
-    state.apply(Change::slice(a.clone()));
-    synced(&mut state);
-
-    let moved = Service {
-        cluster_ip: Ipv4Addr::new(10, 96, 0, 99),
-        ..svc.clone()
-    };
-    state.apply(Change::service(moved));
-    state.apply(Change::slice(a.clone().with_endpoint(
-        ip(1),
-        None,
-        Conditions::READY,
-    )));
+    let (mut state, svc) = synced(&[web_a(&[])]);
+    state.apply(Change::service(moved(&svc)));
+    state.apply(Change::slice(web_a(&[(1, Conditions::READY)])));
     // The service is back, its endpoints are not.
-    state.apply(Change::service(svc.clone()));
+    state.apply(Change::service(svc));
     assert!(state.has_pending());
-    state.apply(Change::slice(a));
+    state.apply(Change::slice(web_a(&[])));
     assert!(!state.has_pending());
 }
 
 #[test]
 fn trigger_times_of_changes_that_cancel_out_are_dropped() {
-    let svc = web();
-    let mut state = ProxyState::new("node-a");
-    state.apply(Change::service(svc.clone()));
-    let slice = EndpointSlice::new(&svc.name, "web-a").with_port("http", 8080, Protocol::Tcp);
-    state.apply(Change::slice(slice.clone()));
-    synced(&mut state);
-
+    let (mut state, _) = synced(&[web_a(&[])]);
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
     let changed = EndpointSlice {
         trigger_time: Some(at),
-        ..slice.clone().with_endpoint(ip(1), None, Conditions::READY)
+        ..web_a(&[(1, Conditions::READY)])
     };
     state.apply(Change::slice(changed.clone()));
-    state.apply(Change::slice(slice.clone()));
+    state.apply(Change::slice(web_a(&[])));
     assert!(state.take_pending().trigger_times.is_empty());
 
     // Kept when the change stays.
@@ -274,10 +260,7 @@ fn trigger_times_of_changes_that_cancel_out_are_dropped() {
 
 #[test]
 fn a_node_change_undone_before_the_sync_leaves_nothing_pending() {
-    let mut state = ProxyState::new("node-a");
-    state.apply(Change::service(web()));
-    synced(&mut state);
-
+    let (mut state, _) = synced(&[]);
     let original = state.node().clone();
     let zoned = NodeInfo {
         zone: Some("z1".to_string()),
@@ -296,16 +279,8 @@ fn a_node_change_undone_before_the_sync_leaves_nothing_pending() {
 
 #[test]
 fn changes_handed_back_by_a_failed_sync_do_not_cancel_out() {
-    let svc = web();
-    let mut state = ProxyState::new("node-a");
-    state.apply(Change::service(svc.clone()));
-    synced(&mut state);
-
-    let moved = Service {
-        cluster_ip: Ipv4Addr::new(10, 96, 0, 99),
-        ..svc.clone()
-    };
-    state.apply(Change::service(moved));
+    let (mut state, svc) = synced(&[]);
+    state.apply(Change::service(moved(&svc)));
     let failed = state.take_pending();
     state.restore_pending(failed);
     // Back to what the last *successful* sync saw, but the failed one may have written

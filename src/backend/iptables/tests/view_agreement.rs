@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 
+use super::arbitrary::{conditions, policy, protocol};
 use super::fixtures::*;
 use crate::backend::iptables::compile::compile;
 use crate::backend::ipvs::compile::{self as ipvs, Desired};
@@ -106,28 +107,6 @@ fn ipvs_fate(desired: &Desired, proto: Protocol, addr: Ipv4Addr, port: u16) -> F
         (false, false) => Fate::To(vs.dests.clone()),
         (true, false) => panic!("{key}: marked without endpoints, but has {:?}", vs.dests),
     }
-}
-
-fn protocol() -> impl Strategy<Value = Protocol> {
-    prop_oneof![
-        Just(Protocol::Tcp),
-        Just(Protocol::Udp),
-        Just(Protocol::Sctp)
-    ]
-}
-
-fn policy() -> impl Strategy<Value = TrafficPolicy> {
-    prop_oneof![Just(TrafficPolicy::Cluster), Just(TrafficPolicy::Local)]
-}
-
-fn conditions() -> impl Strategy<Value = Conditions> {
-    (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| {
-        Conditions {
-            ready,
-            serving,
-            terminating,
-        }
-    })
 }
 
 /// One service (addresses from the fixtures' plan, so that kinds never collide) with up to
