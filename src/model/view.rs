@@ -121,27 +121,9 @@ pub struct PortView<'a> {
 
 impl<'a> PortView<'a> {
     fn new(service: &'a Service, port: &'a ServicePort, all: &'a [ServiceEndpoint]) -> Self {
-        let external = service.has_external_destinations(port);
-        let internal_policy_local = service.internal_traffic_policy == TrafficPolicy::Local;
-        let external_policy_local =
-            external && service.external_traffic_policy == TrafficPolicy::Local;
-        // kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints: a port reachable from
-        // outside needs the cluster endpoints even with a Local policy, for traffic from
-        // pods and from the node itself.
-        let uses_cluster = !internal_policy_local || external;
-        let uses_local = internal_policy_local || external_policy_local;
-        let cluster = if uses_cluster {
-            usable(all, |_| true)
-        } else {
-            Cow::Borrowed(&[][..])
-        };
-        let local = if uses_local {
-            usable(all, |e| e.is_local)
-        } else {
-            Cow::Borrowed(&[][..])
-        };
-        let any_usable = !cluster.is_empty() || (!uses_cluster && all.iter().any(is_usable));
-        Self {
+        let external_policy_local = service.external_traffic_policy == TrafficPolicy::Local
+            && service.has_external_destinations(port);
+        let mut view = Self {
             service,
             port,
             protocol: port.protocol,
@@ -155,13 +137,21 @@ impl<'a> PortView<'a> {
             affinity_seconds: service
                 .session_affinity
                 .map(|t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX)),
-            internal_policy_local,
+            internal_policy_local: service.internal_traffic_policy == TrafficPolicy::Local,
             external_policy_local,
             all,
-            cluster,
-            local,
-            any_usable,
+            cluster: Cow::Borrowed(&[]),
+            local: Cow::Borrowed(&[]),
+            any_usable: false,
+        };
+        if view.uses_cluster_endpoints() {
+            view.cluster = usable(all, |_| true);
         }
+        if view.uses_local_endpoints() {
+            view.local = usable(all, |e| e.is_local);
+        }
+        view.any_usable = !view.cluster.is_empty() || all.iter().any(is_usable);
+        view
     }
 
     /// `ns/name:port` with the protocol, for logs and listings.
@@ -172,13 +162,12 @@ impl<'a> PortView<'a> {
     /// Reachable through a node port, an external or a load-balancer IP (kube-proxy's
     /// `ExternallyAccessible`).
     pub fn externally_accessible(&self) -> bool {
-        self.addresses.node_port.is_some()
-            || !self.addresses.external_ips.is_empty()
-            || !self.addresses.load_balancer_ips.is_empty()
+        self.service.has_external_destinations(self.port)
     }
 
     /// Some traffic of this port uses the Cluster policy (kube-proxy's
-    /// `UsesClusterEndpoints`).
+    /// `UsesClusterEndpoints`): a port reachable from outside needs the cluster endpoints
+    /// even with a Local policy, for traffic from pods and from the node itself.
     pub fn uses_cluster_endpoints(&self) -> bool {
         !self.internal_policy_local || self.externally_accessible()
     }
