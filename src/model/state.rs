@@ -58,6 +58,12 @@ struct Was {
     slices: Box<[Arc<EndpointSlice>]>,
 }
 
+impl Was {
+    fn is_nothing(&self) -> bool {
+        self.service.is_none() && self.slices.is_empty()
+    }
+}
+
 /// What a sync is about to act on, taken out of the state in one step.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PendingChanges {
@@ -97,10 +103,12 @@ impl ProxyState {
                     return false;
                 }
                 self.service_changes += 1;
-                let name = svc.name.clone();
-                self.mark(&name);
-                self.services.insert(name.clone(), svc);
-                self.settle(&name);
+                let had_nothing = self.mark(&svc.name, None);
+                let shared = Arc::clone(&svc);
+                self.services.insert(svc.name.clone(), svc);
+                if !had_nothing {
+                    self.settle(&shared.name);
+                }
                 true
             }
             Change::ServiceDeleted(name) => {
@@ -108,7 +116,7 @@ impl ProxyState {
                     return false;
                 }
                 self.service_changes += 1;
-                self.mark(&name);
+                self.mark(&name, None);
                 self.services.remove(&name);
                 self.settle(&name);
                 true
@@ -120,20 +128,19 @@ impl ProxyState {
                 }
                 self.endpoint_changes += 1;
                 let old_service = old.map(|o| o.service.clone());
-                let service = slice.service.clone();
+                let shared = Arc::clone(&slice);
+                let service = &shared.service;
                 if let Some(old_service) = &old_service {
-                    self.mark(old_service);
+                    self.mark(old_service, None);
                 }
-                self.mark(&service);
-                if let Some(t) = slice.trigger_time
-                    && let Some(pending) = self.dirty.get_mut(&service)
-                {
-                    pending.trigger_times.push(t);
-                }
+                let had_nothing = self.mark(service, slice.trigger_time);
                 if let Some(old_service) = &old_service {
                     self.unlink_slice(old_service, &slice.name);
                 }
-                let names = self.slices_by_service.entry(service.clone()).or_default();
+                let names = match self.slices_by_service.get_mut(service) {
+                    Some(names) => names,
+                    None => self.slices_by_service.entry(service.clone()).or_default(),
+                };
                 if let Err(at) = names.binary_search(&slice.name) {
                     names.insert(at, slice.name.clone());
                 }
@@ -141,7 +148,9 @@ impl ProxyState {
                 if let Some(old_service) = &old_service {
                     self.settle(old_service);
                 }
-                self.settle(&service);
+                if !had_nothing {
+                    self.settle(service);
+                }
                 true
             }
             Change::SliceDeleted(name) => {
@@ -149,7 +158,7 @@ impl ProxyState {
                     return false;
                 };
                 self.endpoint_changes += 1;
-                self.mark(&service);
+                self.mark(&service, None);
                 self.slices.remove(&name);
                 self.unlink_slice(&service, &name);
                 self.settle(&service);
@@ -167,20 +176,34 @@ impl ProxyState {
     }
 
     /// Notes what `service` is now, before a change to it, unless it already changed since
-    /// the last sync.
-    fn mark(&mut self, service: &ServiceName) {
-        if self.dirty.contains_key(service) {
-            return;
+    /// the last sync; and the change's trigger time. Returns whether the service had
+    /// nothing (no service, no slice) at the last sync: then only a removal can bring it
+    /// back to that.
+    fn mark(&mut self, service: &ServiceName, trigger: Option<SystemTime>) -> bool {
+        let had_nothing = match self.dirty.get(service) {
+            Some(pending) => pending.was.as_ref().is_some_and(Was::is_nothing),
+            None => {
+                let was = Was {
+                    service: self.services.get(service).cloned(),
+                    slices: self.slices_of(service).cloned().collect(),
+                };
+                let had_nothing = was.is_nothing();
+                let pending = Pending {
+                    was: Some(was),
+                    trigger_times: Vec::new(),
+                };
+                self.dirty.insert(service.clone(), pending);
+                had_nothing
+            }
+        };
+        if let Some(t) = trigger
+            && let Some(pending) = self.dirty.get_mut(service)
+        {
+            // Most services see one trigger between two syncs.
+            pending.trigger_times.reserve_exact(1);
+            pending.trigger_times.push(t);
         }
-        let was = Was {
-            service: self.services.get(service).cloned(),
-            slices: self.slices_of(service).cloned().collect(),
-        };
-        let pending = Pending {
-            was: Some(was),
-            trigger_times: Vec::new(),
-        };
-        self.dirty.insert(service.clone(), pending);
+        had_nothing
     }
 
     /// Forgets the change to `service` if it is back to what the last sync saw.
