@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Runs every kproxy test on a fresh Debian machine (as root): unit tests, the iptables
-# tests in throwaway network namespaces, and the IPVS tests inside a qemu VM.
+# tests in throwaway network namespaces, the API tests (in-process and real control plane),
+# and the IPVS tests inside a qemu VM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --vm
+# Upstream etcd, kube-apiserver, kube-controller-manager and kube-proxy for the tests against
+# a real control plane (tests/real_api); built once per pin, see docs/upstream.md.
+KPROXY_UPSTREAM_BIN=$(scripts/build-upstream.sh)
+export KPROXY_UPSTREAM_BIN
 cargo test --lib --bins --tests 2>&1
 if [ -x tests/vm/run-ipvs-tests.sh ]; then
   tests/vm/run-ipvs-tests.sh

@@ -15,6 +15,7 @@ use crate::backend::ipvs::netlink::Timeouts;
 use crate::backend::ipvs::rules::RuleOptions;
 use crate::backend::ipvs::{self, Handles, IpvsBackend, IpvsOptions};
 use crate::config::{Config, ProxyMode};
+use crate::conntrack;
 use crate::health::{ProxyHealth, health_timeout};
 use crate::http::{Server, Site};
 use crate::metrics::Metrics;
@@ -62,8 +63,10 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
 /// `--cleanup`: removes what either mode programmed (iptables chains, IPVS virtual servers
 /// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets) and exits.
 pub fn cleanup(config: &Config) -> Result<()> {
-    let cleaned =
-        ipvs::cleanup::cleanup(&mut CommandRunner::default(), &config.ipvs.exclude_cidrs)?;
+    let cleaned = crate::backend::cleanup::cleanup(
+        &mut CommandRunner::default(),
+        &config.ipvs.exclude_cidrs,
+    )?;
     info!(
         chains_and_jumps = cleaned.chains_and_jumps,
         virtual_servers = cleaned.virtual_servers,
@@ -141,20 +144,15 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
 /// Runs kproxy until a signal or, with `--once`, until the first sync.
 pub async fn run(config: Config) -> Result<()> {
     let metrics = Metrics::new();
-    let backend = backend(&config, &metrics)?;
+    crate::sys::conntrack_settings::apply(&config.effective.conntrack);
+    let backend = conntrack::with_conntrack_cleanup(backend(&config, &metrics)?, &metrics);
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
-    for setting in &config.ignored_settings {
-        warn!(
-            setting,
-            "configuration setting not implemented by kproxy; ignored"
-        );
-    }
     let periods = Periods {
         min_sync: config.min_sync_period(),
         sync: config.sync_period(),
     };
-    let health = ProxyHealth::new(health_timeout(periods.sync));
+    let health = ProxyHealth::new(health_timeout(periods.sync)).reporting_to(&metrics);
     let source = start_source(&config, &node_name, tx, &metrics, &health).await?;
     start_http(&config, &health, &metrics).await?;
     let state = ProxyState::new(node_name);
@@ -208,17 +206,13 @@ async fn start_source(
 
 /// Binds both HTTP servers before the first sync, so a bad address fails start-up.
 async fn start_http(config: &Config, health: &ProxyHealth, metrics: &Metrics) -> Result<()> {
-    let mode = config.mode.as_str();
-    let health_server =
-        Server::bind(config.healthz_bind_address, Site::Health(health.clone())).await?;
-    let metrics_server = Server::bind(
-        config.metrics_bind_address,
-        Site::Metrics {
-            metrics: metrics.clone(),
-            mode,
-        },
+    let health_server = Server::bind(
+        config.healthz_bind_address,
+        Site::health(health.clone(), metrics.clone()),
     )
     .await?;
+    let metrics_server =
+        Server::bind(config.metrics_bind_address, Site::metrics(config, metrics)).await?;
     info!(healthz = %health_server.local_addr(), metrics = %metrics_server.local_addr(), "serving HTTP");
     tokio::spawn(health_server.run());
     tokio::spawn(metrics_server.run());

@@ -1,25 +1,33 @@
-//! Flags and the KubeProxyConfiguration file, merged into one [`Config`]: flags given on
-//! the command line win over the file, the file wins over kube-proxy's defaults.
+//! Flags and the KubeProxyConfiguration file, as kube-proxy reads them, into one
+//! [`Config`]. Without `--config` the flags are the configuration; with it the file is,
+//! and only the flags kube-proxy still honours override it (see `flags`). Either way the
+//! result is first a v1alpha1 object with kube-proxy's defaults ([`Config::effective`],
+//! served on `/configz`), then kproxy's settings read from it.
 
 mod args;
 pub mod duration;
 mod file;
+mod flags;
 mod merge;
 #[cfg(test)]
 mod tests;
+pub mod v1alpha1;
+pub mod watch;
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 use thiserror::Error;
 
-pub use args::{Args, HEALTHZ_PORT, METRICS_PORT};
-pub use file::{API_VERSION, KIND};
+pub use args::{ACCEPTED_FLAGS, Args, HEALTHZ_PORT, LogFormat, METRICS_PORT};
+pub use file::schema_paths;
+pub use v1alpha1::{API_VERSION, KIND, KubeProxyConfiguration};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyMode {
     Iptables,
     Ipvs,
@@ -56,6 +64,18 @@ pub struct IpvsConfig {
     pub udp_timeout: Duration,
 }
 
+/// How to log: `--v`, `--vmodule`, `--logging-format` and the split-stream option.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogSettings {
+    /// klog verbosity: 0 info, 1-3 debug, 4+ trace.
+    pub verbosity: u32,
+    /// `(pattern, verbosity)` per kproxy module.
+    pub vmodule: Vec<(String, u32)>,
+    pub format: LogFormat,
+    /// Errors to stderr, everything else to stdout.
+    pub split_stream: bool,
+}
+
 /// Everything kproxy was told to do.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -68,6 +88,12 @@ pub struct Config {
     pub ipvs: IpvsConfig,
     pub healthz_bind_address: SocketAddr,
     pub metrics_bind_address: SocketAddr,
+    /// Exit when a server cannot bind, instead of retrying.
+    pub bind_address_hard_fail: bool,
+    /// `--bind-address` / `bindAddress` when it names an IPv4 address: the node's primary IP.
+    pub node_ip: Option<Ipv4Addr>,
+    /// Written to /proc/self/oom_score_adj at start.
+    pub oom_score_adj: Option<i32>,
     pub kubeconfig: Option<PathBuf>,
     pub master: Option<String>,
     /// kproxy's own: read Services and EndpointSlices from this directory, not an API server.
@@ -77,22 +103,30 @@ pub struct Config {
     pub once: bool,
     pub dry_run: bool,
     pub cleanup: bool,
-    /// `--v`: 0 info, 1-3 debug, 4+ trace.
-    pub verbosity: u8,
+    /// `--init-only`: the privileged set-up, then exit.
+    pub init_only: bool,
+    /// `--write-config-to`: write [`Config::effective`] there and exit.
+    pub write_config_to: Option<PathBuf>,
+    pub logging: LogSettings,
     /// The `--config` file, if any.
     pub config_file: Option<PathBuf>,
-    /// kube-proxy settings set in the file that kproxy does not implement (e.g.
-    /// `conntrack.maxPerCore`), for one log line once logging is up.
-    pub ignored_settings: Vec<String>,
+    /// One line each, to log once logging is up: unimplemented settings given, flags the
+    /// file overrides, unknown file fields, a defaulted mode.
+    pub warnings: Vec<String>,
+    /// The whole configuration as kube-proxy would hold it (flags or file, defaulted).
+    pub effective: Arc<KubeProxyConfiguration>,
 }
 
 /// Why the configuration could not be loaded. None is retryable.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    /// Bad flags, and also `--help`/`--version`: callers should `err.exit()` on this one,
-    /// which prints the text and exits with clap's status.
+    /// Bad flags, and also `--help`: callers should `err.exit()` on this one, which prints
+    /// the text and exits with clap's status.
     #[error(transparent)]
     Args(#[from] clap::Error),
+    /// Not an error: `--version` was given; print this and exit 0.
+    #[error("{0}")]
+    ShowVersion(String),
     #[error("cannot read config file {path}: {source}")]
     ReadFile {
         path: PathBuf,
@@ -107,19 +141,38 @@ pub enum ConfigError {
         "config file {path}: expected apiVersion {API_VERSION:?} and kind {KIND:?}, found {found}"
     )]
     NotAConfiguration { path: PathBuf, found: String },
-    #[error("config file {path}: unknown field(s) {}", fields.join(", "))]
-    UnknownFields { path: PathBuf, fields: Vec<String> },
-    #[error("config file {path}: {field}: {reason}")]
-    InvalidSetting {
-        path: PathBuf,
-        field: &'static str,
-        reason: String,
-    },
+    /// A value kube-proxy's types cannot hold (e.g. a number where a duration goes).
+    #[error("config file {path}: {reason}")]
+    Decode { path: PathBuf, reason: String },
+    /// One setting's value, naming the flag or the file field.
+    #[error("{setting}: {reason}")]
+    Setting { setting: String, reason: String },
+    /// A mode kube-proxy has and kproxy does not implement.
+    #[error(
+        "proxy mode {mode:?} is not implemented by kproxy (it implements \"iptables\" and \"ipvs\"); \
+         set mode / --proxy-mode to one of them"
+    )]
+    UnsupportedMode { mode: String },
     /// A combination of settings that cannot work, naming both the flag and the file field.
     #[error("invalid configuration: {0}")]
     Invalid(String),
     #[error("cannot determine the node name (use --hostname-override): {0}")]
     NodeName(#[source] std::io::Error),
+}
+
+/// The kube-proxy release whose flags, configuration and metrics kproxy follows.
+pub const KUBE_PROXY_VERSION: &str = "v1.37.0";
+
+/// What `--version` prints.
+fn version_text(raw: bool) -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    if raw {
+        format!(
+            "version.Info{{Program:\"kproxy\", Version:\"{version}\", KubeProxyCompatible:\"{KUBE_PROXY_VERSION}\"}}"
+        )
+    } else {
+        format!("kproxy {version} (kube-proxy {KUBE_PROXY_VERSION} compatible)")
+    }
 }
 
 /// Parses the command line (`args[0]` is the program name), reads `--config` if given,

@@ -87,6 +87,8 @@ struct Inner {
     started_wall: SystemTime,
     times: Mutex<Times>,
     node_eligible: AtomicBool,
+    /// Where queued changes are reported (`..._last_queued_timestamp_seconds`).
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -97,21 +99,34 @@ struct Times {
     oldest_pending: Option<Instant>,
 }
 
-/// One answer of `/healthz` or `/livez`.
+/// One answer of `/healthz` or `/livez`, with kube-proxy's fields (pkg/proxy/healthcheck
+/// `ProxyHealth`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HealthReport {
-    #[serde(skip)]
-    pub healthy: bool,
     /// RFC 3339. When healthy this is `currentTime`, as in kube-proxy (older releases
     /// reported the last sync loop run, and clients came to expect a recent time);
-    /// when unhealthy, the last successful sync, or null if there was none.
-    pub last_updated: Option<String>,
+    /// when unhealthy, the last successful sync, or Go's zero time if there was none.
+    pub last_updated: String,
     pub current_time: String,
     /// Only in `/healthz`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_eligible: Option<bool>,
+    pub healthy: bool,
+    /// Per IP family (kproxy has one proxier, `IPv4`): its last sync and health.
+    pub status: std::collections::BTreeMap<&'static str, ProxierHealth>,
 }
+
+/// One proxier's part of a [`HealthReport`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxierHealth {
+    pub last_updated: String,
+    pub healthy: bool,
+}
+
+/// How Go's JSON writes a zero `time.Time`.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 impl HealthReport {
     pub fn to_json(&self) -> String {
@@ -136,14 +151,25 @@ impl ProxyHealth {
                 times: Mutex::new(Times::default()),
                 // Eligible while starting up, until a Node event says otherwise.
                 node_eligible: AtomicBool::new(true),
+                metrics: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Also sets `kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds` when a change
+    /// is queued.
+    pub fn reporting_to(self, metrics: &crate::metrics::Metrics) -> Self {
+        let _ = self.inner.metrics.set(metrics.clone());
+        self
     }
 
     /// A change was received that the backend has not applied yet.
     pub fn queued_update(&self) {
         let now = self.inner.clock.now();
         self.times().oldest_pending.get_or_insert(now);
+        if let Some(m) = self.inner.metrics.get() {
+            m.queued_now();
+        }
     }
 
     /// The backend now reflects every change queued so far.
@@ -174,7 +200,7 @@ impl ProxyHealth {
     pub fn healthz(&self) -> HealthReport {
         let eligible = self.inner.node_eligible.load(Ordering::Relaxed);
         let (healthy, times, now) = self.assess();
-        self.report(healthy && eligible, times, now, Some(eligible))
+        self.report(healthy, times, now, Some(eligible))
     }
 
     fn times(&self) -> std::sync::MutexGuard<'_, Times> {
@@ -199,28 +225,41 @@ impl ProxyHealth {
 
     fn report(
         &self,
-        healthy: bool,
+        proxier_healthy: bool,
         times: Times,
         now: Instant,
         node: Option<bool>,
     ) -> HealthReport {
         let current_time = self.wall(now);
+        let synced = times
+            .last_updated
+            .map_or_else(|| ZERO_TIME.to_string(), |t| self.wall(t));
+        let healthy = proxier_healthy && node.unwrap_or(true);
         let last_updated = if healthy {
-            Some(current_time.clone())
+            current_time.clone()
         } else {
-            times.last_updated.map(|t| self.wall(t))
+            synced.clone()
         };
+        let status = [(
+            crate::metrics::IP_FAMILY,
+            ProxierHealth {
+                last_updated: synced,
+                healthy: proxier_healthy,
+            },
+        )]
+        .into();
         HealthReport {
-            healthy,
             last_updated,
             current_time,
             node_eligible: node,
+            healthy,
+            status,
         }
     }
 
     fn wall(&self, t: Instant) -> String {
         let since_start = t.saturating_duration_since(self.inner.started);
-        humantime::format_rfc3339_millis(self.inner.started_wall + since_start).to_string()
+        humantime::format_rfc3339_nanos(self.inner.started_wall + since_start).to_string()
     }
 }
 
@@ -343,7 +382,7 @@ mod tests {
         clock.advance(SEC * 5);
         let r = h.livez();
         assert!(r.healthy);
-        assert_eq!(r.last_updated.as_ref(), Some(&r.current_time));
+        assert_eq!(r.last_updated, r.current_time);
         let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(json["lastUpdated"], json["currentTime"]);
         assert!(json.get("nodeEligible").is_none(), "{json}");
@@ -359,7 +398,7 @@ mod tests {
         clock.advance(TIMEOUT + SEC * 2);
         let r = h.healthz();
         assert!(!r.healthy);
-        assert_eq!(r.last_updated, Some(synced_at.clone()));
+        assert_eq!(r.last_updated, synced_at);
         let synced: SystemTime = humantime::parse_rfc3339(&synced_at).unwrap();
         let now: SystemTime = humantime::parse_rfc3339(&r.current_time).unwrap();
         assert_eq!(now.duration_since(synced).unwrap(), TIMEOUT + SEC * 2);
@@ -368,11 +407,13 @@ mod tests {
     }
 
     #[test]
-    fn unhealthy_before_any_sync_reports_null_last_updated() {
+    fn unhealthy_before_any_sync_reports_go_zero_time() {
         let (h, clock) = fixture();
         clock.advance(TIMEOUT);
         let json: serde_json::Value = serde_json::from_str(&h.livez().to_json()).unwrap();
-        assert!(json["lastUpdated"].is_null(), "{json}");
+        assert_eq!(json["lastUpdated"], ZERO_TIME, "{json}");
+        assert_eq!(json["healthy"], false, "{json}");
+        assert_eq!(json["status"]["IPv4"]["healthy"], false, "{json}");
     }
 
     /// The real sync loop, with `ProxyHealth` as its observer: a backend that keeps failing
@@ -385,6 +426,7 @@ mod tests {
         use crate::backend::{Backend, SyncError, SyncReport};
         use crate::metrics::Metrics;
         use crate::model::{Change, PendingChanges, Protocol, ProxyState, Service};
+        use crate::netfilter::iptables::runner::RunnerError;
         use crate::sync::{Periods, SyncLoop};
 
         struct Flaky(Arc<AtomicBool>);
@@ -396,7 +438,10 @@ mod tests {
                 full: bool,
             ) -> Result<SyncReport, SyncError> {
                 if self.0.load(Ordering::SeqCst) {
-                    return Err(SyncError::Restore("injected".into()));
+                    return Err(SyncError::Restore(RunnerError::Spawn {
+                        program: "test".into(),
+                        reason: "injected".into(),
+                    }));
                 }
                 Ok(SyncReport {
                     full,

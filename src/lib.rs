@@ -4,12 +4,17 @@
 pub mod app;
 pub mod backend;
 pub mod config;
+pub mod conntrack;
 pub mod health;
 pub mod http;
 pub mod ipset;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod netfilter;
+pub mod netlink;
+pub mod nftables;
+pub mod process;
 pub mod source;
 pub mod sync;
 pub mod sys;

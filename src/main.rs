@@ -1,24 +1,38 @@
-//! `kproxy`: parse the configuration, enter the network namespace, run.
+//! `kproxy`: parse the configuration, set up logging and the process, enter the network
+//! namespace, run. Exits (to be restarted) when the `--config` file changes, as kube-proxy.
 
+use std::path::Path;
 use std::process::ExitCode;
 
-use tracing_subscriber::EnvFilter;
+use kproxy::config::{Config, ConfigError};
 
 fn main() -> ExitCode {
     let config = match kproxy::config::load(std::env::args_os()) {
         Ok(config) => config,
-        Err(kproxy::config::ConfigError::Args(e)) => e.exit(),
+        Err(ConfigError::Args(e)) => e.exit(),
+        Err(ConfigError::ShowVersion(text)) => {
+            println!("{text}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("kproxy: {e}");
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    kproxy::logging::init(&config.logging);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    if let Some(path) = &config.write_config_to {
+        return exit(write_config(&config, path));
+    }
+    // kube-proxy applies it at start and only logs a failure (a read-only /proc in an
+    // unprivileged container).
+    if let Some(score) = config.oom_score_adj
+        && let Err(e) = kproxy::process::apply_oom_score_adj(Path::new("/proc"), score)
+    {
+        tracing::warn!(score, error = %e, "cannot set the OOM score adjustment");
+    }
     // Before any thread exists: every thread started later inherits the namespace.
     if let Some(name) = &config.netns
         && let Err(e) = kproxy::sys::netns::enter(name)
@@ -28,6 +42,9 @@ fn main() -> ExitCode {
     }
     if config.cleanup {
         return exit(kproxy::app::cleanup(&config));
+    }
+    if config.init_only {
+        return exit(init_only(&config));
     }
     if config.dry_run {
         return exit(
@@ -39,7 +56,43 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("starting the tokio runtime");
-    exit(runtime.block_on(kproxy::app::run(config)))
+    exit(runtime.block_on(run_until_config_changes(config)))
+}
+
+/// Runs kproxy; with `--config`, stops with an error as soon as the file changes, so the
+/// kubelet restarts the pod with the new configuration (kube-proxy's behaviour).
+async fn run_until_config_changes(config: Config) -> anyhow::Result<()> {
+    let Some(path) = config.config_file.clone() else {
+        return kproxy::app::run(config).await;
+    };
+    let changed = kproxy::config::watch::changed(&path)?;
+    tokio::select! {
+        result = kproxy::app::run(config) => result,
+        () = changed => Err(anyhow::anyhow!(
+            "content of the configuration file {} was updated; exiting to be restarted with it",
+            path.display()
+        )),
+    }
+}
+
+/// `--write-config-to`: the effective configuration as YAML, as kube-proxy writes it.
+fn write_config(config: &Config, path: &Path) -> anyhow::Result<()> {
+    std::fs::write(path, config.effective.to_yaml())
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    tracing::info!(file = %path.display(), "wrote configuration");
+    Ok(())
+}
+
+/// `--init-only`: the privileged kernel settings, then exit.
+fn init_only(config: &Config) -> anyhow::Result<()> {
+    let settings = kproxy::process::privileged_settings(config);
+    let written = kproxy::process::apply(Path::new("/proc/sys"), &settings)?;
+    tracing::info!(
+        settings = settings.len(),
+        written,
+        "privileged set-up done (--init-only)"
+    );
+    Ok(())
 }
 
 fn exit(result: anyhow::Result<()>) -> ExitCode {

@@ -1,12 +1,14 @@
 //! Backends turn the state into kernel state, one per `--proxy-mode`. Each splits into a
 //! pure compiler and an executor, the only code that touches the kernel.
 
+pub mod cleanup;
+mod error;
 pub mod iptables;
 pub mod ipvs;
 
 use std::time::Duration;
 
-use thiserror::Error;
+pub use error::SyncError;
 
 use crate::model::{PendingChanges, ProxyState};
 
@@ -17,17 +19,6 @@ pub struct SyncReport {
     pub full: bool,
     /// Kernel objects written: chains for iptables, netlink operations for IPVS.
     pub objects_written: usize,
-}
-
-/// Why a sync failed. Every failure is retryable: the sync loop retries with a full sync.
-#[derive(Debug, Error)]
-pub enum SyncError {
-    #[error("iptables-restore failed: {0}")]
-    Restore(String),
-    #[error("reading kernel state failed: {0}")]
-    Read(String),
-    #[error("kernel operation failed: {0}")]
-    Kernel(String),
 }
 
 /// A proxy mode's way of programming the node.

@@ -1,68 +1,22 @@
-//! The `KubeProxyConfiguration` file (`kubeproxy.config.k8s.io/v1alpha1`), as kube-proxy
-//! reads it. Every v1alpha1 field is accepted so existing ConfigMaps (kubeadm's, for one)
-//! load unchanged; those kproxy does not implement are reported, not silently dropped, and
-//! misspelt fields are an error listing each of them with its path.
+//! The `KubeProxyConfiguration` file (`kubeproxy.config.k8s.io/v1alpha1`), decoded as
+//! kube-proxy decodes it: strictly first; when that fails only because of unknown fields,
+//! leniently (unknown fields dropped) with a warning naming each of them. Every v1alpha1
+//! field is known, so existing ConfigMaps (kubeadm's, for one) load unchanged; settings
+//! kproxy does not implement are reported when set.
 
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_yaml::Value;
 
 use super::ConfigError;
+use super::v1alpha1::{API_VERSION, KIND, KubeProxyConfiguration};
 
-pub const API_VERSION: &str = "kubeproxy.config.k8s.io/v1alpha1";
-pub const KIND: &str = "KubeProxyConfiguration";
-
-/// The settings kproxy reads; everything is optional so that flags and defaults fill gaps.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct FileConfig {
-    pub mode: Option<String>,
-    #[serde(rename = "clusterCIDR")]
-    pub cluster_cidr: Option<String>,
-    pub node_port_addresses: Option<Vec<String>>,
-    pub hostname_override: Option<String>,
-    pub healthz_bind_address: Option<String>,
-    pub metrics_bind_address: Option<String>,
-    pub client_connection: Option<ClientConnection>,
-    pub iptables: Option<Iptables>,
-    pub ipvs: Option<Ipvs>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ClientConnection {
-    pub kubeconfig: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Iptables {
-    pub masquerade_all: Option<bool>,
-    pub masquerade_bit: Option<i64>,
-    pub sync_period: Option<String>,
-    pub min_sync_period: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Ipvs {
-    pub scheduler: Option<String>,
-    pub sync_period: Option<String>,
-    pub min_sync_period: Option<String>,
-    #[serde(rename = "strictARP")]
-    pub strict_arp: Option<bool>,
-    #[serde(rename = "excludeCIDRs")]
-    pub exclude_cidrs: Option<Vec<String>>,
-    pub tcp_timeout: Option<String>,
-    pub tcp_fin_timeout: Option<String>,
-    pub udp_timeout: Option<String>,
-}
-
-/// A parsed file plus the kube-proxy settings in it that kproxy ignores.
+/// A decoded file plus what the caller should warn about.
 #[derive(Debug)]
 pub struct Loaded {
-    pub config: FileConfig,
+    pub config: KubeProxyConfiguration,
+    /// Fields kube-proxy does not know either (strict decoding failed on them); dropped.
+    pub unknown: Vec<String>,
     /// Paths of set-but-unimplemented settings, e.g. `conntrack.maxPerCore`.
     pub ignored: Vec<String>,
 }
@@ -81,8 +35,10 @@ enum Field {
 
 use Field::{Ignored, IgnoredTree, Section, Used};
 
+const OUTPUT_ROUTING: &[(&str, Field)] = &[("splitStream", Used), ("infoBufferSize", Ignored)];
+
 /// Every field of kube-proxy's v1alpha1 KubeProxyConfiguration (k8s.io/kube-proxy/config/
-/// v1alpha1/types.go), plus `udpIdleTimeout`, which older kubeadm versions still write.
+/// v1alpha1/types.go; tests/data/upstream/kube-proxy-config-fields.tsv is the same list).
 const SCHEMA: &[(&str, Field)] = &[
     ("apiVersion", Used),
     ("kind", Used),
@@ -97,12 +53,28 @@ const SCHEMA: &[(&str, Field)] = &[
             ("burst", Ignored),
         ]),
     ),
-    ("logging", IgnoredTree),
+    (
+        "logging",
+        Section(&[
+            ("format", Used),
+            // kproxy writes every line at once: nothing to flush.
+            ("flushFrequency", Used),
+            ("verbosity", Used),
+            ("vmodule", Used),
+            (
+                "options",
+                Section(&[
+                    ("text", Section(OUTPUT_ROUTING)),
+                    ("json", Section(OUTPUT_ROUTING)),
+                ]),
+            ),
+        ]),
+    ),
     ("hostnameOverride", Used),
-    ("bindAddress", Ignored),
+    ("bindAddress", Used),
     ("healthzBindAddress", Used),
     ("metricsBindAddress", Used),
-    ("bindAddressHardFail", Ignored),
+    ("bindAddressHardFail", Used),
     ("enableProfiling", Ignored),
     ("showHiddenMetricsForVersion", Ignored),
     ("mode", Used),
@@ -111,8 +83,8 @@ const SCHEMA: &[(&str, Field)] = &[
         Section(&[
             ("masqueradeBit", Used),
             ("masqueradeAll", Used),
+            // kproxy never serves NodePorts on 127.0.0.1 (as `false`); only `true` is reported.
             ("localhostNodePorts", Ignored),
-            ("snatNodeInternalIP", Ignored),
             ("syncPeriod", Used),
             ("minSyncPeriod", Used),
         ]),
@@ -130,19 +102,69 @@ const SCHEMA: &[(&str, Field)] = &[
             ("udpTimeout", Used),
         ]),
     ),
-    ("nftables", IgnoredTree),
-    ("winkernel", IgnoredTree),
+    (
+        "nftables",
+        Section(&[
+            ("masqueradeBit", Ignored),
+            ("masqueradeAll", Ignored),
+            ("syncPeriod", Ignored),
+            ("minSyncPeriod", Ignored),
+        ]),
+    ),
+    (
+        "winkernel",
+        Section(&[
+            ("networkName", Ignored),
+            ("sourceVip", Ignored),
+            ("enableDSR", Ignored),
+            ("rootHnsEndpointName", Ignored),
+            ("forwardHealthCheckVip", Ignored),
+        ]),
+    ),
+    // kproxy detects local traffic by the cluster CIDR: `ClusterCIDR` is implemented.
     ("detectLocalMode", Ignored),
-    ("detectLocal", IgnoredTree),
+    (
+        "detectLocal",
+        Section(&[
+            ("bridgeInterface", Ignored),
+            ("interfaceNamePrefix", Ignored),
+        ]),
+    ),
     ("clusterCIDR", Used),
     ("nodePortAddresses", Used),
-    ("oomScoreAdj", Ignored),
-    ("conntrack", IgnoredTree),
+    ("oomScoreAdj", Used),
+    (
+        "conntrack",
+        Section(&[
+            ("maxPerCore", Used),
+            ("min", Used),
+            ("tcpEstablishedTimeout", Used),
+            ("tcpCloseWaitTimeout", Used),
+            ("tcpBeLiberal", Used),
+            ("udpTimeout", Used),
+            ("udpStreamTimeout", Used),
+        ]),
+    ),
     ("configSyncPeriod", Ignored),
     ("portRange", Ignored),
-    ("udpIdleTimeout", Ignored),
     ("windowsRunAsService", Ignored),
 ];
+
+/// Field paths of the schema, for tests against upstream's list.
+pub fn schema_paths() -> Vec<String> {
+    fn walk(fields: &[(&str, Field)], prefix: &str, out: &mut Vec<String>) {
+        for (name, field) in fields {
+            let path = format!("{prefix}{name}");
+            match field {
+                Section(inner) => walk(inner, &format!("{path}."), out),
+                _ => out.push(path),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(SCHEMA, "", &mut out);
+    out
+}
 
 /// Reads and checks a configuration file.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
@@ -178,16 +200,62 @@ pub fn parse(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
     let mut unknown = Vec::new();
     let mut ignored = Vec::new();
     walk(map, SCHEMA, "", &mut unknown, &mut ignored);
-    if !unknown.is_empty() {
-        return Err(ConfigError::UnknownFields {
-            path: path.to_path_buf(),
-            fields: unknown,
-        });
+    ignored.retain(|path| !matches_kproxy(path, map));
+    let mut doc = doc;
+    strip_nulls(&mut doc);
+    let config = serde_yaml::from_value::<KubeProxyConfiguration>(doc.clone()).map_err(|_| {
+        // Value errors carry no field path; decoding the same document as text gives one
+        // (its line numbers are of that text, so they are dropped).
+        let text = serde_yaml::to_string(&doc).unwrap_or_default();
+        match serde_yaml::from_str::<KubeProxyConfiguration>(&text) {
+            Err(e) => ConfigError::Decode {
+                path: path.to_path_buf(),
+                reason: without_location(&e),
+            },
+            Ok(_) => ConfigError::Decode {
+                path: path.to_path_buf(),
+                reason: "cannot be decoded".into(),
+            },
+        }
+    })?;
+    Ok(Loaded {
+        config,
+        unknown,
+        ignored,
+    })
+}
+
+/// Settings of the schema's `Ignored` kind whose value is what kproxy does anyway.
+fn matches_kproxy(path: &str, map: &serde_yaml::Mapping) -> bool {
+    let get = |k: &str| map.get(k);
+    match path {
+        "detectLocalMode" => get("detectLocalMode").and_then(Value::as_str) == Some("ClusterCIDR"),
+        _ => false,
     }
-    // Parsed again from the text, not from `doc`: serde_yaml then names the field and line
-    // of a type error (`iptables.syncPeriod: invalid type: integer ...`).
-    let config = serde_yaml::from_str(text).map_err(parse_err)?;
-    Ok(Loaded { config, ignored })
+}
+
+/// Go decodes a null as the zero value: the same as leaving the field out.
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Mapping(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Sequence(s) => s.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// serde_yaml's message without its ` at line N column M`.
+fn without_location(e: &serde_yaml::Error) -> String {
+    let text = e.to_string();
+    match e.location() {
+        Some(loc) => text.replace(
+            &format!(" at line {} column {}", loc.line(), loc.column()),
+            "",
+        ),
+        None => text,
+    }
 }
 
 /// Records unknown field paths and the paths of ignored settings that are set.

@@ -1,16 +1,20 @@
-//! Flags + file + defaults → a validated [`Config`].
+//! Flags + file + defaults → a validated [`Config`]: the flags (or the file) become a
+//! v1alpha1 object, kube-proxy's defaulting completes it, and kproxy's settings are read
+//! from it, so `/configz` shows exactly what kproxy runs with.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::net::Ipv4Addr;
+use std::path::Path;
 use std::time::Duration;
 
-use clap::parser::ValueSource;
-use clap::{ArgMatches, CommandFactory, FromArgMatches};
+use clap::{CommandFactory, FromArgMatches};
 use ipnet::Ipv4Net;
 
-use super::args::{self, Args};
-use super::file::{self, FileConfig};
-use super::{Config, ConfigError, IptablesConfig, IpvsConfig, ProxyMode, duration};
+use super::args::{self, Args, LogFormat, PRIMARY};
+use super::v1alpha1::KubeProxyConfiguration;
+use super::{
+    Config, ConfigError, IptablesConfig, IpvsConfig, LogSettings, ProxyMode, duration, file, flags,
+};
 
 /// The kernel's IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c).
 const IPVS_SCHEDULERS: &[&str] = &[
@@ -20,263 +24,278 @@ const IPVS_SCHEDULERS: &[&str] = &[
 pub fn load(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
 ) -> Result<Config, ConfigError> {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).map(normalize).collect();
     let matches = Args::command().try_get_matches_from(args)?;
     let flags = Args::from_arg_matches(&matches)?;
-    let (from_file, ignored) = match &flags.config {
+    if let Some(v) = &flags.version
+        && v != "false"
+    {
+        return Err(ConfigError::ShowVersion(super::version_text(v == "raw")));
+    }
+    let given = flags::given(&matches);
+    let mut warnings = Vec::new();
+    let (mut object, ignored) = match &flags.config {
         Some(path) => {
             let loaded = file::load(path)?;
-            (FileValues::read(path, loaded.config)?, loaded.ignored)
+            if !loaded.unknown.is_empty() {
+                warnings.push(format!(
+                    "config file {}: unknown field(s) {} ignored (lenient decoding, as kube-proxy)",
+                    path.display(),
+                    loaded.unknown.join(", ")
+                ));
+            }
+            let overridden = flags::overridden_by_file(&given);
+            if !overridden.is_empty() {
+                warnings.push(format!(
+                    "flags ignored because --config is given (as kube-proxy): --{}",
+                    overridden.join(", --")
+                ));
+            }
+            let mut config = loaded.config;
+            config.set_defaults();
+            (config, loaded.ignored)
         }
-        None => (FileValues::default(), Vec::new()),
+        None => (
+            flags::to_configuration(&flags, &matches),
+            flags::unimplemented(&given, &flags)
+                .into_iter()
+                .map(|f| format!("--{f}"))
+                .collect(),
+        ),
     };
-    let config = merge(flags, &matches, from_file, ignored);
+    flags::apply_honoured(&flags, &matches, &mut object);
+    let mode_defaulted = object.mode.is_empty();
+    if !ignored.is_empty() {
+        warnings.push(format!(
+            "kube-proxy settings accepted but not implemented by kproxy, ignored: {}",
+            ignored.join(", ")
+        ));
+    }
+    let config = convert(object, flags, mode_defaulted, warnings)?;
     validate(&config)?;
     Ok(config)
 }
 
-/// The file's settings, parsed, with kube-proxy's "zero means default" applied.
-#[derive(Default)]
-struct FileValues {
-    mode: Option<ProxyMode>,
-    hostname_override: Option<String>,
-    cluster_cidr: Option<Ipv4Net>,
-    nodeport_addresses: Option<Vec<Ipv4Net>>,
-    healthz_bind_address: Option<std::net::SocketAddr>,
-    metrics_bind_address: Option<std::net::SocketAddr>,
-    kubeconfig: Option<PathBuf>,
-    masquerade_all: Option<bool>,
-    masquerade_bit: Option<u8>,
-    sync_period: Option<Duration>,
-    min_sync_period: Option<Duration>,
-    ipvs_scheduler: Option<String>,
-    ipvs_sync_period: Option<Duration>,
-    ipvs_min_sync_period: Option<Duration>,
-    ipvs_strict_arp: Option<bool>,
-    ipvs_exclude_cidrs: Option<Vec<Ipv4Net>>,
-    ipvs_tcp_timeout: Option<Duration>,
-    ipvs_tcp_fin_timeout: Option<Duration>,
-    ipvs_udp_timeout: Option<Duration>,
-}
-
-impl FileValues {
-    fn read(path: &Path, f: FileConfig) -> Result<Self, ConfigError> {
-        let invalid = |field: &'static str| {
-            move |reason: String| ConfigError::InvalidSetting {
-                path: path.to_path_buf(),
-                field,
-                reason,
-            }
-        };
-        let dur =
-            |field: &'static str, v: Option<String>| -> Result<Option<Duration>, ConfigError> {
-                v.filter(|s| !s.is_empty())
-                    .map(|s| duration::parse(&s).map_err(invalid(field)))
-                    .transpose()
-            };
-        // kube-proxy's v1alpha1 defaulting treats these zero values as unset.
-        let nonzero = |d: Option<Duration>| d.filter(|d| !d.is_zero());
-        let non_empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
-        let cidrs = |field: &'static str,
-                     list: Option<Vec<String>>,
-                     entry: fn(&str) -> Result<Option<Ipv4Net>, String>| {
-            list.map(|l| {
-                l.iter()
-                    .filter_map(|s| entry(s).transpose())
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(invalid(field))
-            })
-            .transpose()
-        };
-
-        let mode = match non_empty(f.mode).as_deref() {
-            None => None,
-            Some("iptables") => Some(ProxyMode::Iptables),
-            Some("ipvs") => Some(ProxyMode::Ipvs),
-            Some(other) => {
-                return Err(invalid("mode")(format!(
-                    "{other:?} is not a mode kproxy implements (iptables, ipvs)"
-                )));
-            }
-        };
-        let cluster_cidr = match non_empty(f.cluster_cidr) {
-            None => None,
-            Some(s) => {
-                let mut v4 = None;
-                for part in s.split(',') {
-                    if let Some(net) = args::parse_cidr(part).map_err(invalid("clusterCIDR"))? {
-                        v4.get_or_insert(net);
-                    }
-                }
-                Some(v4.ok_or_else(|| {
-                    invalid("clusterCIDR")(format!(
-                        "{s:?} has no IPv4 CIDR (kproxy proxies IPv4 only)"
-                    ))
-                })?)
-            }
-        };
-        let bind = |field: &'static str, v: Option<String>, port: u16| {
-            non_empty(v)
-                .map(|s| args::parse_bind_address(&s, port).map_err(invalid(field)))
-                .transpose()
-        };
-        let conn = f.client_connection.unwrap_or_default();
-        let ipt = f.iptables.unwrap_or_default();
-        let ipvs = f.ipvs.unwrap_or_default();
-        let masquerade_bit = ipt
-            .masquerade_bit
-            .map(|b| {
-                u8::try_from(b).ok().filter(|b| *b <= 31).ok_or_else(|| {
-                    invalid("iptables.masqueradeBit")(format!("{b} is not in 0..=31"))
-                })
-            })
-            .transpose()?;
-        Ok(Self {
-            mode,
-            hostname_override: non_empty(f.hostname_override),
-            cluster_cidr,
-            nodeport_addresses: cidrs(
-                "nodePortAddresses",
-                f.node_port_addresses,
-                args::parse_nodeport_entry,
-            )?,
-            healthz_bind_address: bind(
-                "healthzBindAddress",
-                f.healthz_bind_address,
-                args::HEALTHZ_PORT,
-            )?,
-            metrics_bind_address: bind(
-                "metricsBindAddress",
-                f.metrics_bind_address,
-                args::METRICS_PORT,
-            )?,
-            kubeconfig: non_empty(conn.kubeconfig).map(PathBuf::from),
-            masquerade_all: ipt.masquerade_all,
-            masquerade_bit,
-            sync_period: nonzero(dur("iptables.syncPeriod", ipt.sync_period)?),
-            min_sync_period: nonzero(dur("iptables.minSyncPeriod", ipt.min_sync_period)?),
-            ipvs_scheduler: non_empty(ipvs.scheduler),
-            ipvs_sync_period: nonzero(dur("ipvs.syncPeriod", ipvs.sync_period)?),
-            ipvs_min_sync_period: dur("ipvs.minSyncPeriod", ipvs.min_sync_period)?,
-            ipvs_strict_arp: ipvs.strict_arp,
-            ipvs_exclude_cidrs: cidrs("ipvs.excludeCIDRs", ipvs.exclude_cidrs, args::parse_cidr)?,
-            ipvs_tcp_timeout: dur("ipvs.tcpTimeout", ipvs.tcp_timeout)?,
-            ipvs_tcp_fin_timeout: dur("ipvs.tcpFinTimeout", ipvs.tcp_fin_timeout)?,
-            ipvs_udp_timeout: dur("ipvs.udpTimeout", ipvs.udp_timeout)?,
-        })
+/// kube-proxy's flag names accept `_` for `-` (component-base's WordSepNormalizeFunc).
+fn normalize(arg: OsString) -> OsString {
+    let Some(s) = arg.to_str() else { return arg };
+    let Some(body) = s.strip_prefix("--") else {
+        return arg;
+    };
+    let (name, value) = match body.split_once('=') {
+        Some((n, v)) => (n, Some(v)),
+        None => (body, None),
+    };
+    let name = name.replace('_', "-");
+    match value {
+        Some(v) => format!("--{name}={v}").into(),
+        None => format!("--{name}").into(),
     }
 }
 
-/// The flag's value if it was given on the command line, else the file's, else the flag's
-/// default.
-fn pick<T>(m: &ArgMatches, id: &str, flag: T, file: Option<T>) -> T {
-    if m.value_source(id) == Some(ValueSource::CommandLine) {
-        flag
+/// Names a setting in errors: the file field with `--config`, else the flag.
+struct Namer<'a> {
+    file: Option<&'a Path>,
+}
+
+impl Namer<'_> {
+    fn error(&self, flag: &str, field: &str, reason: String) -> ConfigError {
+        ConfigError::Setting {
+            setting: match self.file {
+                Some(path) => format!("config file {}: {field}", path.display()),
+                None => format!("--{flag}"),
+            },
+            reason,
+        }
+    }
+}
+
+fn convert(
+    o: KubeProxyConfiguration,
+    a: Args,
+    mode_defaulted: bool,
+    mut warnings: Vec<String>,
+) -> Result<Config, ConfigError> {
+    let namer = Namer {
+        file: a.config.as_deref(),
+    };
+    let mode = match o.mode.as_str() {
+        "" | "iptables" => ProxyMode::Iptables,
+        "ipvs" => ProxyMode::Ipvs,
+        "nftables" | "kernelspace" => {
+            return Err(ConfigError::UnsupportedMode {
+                mode: o.mode.clone(),
+            });
+        }
+        other => {
+            return Err(namer.error(
+                "proxy-mode",
+                "mode",
+                format!("{other:?} is not a proxy mode (iptables, ipvs, nftables)"),
+            ));
+        }
+    };
+    if mode_defaulted {
+        warnings.push(
+            "no proxy mode specified: defaulting to 'iptables' (kube-proxy 1.37 warns the same: \
+             its default will become 'nftables'); set mode: iptables or --proxy-mode=iptables"
+                .into(),
+        );
+    }
+    let node_ip = match o.bind_address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) if !ip.is_unspecified() => Some(ip),
+        Ok(_) => None,
+        Err(_) => {
+            return Err(namer.error(
+                "bind-address",
+                "bindAddress",
+                format!("{:?} is not an IP address", o.bind_address),
+            ));
+        }
+    };
+    let cluster_cidr = if o.cluster_cidr.trim().is_empty() {
+        None
     } else {
-        file.unwrap_or(flag)
-    }
-}
-
-/// Like [`pick`] for settings whose default is "not set".
-fn pick_opt<T>(m: &ArgMatches, id: &str, flag: Option<T>, file: Option<T>) -> Option<T> {
-    if m.value_source(id) == Some(ValueSource::CommandLine) {
-        flag
-    } else {
-        file.or(flag)
-    }
-}
-
-fn merge(a: Args, m: &ArgMatches, f: FileValues, ignored_settings: Vec<String>) -> Config {
-    Config {
-        mode: pick(m, "proxy_mode", a.proxy_mode, f.mode),
-        hostname_override: pick_opt(
-            m,
-            "hostname_override",
-            a.hostname_override,
-            f.hostname_override,
-        ),
-        cluster_cidr: pick_opt(m, "cluster_cidr", a.cluster_cidr, f.cluster_cidr),
-        nodeport_addresses: pick_opt(
-            m,
-            "nodeport_addresses",
-            a.nodeport_addresses.map(|l| l.0),
-            f.nodeport_addresses,
+        Some(
+            args::first_ipv4_cidr(&o.cluster_cidr)
+                .map_err(|e| namer.error("cluster-cidr", "clusterCIDR", e))?,
         )
-        .unwrap_or_default(),
+    };
+    let nodeport_addresses = nodeport_addresses(&o, node_ip, &namer, &mut warnings)?;
+    let bind = |flag: &str, field: &str, s: &str, port: u16| {
+        args::parse_bind_address(s, port).map_err(|e| namer.error(flag, field, e))
+    };
+    let masquerade_bit = o.iptables.masquerade_bit.unwrap_or(14);
+    let masquerade_bit = u8::try_from(masquerade_bit)
+        .ok()
+        .filter(|b| *b <= 31)
+        .ok_or_else(|| {
+            namer.error(
+                "iptables-masquerade-bit",
+                "iptables.masqueradeBit",
+                format!("{masquerade_bit} is not in 0..=31"),
+            )
+        })?;
+    let oom_score_adj = o.oom_score_adj.filter(|s| (-1000..=1000).contains(s));
+    if o.oom_score_adj.is_some() && oom_score_adj.is_none() {
+        return Err(namer.error(
+            "oom-score-adj",
+            "oomScoreAdj",
+            format!("{:?} is not in [-1000, 1000]", o.oom_score_adj),
+        ));
+    }
+    let format = LogFormat::parse(&o.logging.format)
+        .map_err(|e| namer.error("logging-format", "logging.format", e))?;
+    let routing = match format {
+        LogFormat::Text => &o.logging.options.text,
+        LogFormat::Json => &o.logging.options.json,
+    };
+    let logging = LogSettings {
+        verbosity: o.logging.verbosity,
+        vmodule: o
+            .logging
+            .vmodule
+            .iter()
+            .map(|i| (i.file_pattern.clone(), i.verbosity))
+            .collect(),
+        format,
+        split_stream: routing.split_stream,
+    };
+    let cidrs = |list: &Option<Vec<String>>| -> Result<Vec<Ipv4Net>, ConfigError> {
+        let mut out = Vec::new();
+        for s in list.iter().flatten().filter(|s| !s.trim().is_empty()) {
+            out.extend(
+                args::parse_cidr(s)
+                    .map_err(|e| namer.error("ipvs-exclude-cidrs", "ipvs.excludeCIDRs", e))?,
+            );
+        }
+        Ok(out)
+    };
+    Ok(Config {
+        mode,
+        hostname_override: Some(o.hostname_override.clone()).filter(|s| !s.trim().is_empty()),
+        cluster_cidr,
+        nodeport_addresses,
         iptables: IptablesConfig {
-            masquerade_all: pick(m, "masquerade_all", a.masquerade_all, f.masquerade_all),
-            masquerade_bit: pick(
-                m,
-                "iptables_masquerade_bit",
-                a.iptables_masquerade_bit,
-                f.masquerade_bit,
-            ),
-            sync_period: pick(m, "sync_period", a.sync_period, f.sync_period),
-            min_sync_period: pick(m, "min_sync_period", a.min_sync_period, f.min_sync_period),
+            masquerade_all: o.iptables.masquerade_all,
+            masquerade_bit,
+            sync_period: o.iptables.sync_period.0,
+            min_sync_period: o.iptables.min_sync_period.0,
         },
         ipvs: IpvsConfig {
-            scheduler: pick(m, "ipvs_scheduler", a.ipvs_scheduler, f.ipvs_scheduler),
-            sync_period: pick(
-                m,
-                "ipvs_sync_period",
-                a.ipvs_sync_period,
-                f.ipvs_sync_period,
-            ),
-            min_sync_period: pick(
-                m,
-                "ipvs_min_sync_period",
-                a.ipvs_min_sync_period,
-                f.ipvs_min_sync_period,
-            ),
-            strict_arp: pick(m, "ipvs_strict_arp", a.ipvs_strict_arp, f.ipvs_strict_arp),
-            exclude_cidrs: pick_opt(
-                m,
-                "ipvs_exclude_cidrs",
-                a.ipvs_exclude_cidrs.map(|l| l.0),
-                f.ipvs_exclude_cidrs,
-            )
-            .unwrap_or_default(),
-            tcp_timeout: pick(
-                m,
-                "ipvs_tcp_timeout",
-                a.ipvs_tcp_timeout,
-                f.ipvs_tcp_timeout,
-            ),
-            tcp_fin_timeout: pick(
-                m,
-                "ipvs_tcpfin_timeout",
-                a.ipvs_tcpfin_timeout,
-                f.ipvs_tcp_fin_timeout,
-            ),
-            udp_timeout: pick(
-                m,
-                "ipvs_udp_timeout",
-                a.ipvs_udp_timeout,
-                f.ipvs_udp_timeout,
-            ),
+            scheduler: Some(o.ipvs.scheduler.clone())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "rr".into()),
+            sync_period: o.ipvs.sync_period.0,
+            min_sync_period: o.ipvs.min_sync_period.0,
+            strict_arp: o.ipvs.strict_arp,
+            exclude_cidrs: cidrs(&o.ipvs.exclude_cidrs)?,
+            tcp_timeout: o.ipvs.tcp_timeout.0,
+            tcp_fin_timeout: o.ipvs.tcp_fin_timeout.0,
+            udp_timeout: o.ipvs.udp_timeout.0,
         },
-        healthz_bind_address: pick(
-            m,
-            "healthz_bind_address",
-            a.healthz_bind_address,
-            f.healthz_bind_address,
-        ),
-        metrics_bind_address: pick(
-            m,
-            "metrics_bind_address",
-            a.metrics_bind_address,
-            f.metrics_bind_address,
-        ),
-        kubeconfig: pick_opt(m, "kubeconfig", a.kubeconfig, f.kubeconfig),
+        healthz_bind_address: bind(
+            "healthz-bind-address",
+            "healthzBindAddress",
+            &o.healthz_bind_address,
+            args::HEALTHZ_PORT,
+        )?,
+        metrics_bind_address: bind(
+            "metrics-bind-address",
+            "metricsBindAddress",
+            &o.metrics_bind_address,
+            args::METRICS_PORT,
+        )?,
+        bind_address_hard_fail: o.bind_address_hard_fail,
+        node_ip,
+        oom_score_adj,
+        kubeconfig: Some(o.client_connection.kubeconfig.clone())
+            .filter(|s| !s.trim().is_empty())
+            .map(Into::into),
         master: a.master,
         manifests: a.manifests,
         netns: a.netns,
         once: a.once,
         dry_run: a.dry_run,
         cleanup: a.cleanup,
-        verbosity: a.verbosity,
+        init_only: a.init_only,
+        write_config_to: a.write_config_to,
+        logging,
         config_file: a.config,
-        ignored_settings,
+        warnings,
+        effective: std::sync::Arc::new(o),
+    })
+}
+
+/// nodePortAddresses: CIDRs and keywords; `primary` is the node IP from `--bind-address`
+/// (kube-proxy also knows the Node object's IPs; without a bind address kproxy, like
+/// kube-proxy with no node IP, leaves NodePorts on every address).
+fn nodeport_addresses(
+    o: &KubeProxyConfiguration,
+    node_ip: Option<Ipv4Addr>,
+    namer: &Namer,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Ipv4Net>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in o.node_port_addresses.iter().flatten() {
+        let entry = entry.trim();
+        if entry == PRIMARY {
+            match node_ip {
+                Some(ip) => out.push(Ipv4Net::new(ip, 32).expect("/32")),
+                None => warnings.push(
+                    "nodePortAddresses 'primary' without a --bind-address / bindAddress node IP: \
+                     NodePorts are served on every local address"
+                        .into(),
+                ),
+            }
+            continue;
+        }
+        out.extend(
+            args::parse_nodeport_entry(entry)
+                .map_err(|e| namer.error("nodeport-addresses", "nodePortAddresses", e))?,
+        );
     }
+    Ok(out)
 }
 
 /// Checks across settings, as kube-proxy's validation does. IPVS settings only matter

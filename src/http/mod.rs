@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::health::ProxyHealth;
 use crate::metrics::Metrics;
-pub use routes::{METRICS_CONTENT_TYPE, Site};
+pub use routes::{Site, configz};
 
 /// A client gets this long to send its request headers; the healthz port is open to the
 /// node's network, so an idle connection must not hold a task forever.
@@ -49,7 +49,7 @@ impl Server {
     /// Binds `addr` for the given endpoints.
     pub async fn bind(addr: SocketAddr, site: Site) -> Result<Self, HttpError> {
         let server = match site {
-            Site::Health(_) => "healthz",
+            Site::Health { .. } => "healthz",
             Site::Metrics { .. } => "metrics",
         };
         let bind_err = |source| HttpError::Bind {
@@ -87,7 +87,11 @@ impl Server {
             let site = self.site.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| {
-                    let resp = site.respond(req.method(), req.uri().path());
+                    let accept = req
+                        .headers()
+                        .get(hyper::header::ACCEPT)
+                        .and_then(|v| v.to_str().ok());
+                    let resp = site.respond(req.method(), req.uri().path(), accept);
                     async move { Ok::<_, std::convert::Infallible>(resp) }
                 });
                 let conn = http1::Builder::new()
@@ -103,18 +107,12 @@ impl Server {
 }
 
 /// Binds `addr` and serves `/healthz` and `/livez` from `health` until dropped.
-pub async fn serve_health(addr: SocketAddr, health: ProxyHealth) -> Result<(), HttpError> {
-    Server::bind(addr, Site::Health(health)).await?.run().await;
-    Ok(())
-}
-
-/// Binds `addr` and serves `/metrics` and `/proxyMode` (`iptables` or `ipvs`) until dropped.
-pub async fn serve_metrics(
+pub async fn serve_health(
     addr: SocketAddr,
+    health: ProxyHealth,
     metrics: Metrics,
-    mode: &'static str,
 ) -> Result<(), HttpError> {
-    Server::bind(addr, Site::Metrics { metrics, mode })
+    Server::bind(addr, Site::health(health, metrics))
         .await?
         .run()
         .await;

@@ -1,14 +1,9 @@
-//! A thin blocking ipset client over a `NETLINK_NETFILTER` socket: one request, then
-//! its ACK, error or dump. The only code in this module that touches the kernel.
-//!
-//! A netlink socket belongs to the network namespace of the thread that opened it, for
-//! its whole life, whichever thread uses it later.
+//! A thin blocking ipset client over a `NETLINK_NETFILTER` [`Connection`]: one request,
+//! then its ACK, error or dump. The only code in this module that touches the kernel.
 
 use std::collections::HashMap;
-use std::io;
 
-use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NetlinkBuffer, NetlinkMessage, NetlinkPayload};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_NETFILTER};
+use netlink_sys::protocols::NETLINK_NETFILTER;
 
 use super::consts::{IPSET_ERR_PROTOCOL, IPSET_MAXNAMELEN, IPSET_PROTOCOL, IPSET_PROTOCOL_MIN};
 use super::entry::Entry;
@@ -17,26 +12,18 @@ use super::message::{IpsetCommand, IpsetMessage};
 use super::reply::{SetListing, failed_line, listings, protocol_range, revision_range, set_names};
 use super::request::{IfPresent, Request};
 use super::set_type::{CreateOptions, SetType};
+use crate::netlink::{Connection, NetlinkError};
 
 /// Entries per add/del message: about 13 KiB at most, well under the socket buffers,
 /// and the kernel echoes a failed batch whole.
 const BATCH_ENTRIES: usize = 256;
 
 /// A failed exchange, before it is given an operation and a set name.
-enum Failure {
-    Io(io::Error),
-    Decode(String),
-    /// The positive error code, and the request as the kernel echoed it.
-    Kernel {
-        code: i32,
-        echo: Vec<u8>,
-    },
-}
+type Failure = NetlinkError;
 
 /// The ipset client. Not `Sync`: one request at a time.
 pub struct IpsetHandle {
-    socket: Socket,
-    seq: u32,
+    connection: Connection,
     protocol: u8,
     /// Revision to create, per type name, learnt from the kernel once.
     revisions: HashMap<&'static str, u8>,
@@ -46,14 +33,9 @@ impl IpsetHandle {
     /// Opens a socket in the calling thread's network namespace and agrees on the
     /// protocol version with the kernel.
     pub fn new() -> Result<Self, IpsetError> {
-        let mut socket = Socket::new(NETLINK_NETFILTER).map_err(IpsetError::Open)?;
-        socket.bind_auto().map_err(IpsetError::Open)?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(IpsetError::Open)?;
+        let connection = Connection::open(NETLINK_NETFILTER).map_err(IpsetError::Open)?;
         let mut handle = Self {
-            socket,
-            seq: 1,
+            connection,
             protocol: IPSET_PROTOCOL,
             revisions: HashMap::new(),
         };
@@ -299,58 +281,9 @@ impl IpsetHandle {
     }
 
     /// Sends one request and collects its replies: up to the ACK for acknowledged
-    /// requests, up to `NLMSG_DONE` for dumps, the single reply otherwise. Messages of
-    /// other sequence numbers (left over from an earlier failure) are skipped.
+    /// requests, up to `NLMSG_DONE` for dumps, the single reply otherwise.
     fn exchange(&mut self, request: Request) -> Result<Vec<IpsetMessage>, Failure> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let dump = request.flags & NLM_F_DUMP == NLM_F_DUMP;
-        let acked = request.flags & NLM_F_ACK != 0 && !dump;
-        let bytes = request.to_bytes(seq);
-        self.socket.send(&bytes, 0).map_err(Failure::Io)?;
-        let mut replies = Vec::new();
-        loop {
-            let (buf, _) = self.socket.recv_from_full().map_err(Failure::Io)?;
-            let mut offset = 0;
-            while offset < buf.len() {
-                let raw = &buf[offset..];
-                let header =
-                    NetlinkBuffer::new_checked(raw).map_err(|e| Failure::Decode(e.to_string()))?;
-                let length = header.length() as usize;
-                let message_seq = header.sequence_number();
-                offset += length.div_ceil(4) * 4;
-                if message_seq != seq {
-                    continue;
-                }
-                let message = NetlinkMessage::<IpsetMessage>::deserialize(&raw[..length])
-                    .map_err(|e| Failure::Decode(e.to_string()))?;
-                match message.payload {
-                    NetlinkPayload::InnerMessage(reply) => {
-                        replies.push(reply);
-                        if !dump && !acked {
-                            return Ok(replies);
-                        }
-                    }
-                    NetlinkPayload::Error(error) => match error.code {
-                        None => return Ok(replies),
-                        Some(code) => {
-                            return Err(Failure::Kernel {
-                                code: -code.get(),
-                                echo: error.header,
-                            });
-                        }
-                    },
-                    NetlinkPayload::Done(done) if done.code != 0 => {
-                        return Err(Failure::Kernel {
-                            code: -done.code,
-                            echo: Vec::new(),
-                        });
-                    }
-                    NetlinkPayload::Done(_) => return Ok(replies),
-                    _ => {}
-                }
-            }
-        }
+        self.connection.request(request.message, request.flags)
     }
 }
 
@@ -366,7 +299,11 @@ fn failure_error(
     let set = set.to_string();
     match failure {
         Failure::Io(source) => IpsetError::Io { op, set, source },
-        Failure::Decode(reason) => IpsetError::Decode { op, set, reason },
+        Failure::Decode(e) => IpsetError::Decode {
+            op,
+            set,
+            reason: e.to_string(),
+        },
         Failure::Kernel { code, .. } => IpsetError::Kernel {
             op,
             set,

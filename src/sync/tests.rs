@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use super::*;
 use crate::backend::SyncReport;
 use crate::model::{Protocol, Service, ServiceName};
+use crate::netfilter::iptables::runner::RunnerError;
 
 #[derive(Debug, Clone)]
 struct Call {
@@ -53,7 +54,10 @@ impl Backend for FakeBackend {
         let mut failures = self.failures_left.lock().unwrap();
         if *failures > 0 {
             *failures -= 1;
-            return Err(SyncError::Restore("injected".into()));
+            return Err(SyncError::Restore(RunnerError::Spawn {
+                program: "test".into(),
+                reason: "injected".into(),
+            }));
         }
         Ok(SyncReport {
             full,

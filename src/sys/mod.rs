@@ -1,3 +1,4 @@
 //! Small kernel helpers shared by the backends.
 
+pub mod conntrack_settings;
 pub mod netns;

@@ -3,7 +3,10 @@
 //! built without the feature, so none of this is in it.
 
 pub mod apiserver;
+pub mod controlplane;
+pub mod ipset;
 pub mod iptables;
+pub mod ipvs;
 pub mod netns;
 pub mod objects;
 pub mod scale;

@@ -1,6 +1,7 @@
 //! Shared pieces of the kernel tests. Each test binary uses some of them.
 #![allow(dead_code)]
 
+pub mod conntrack;
 pub mod e2e;
 pub mod echo;
 pub mod kproxy;

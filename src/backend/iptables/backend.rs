@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use super::compile::{CompileOptions, Compiler};
 use super::names::is_owned_chain;
@@ -12,9 +12,10 @@ use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 use crate::netfilter::iptables::plan::{ChainMap, JumpMap, Plan};
-use crate::netfilter::iptables::read_back::{read_kernel_against, read_kernel_owned};
-use crate::netfilter::iptables::ruleset::{Ruleset, Table};
-use crate::netfilter::iptables::runner::{IptablesRunner, RunnerError};
+use crate::netfilter::iptables::read_back::read_kernel_against;
+use crate::netfilter::iptables::ruleset::Ruleset;
+use crate::netfilter::iptables::runner::IptablesRunner;
+use crate::netfilter::iptables::write::write_plan;
 
 mod drift_check;
 
@@ -79,16 +80,18 @@ impl<R: IptablesRunner> IptablesBackend<R> {
         kernel_jumps: Option<&JumpMap>,
     ) -> Result<usize, SyncError> {
         let plan = Plan::new(desired, &kernel, kernel_jumps);
-        let batch = self.runner.max_chains_per_restore().unwrap_or(usize::MAX);
-        for input in plan.render_batches(batch) {
-            if let Err(e) = self.runner.restore(&input) {
-                self.metrics.restore_failures.inc();
-                log_restore_failure(&e, &input);
-                // What the kernel holds is unknown now: the retry reads it back.
-                self.written = None;
-                self.drift_check = None;
-                return Err(SyncError::Restore(e.to_string()));
-            }
+        // A partial sync's failed write is retried as a full sync; kube-proxy counts it in
+        // both counters.
+        let partial = &self.metrics.partial_restore_failures;
+        let failures = match kernel_jumps {
+            Some(_) => vec![&self.metrics.restore_failures],
+            None => vec![&self.metrics.restore_failures, partial],
+        };
+        if let Err(e) = write_plan(&mut self.runner, &plan, &failures) {
+            // What the kernel holds is unknown now: the retry reads it back.
+            self.written = None;
+            self.drift_check = None;
+            return Err(SyncError::Restore(e));
         }
         if let Some(check) = &mut self.drift_check {
             check.touch(plan.written().map(|c| (c.table(), c.name())));
@@ -146,7 +149,7 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             self.drift_check = None;
             let (chains, jumps) =
                 read_kernel_against(&mut self.runner, &desired.chains, &is_owned_chain)
-                    .map_err(|e| SyncError::Read(e.to_string()))?;
+                    .map_err(SyncError::Read)?;
             (chains, Some(jumps))
         } else {
             (self.written.take().unwrap_or_default(), None)
@@ -187,38 +190,6 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             objects_written,
         })
     }
-}
-
-fn log_restore_failure(e: &RunnerError, input: &str) {
-    if let RunnerError::Failed { line: Some(n), .. } = e {
-        let text = input
-            .lines()
-            .nth(n.saturating_sub(1))
-            .unwrap_or("<beyond the input>");
-        error!(line = n, input = text, error = %e, "iptables-restore rejected a line");
-    } else {
-        warn!(error = %e, "iptables-restore failed");
-    }
-}
-
-/// `--cleanup`: removes every chain kproxy owns and every jump into them, in one restore.
-/// Returns how many chains and jumps were removed.
-pub fn cleanup(runner: &mut impl IptablesRunner) -> Result<usize, RunnerError> {
-    cleanup_owned(runner, &is_owned_chain)
-}
-
-/// [`cleanup`] of the chains `is_owned` says kproxy owns.
-pub fn cleanup_owned(
-    runner: &mut (impl IptablesRunner + ?Sized),
-    is_owned: &dyn Fn(Table, &str) -> bool,
-) -> Result<usize, RunnerError> {
-    let (chains, jumps) = read_kernel_owned(runner, is_owned)?;
-    let plan = Plan::new(&Default::default(), &chains, Some(&jumps));
-    let batch = runner.max_chains_per_restore().unwrap_or(usize::MAX);
-    for input in plan.render_batches(batch) {
-        runner.restore(&input)?;
-    }
-    Ok(plan.size())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ pub mod names;
 /// The compiler imports the chain types by this path.
 pub use crate::netfilter::iptables::ruleset;
 
-pub use backend::{IptablesBackend, cleanup, cleanup_owned};
+pub use backend::IptablesBackend;
 
 #[cfg(test)]
 mod tests;

@@ -9,19 +9,14 @@ use sha2::{Digest, Sha256};
 use crate::model::ServicePortName;
 use crate::netfilter::iptables::ruleset::Table;
 
-/// Entry chain for service traffic (nat: DNAT dispatch; filter: REJECT/DROP for services
-/// without endpoints).
-pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
+pub use crate::netfilter::iptables::chains::{
+    KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES,
+};
+
 /// nat: NodePort dispatch, entered from the last rule of nat `KUBE-SERVICES`.
 pub const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
-/// nat: masquerades what `KUBE-MARK-MASQ` marked.
-pub const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
-/// nat: sets the masquerade mark bit.
-pub const KUBE_MARK_MASQ: &str = "KUBE-MARK-MASQ";
 /// filter: REJECT/DROP for external destinations (external IPs, LB IPs, NodePorts).
 pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
-/// filter: accepts forwarded service traffic even when the FORWARD policy is DROP.
-pub const KUBE_FORWARD: &str = "KUBE-FORWARD";
 
 /// Every fixed chain kproxy writes, in the order the compiler emits them.
 ///

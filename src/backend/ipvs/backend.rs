@@ -17,20 +17,20 @@ use super::apply::{Draining, apply_ops};
 use super::breakdown::{Phase, SyncBreakdown};
 use super::compile::{CompileOptions, Compiled, Compiler, Desired};
 use super::diff::{ActualVs, Counts, Known, diff_vs};
-use super::handle::IpvsHandle;
-use super::link::{DUMMY_DEVICE, LinkHandle};
+use super::kernel::{Handles, IpvsKernel};
+use super::link::DUMMY_DEVICE;
 use super::netlink::{ServiceKey, Timeouts};
 use super::rules::{RuleOptions, is_owned, ruleset};
 use super::sets::IpvsSet;
-use super::sysctl;
 use crate::backend::{Backend, SyncError, SyncReport};
-use crate::ipset::{Entry, IfPresent, IpsetHandle, sync_set};
+use crate::ipset::{Entry, sync_set};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 use crate::netfilter::iptables::plan::Plan;
 use crate::netfilter::iptables::read_back::read_kernel_owned;
 use crate::netfilter::iptables::ruleset::Ruleset;
 use crate::netfilter::iptables::runner::IptablesRunner;
+use crate::netfilter::iptables::write::write_plan;
 
 /// Everything the flags say about IPVS mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,29 +76,13 @@ struct KnownState {
     dummy_index: u32,
 }
 
-/// The sockets IPVS mode talks through, all opened in the namespace kproxy runs in.
-pub struct Handles {
-    pub ipvs: IpvsHandle,
-    pub ipset: IpsetHandle,
-    pub link: LinkHandle,
-}
-
-impl Handles {
-    /// Opens the three sockets; fails clearly when the kernel has no IPVS.
-    pub fn open() -> Result<Self, SyncError> {
-        Ok(Self {
-            ipvs: IpvsHandle::new().map_err(|e| SyncError::Kernel(e.to_string()))?,
-            ipset: IpsetHandle::new().map_err(|e| SyncError::Kernel(format!("ipset: {e}")))?,
-            link: LinkHandle::new().map_err(|e| SyncError::Kernel(e.to_string()))?,
-        })
-    }
-}
-
-pub struct IpvsBackend<R> {
+/// IPVS mode's executor over a kernel `K` ([`Handles`], or a fake in tests) and an
+/// iptables runner `R`.
+pub struct IpvsBackend<R, K = Handles> {
     options: IpvsOptions,
     compiler: Compiler,
     rules: Ruleset,
-    handles: Handles,
+    kernel: K,
     iptables: R,
     /// `None` when unknown (at start-up, after a failure): the next sync is full.
     known: Option<KnownState>,
@@ -110,14 +94,14 @@ pub struct IpvsBackend<R> {
     breakdown: SyncBreakdown,
 }
 
-impl<R: IptablesRunner> IpvsBackend<R> {
-    /// A backend on already opened handles. Touches nothing until the first sync.
-    pub fn new(options: IpvsOptions, handles: Handles, iptables: R, metrics: Metrics) -> Self {
+impl<R: IptablesRunner, K: IpvsKernel> IpvsBackend<R, K> {
+    /// A backend on an already opened kernel. Touches nothing until the first sync.
+    pub fn new(options: IpvsOptions, kernel: K, iptables: R, metrics: Metrics) -> Self {
         Self {
             compiler: Compiler::new(options.compile.clone()),
             rules: ruleset(&options.rules),
             options,
-            handles,
+            kernel,
             iptables,
             known: None,
             draining: Draining::default(),
@@ -134,7 +118,20 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
     /// IPVS netlink requests sent so far (writes and dumps), from the handle's counter.
     pub fn ipvs_operations(&self) -> u64 {
-        self.handles.ipvs.operations()
+        self.kernel.ipvs_requests()
+    }
+
+    /// The kernel the backend talks to.
+    pub fn kernel(&self) -> &K {
+        &self.kernel
+    }
+
+    pub fn kernel_mut(&mut self) -> &mut K {
+        &mut self.kernel
+    }
+
+    pub fn iptables_mut(&mut self) -> &mut R {
+        &mut self.iptables
     }
 
     /// How many destinations are draining now.
@@ -145,21 +142,20 @@ impl<R: IptablesRunner> IpvsBackend<R> {
     /// Settings, kube-ipvs0 and this node's addresses; returns (kube-ipvs0 index, addresses
     /// bound to it, writes).
     fn prepare(&mut self) -> Result<(u32, BTreeSet<Ipv4Addr>, usize), SyncError> {
-        let mut written = sysctl::ensure(self.options.strict_arp)
-            .map_err(|e| SyncError::Kernel(format!("setting sysctls: {e}")))?;
+        let mut written = self
+            .kernel
+            .ensure_sysctls(self.options.strict_arp)
+            .map_err(SyncError::Sysctl)?;
         if !self.initialized {
             let t = self.options.timeouts;
             if t.tcp != 0 || t.tcp_fin != 0 || t.udp != 0 {
-                self.handles
-                    .ipvs
-                    .set_timeouts(&t)
-                    .map_err(|e| SyncError::Kernel(e.to_string()))?;
+                self.kernel.set_timeouts(&t).map_err(SyncError::Ipvs)?;
                 written += 1;
             }
             self.initialized = true;
         }
-        let link = &mut self.handles.link;
-        let (index, created) = link.ensure_dummy(DUMMY_DEVICE).map_err(kernel)?;
+        let link = &mut self.kernel;
+        let (index, created) = link.ensure_dummy(DUMMY_DEVICE).map_err(SyncError::Link)?;
         if created {
             info!(
                 device = DUMMY_DEVICE,
@@ -169,7 +165,7 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         }
         let mut bound = BTreeSet::new();
         let mut local = Vec::new();
-        for a in link.addresses().map_err(kernel)? {
+        for a in link.addresses().map_err(SyncError::Link)? {
             if a.index == index {
                 bound.insert(a.addr);
             } else {
@@ -193,13 +189,11 @@ impl<R: IptablesRunner> IpvsBackend<R> {
         let started = Instant::now();
         let mut set_ops = 0;
         for (set, entries) in &desired.sets {
-            let changes = sync_set(
-                &mut self.handles.ipset,
-                set.name(),
-                &set.set_type(),
-                entries,
-            )
-            .map_err(|e| SyncError::Kernel(format!("ipset {set}: {e}")))?;
+            let changes = sync_set(&mut self.kernel, set.name(), &set.set_type(), entries)
+                .map_err(|source| SyncError::Ipset {
+                    set: set.name(),
+                    source,
+                })?;
             set_ops += changes.operations();
         }
         self.breakdown.sets = Phase::since(started, set_ops);
@@ -221,21 +215,21 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
         let started = Instant::now();
         let exclude = &self.options.exclude_cidrs;
-        let ipvs = &mut self.handles.ipvs;
-        let dumps = ipvs.operations();
+        let ipvs = &mut self.kernel;
+        let dumps = ipvs.ipvs_requests();
         let mut keys: BTreeSet<ServiceKey> = desired.virtual_servers.keys().copied().collect();
-        for svc in ipvs.services().map_err(kernel)? {
+        for svc in ipvs.services().map_err(SyncError::Ipvs)? {
             let key = svc.key();
             if !desired.virtual_servers.contains_key(&key)
                 && exclude.iter().any(|n| n.contains(&key.addr))
             {
                 continue;
             }
-            let dests = ipvs.destinations(&key).map_err(kernel)?;
+            let dests = ipvs.destinations(&key).map_err(SyncError::Ipvs)?;
             known.vs.insert(key, ActualVs::new(svc, dests));
             keys.insert(key);
         }
-        let dumps = usize::try_from(ipvs.operations() - dumps).unwrap_or(usize::MAX);
+        let dumps = usize::try_from(ipvs.ipvs_requests() - dumps).unwrap_or(usize::MAX);
         self.breakdown.ipvs_read = Phase::since(started, dumps);
         let started = Instant::now();
         let mut ops = Vec::new();
@@ -299,14 +293,17 @@ impl<R: IptablesRunner> IpvsBackend<R> {
                 &mut ops,
             );
         }
-        let applied = apply_ops(&mut self.handles.ipvs, &mut known.vs, ops);
+        let mut applied = apply_ops(&mut self.kernel, &mut known.vs, ops);
         written += applied.written;
-        if let Some((op, e)) = applied.failed.first() {
+        if !applied.failed.is_empty() {
             // The kernel differs from what kproxy remembers: the retry is a full sync.
-            return Err(SyncError::Kernel(format!(
-                "{op}: {e} ({} operations refused)",
-                applied.failed.len()
-            )));
+            let refused = applied.failed.len();
+            let (op, source) = applied.failed.swap_remove(0);
+            return Err(SyncError::IpvsRefused {
+                op: op.to_string(),
+                refused,
+                source,
+            });
         }
         self.draining
             .refresh(keys, &known.vs, &desired, Instant::now());
@@ -336,16 +333,11 @@ impl<R: IptablesRunner> IpvsBackend<R> {
 
     /// Writes the iptables chains that differ from the kernel's; returns how many.
     fn sync_iptables(&mut self) -> Result<usize, SyncError> {
-        let (chains, jumps) = read_kernel_owned(&mut self.iptables, &is_owned)
-            .map_err(|e| SyncError::Read(e.to_string()))?;
+        let (chains, jumps) =
+            read_kernel_owned(&mut self.iptables, &is_owned).map_err(SyncError::Read)?;
         let plan = Plan::new(&self.rules, &chains, Some(&jumps));
-        if !plan.is_empty()
-            && let Err(e) = self.iptables.restore(&plan.render())
-        {
-            self.metrics.restore_failures.inc();
-            return Err(SyncError::Restore(e.to_string()));
-        }
-        Ok(plan.size())
+        write_plan(&mut self.iptables, &plan, &[&self.metrics.restore_failures])
+            .map_err(SyncError::Restore)
     }
 
     /// Brings the sets from what the last sync wrote to `desired`, member by member.
@@ -359,17 +351,16 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             let have = known.sets.entry(*set).or_default();
             let del: Vec<Entry> = have.difference(want).copied().collect();
             let add: Vec<Entry> = want.difference(have).copied().collect();
-            let ipset = &mut self.handles.ipset;
-            let fail = |e| SyncError::Kernel(format!("ipset {set}: {e}"));
+            let ipset = &mut self.kernel;
+            let fail = |source| SyncError::Ipset {
+                set: set.name(),
+                source,
+            };
             if !del.is_empty() {
-                ipset
-                    .del_all(set.name(), &del, IfPresent::Ignore)
-                    .map_err(fail)?;
+                ipset.del_all(set.name(), &del).map_err(fail)?;
             }
             if !add.is_empty() {
-                ipset
-                    .add_all(set.name(), &add, IfPresent::Ignore)
-                    .map_err(fail)?;
+                ipset.add_all(set.name(), &add).map_err(fail)?;
             }
             written += del.len() + add.len();
             *have = want.clone();
@@ -381,10 +372,9 @@ impl<R: IptablesRunner> IpvsBackend<R> {
     fn bind(&mut self, known: &mut KnownState, desired: &Desired) -> Result<usize, SyncError> {
         let mut written = 0;
         for addr in desired.addresses.difference(&known.addresses.clone()) {
-            self.handles
-                .link
+            self.kernel
                 .add_address(known.dummy_index, *addr)
-                .map_err(kernel)?;
+                .map_err(SyncError::Link)?;
             known.addresses.insert(*addr);
             written += 1;
         }
@@ -402,21 +392,16 @@ impl<R: IptablesRunner> IpvsBackend<R> {
             .copied()
             .collect();
         for addr in &stale {
-            self.handles
-                .link
+            self.kernel
                 .del_address(known.dummy_index, *addr)
-                .map_err(kernel)?;
+                .map_err(SyncError::Link)?;
             known.addresses.remove(addr);
         }
         Ok(stale.len())
     }
 }
 
-fn kernel(e: impl std::fmt::Display) -> SyncError {
-    SyncError::Kernel(e.to_string())
-}
-
-impl<R: IptablesRunner> Backend for IpvsBackend<R> {
+impl<R: IptablesRunner, K: IpvsKernel> Backend for IpvsBackend<R, K> {
     fn sync(
         &mut self,
         state: &ProxyState,
@@ -461,7 +446,7 @@ impl<R: IptablesRunner> Backend for IpvsBackend<R> {
             return Ok(SyncReport::default());
         };
         let checked = self.draining.check(
-            &mut self.handles.ipvs,
+            &mut self.kernel,
             &mut known.vs,
             self.options.drain_timeout,
             Instant::now(),
@@ -473,8 +458,11 @@ impl<R: IptablesRunner> Backend for IpvsBackend<R> {
             }),
             Err(e) => {
                 self.known = None;
-                Err(kernel(e))
+                Err(SyncError::Ipvs(e))
             }
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

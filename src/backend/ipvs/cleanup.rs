@@ -1,7 +1,7 @@
-//! `--cleanup` for IPVS mode: removes everything kproxy (or kube-proxy before it) owns —
-//! the iptables chains of both modes, IPVS virtual servers outside `--ipvs-exclude-cidrs`,
-//! kube-ipvs0, and the sets. Each part is skipped when the kernel lacks it (no IPVS, say),
-//! so this also serves nodes that only ever ran iptables mode.
+//! IPVS mode's part of `--cleanup` ([`crate::backend::cleanup`], which first removes the
+//! iptables chains of every mode): IPVS virtual servers outside `--ipvs-exclude-cidrs`,
+//! kube-ipvs0, and the sets. IPVS is skipped when the kernel lacks it, so this also serves
+//! nodes that only ever ran iptables mode.
 
 use ipnet::Ipv4Net;
 use thiserror::Error;
@@ -9,16 +9,11 @@ use tracing::info;
 
 use super::handle::{IpvsError, IpvsHandle};
 use super::link::{DUMMY_DEVICE, LinkError, LinkHandle};
-use super::rules::is_owned;
 use super::sets::IpvsSet;
-use crate::backend::iptables::cleanup_owned;
 use crate::ipset::{IpsetError, IpsetHandle, KernelError};
-use crate::netfilter::iptables::runner::{IptablesRunner, RunnerError};
 
 #[derive(Debug, Error)]
 pub enum CleanupError {
-    #[error("removing iptables rules: {0}")]
-    Iptables(#[from] RunnerError),
     #[error("removing IPVS virtual servers: {0}")]
     Ipvs(#[from] IpvsError),
     #[error("removing {DUMMY_DEVICE}: {0}")]
@@ -30,21 +25,15 @@ pub enum CleanupError {
 /// What was removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cleaned {
-    pub chains_and_jumps: usize,
     pub virtual_servers: usize,
     pub dummy_device: bool,
     pub sets: usize,
 }
 
-pub fn cleanup(
-    runner: &mut (impl IptablesRunner + ?Sized),
-    exclude: &[Ipv4Net],
-) -> Result<Cleaned, CleanupError> {
-    let mut cleaned = Cleaned {
-        // First the rules, which reference the sets.
-        chains_and_jumps: cleanup_owned(runner, &is_owned)?,
-        ..Cleaned::default()
-    };
+/// Removes IPVS mode's kernel state, after its iptables rules (which reference the sets)
+/// are gone.
+pub fn remove_kernel_state(exclude: &[Ipv4Net]) -> Result<Cleaned, CleanupError> {
+    let mut cleaned = Cleaned::default();
     match IpvsHandle::new() {
         Ok(mut ipvs) => {
             for svc in ipvs.services()? {

@@ -1,28 +1,23 @@
-//! The IPVS client: the only code in IPVS mode that touches a socket. It resolves the
-//! `IPVS` generic netlink family, sends the requests built by `netlink`, waits for each
-//! reply (ACK, errno, or a multi-part dump ended by `NLMSG_DONE`) and counts the requests,
-//! so a sync can report exactly the netlink operations a change needed. Blocking: one
-//! request in flight at a time, which is all a sync loop needs.
+//! The IPVS client: the only code in IPVS mode that talks to IPVS. It resolves the `IPVS`
+//! generic netlink family, sends the requests built by `netlink` over the shared blocking
+//! [`Connection`] (which waits for each ACK, errno or multi-part dump) and counts the
+//! requests, so a sync can report exactly the netlink operations a change needed.
 
 mod error;
-mod reply;
 
 use std::fmt::Debug;
 
-use netlink_packet_core::{
-    Emitable, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    ParseableParametrized,
-};
+use netlink_packet_core::{Emitable, NLM_F_ACK, NLM_F_DUMP, ParseableParametrized};
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
+use netlink_sys::protocols::NETLINK_GENERIC;
 use nix::errno::Errno;
 
 pub use error::{IpvsError, Operation, Target};
-use reply::{ReplyError, parse_batch};
 
 use super::netlink::{IpvsAttr, IpvsMessage, RealServer, ServiceKey, Timeouts, VirtualService};
+use crate::netlink::{Connection, NetlinkError};
 
 /// IPVS version and connection table size, from `IPVS_CMD_GET_INFO`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,9 +30,8 @@ pub struct IpvsInfo {
 /// A generic netlink socket talking to the kernel's IPVS family in the network namespace
 /// the socket was opened in.
 pub struct IpvsHandle {
-    socket: Socket,
+    connection: Connection,
     family_id: u16,
-    seq: u32,
     operations: u64,
 }
 
@@ -46,15 +40,10 @@ impl IpvsHandle {
     /// Fails with `Unavailable` when the kernel has no IPVS (module not loaded, or built
     /// without it).
     pub fn new() -> Result<Self, IpvsError> {
-        let mut socket = Socket::new(NETLINK_GENERIC).map_err(IpvsError::Socket)?;
-        socket.bind_auto().map_err(IpvsError::Socket)?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(IpvsError::Socket)?;
+        let connection = Connection::open(NETLINK_GENERIC).map_err(IpvsError::Socket)?;
         let mut handle = Self {
-            socket,
+            connection,
             family_id: 0,
-            seq: 0,
             operations: 0,
         };
         handle.family_id = handle.resolve_family()?;
@@ -197,7 +186,7 @@ impl IpvsHandle {
         msg: IpvsMessage,
     ) -> Result<Vec<IpvsMessage>, IpvsError> {
         self.operations += 1;
-        self.round_trip(op, msg, self.family_id, NLM_F_REQUEST | NLM_F_ACK)
+        self.round_trip(op, msg, self.family_id, NLM_F_ACK)
     }
 
     /// Sends a dump request and collects every message up to `NLMSG_DONE`.
@@ -208,7 +197,7 @@ impl IpvsHandle {
     ) -> Result<Vec<IpvsMessage>, IpvsError> {
         self.operations += 1;
         // No NLM_F_ACK: a dump ends with NLMSG_DONE and the kernel sends no ACK after it.
-        self.round_trip(op, msg, self.family_id, NLM_F_REQUEST | NLM_F_DUMP)
+        self.round_trip(op, msg, self.family_id, NLM_F_DUMP)
     }
 
     fn resolve_family(&mut self) -> Result<u16, IpvsError> {
@@ -217,7 +206,7 @@ impl IpvsHandle {
             cmd: GenlCtrlCmd::GetFamily,
             nlas: vec![GenlCtrlAttrs::FamilyName(IpvsMessage::family_name().into())],
         };
-        let replies = match self.round_trip(op, request, 0, NLM_F_REQUEST | NLM_F_ACK) {
+        let replies = match self.round_trip(op, request, 0, NLM_F_ACK) {
             Err(IpvsError::Kernel {
                 errno: Errno::ENOENT,
                 ..
@@ -247,36 +236,17 @@ impl IpvsHandle {
     where
         F: GenlFamily + Emitable + ParseableParametrized<[u8], GenlHeader> + Debug,
     {
-        let io = |source| IpvsError::Io { op, target, source };
-        self.seq = self.seq.wrapping_add(1);
         let mut genl = GenlMessage::from_payload(payload);
         genl.set_resolved_family_id(family_id);
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = self.seq;
-        let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(genl));
-        msg.finalize();
-        let mut buf = vec![0; msg.buffer_len()];
-        msg.serialize(&mut buf);
-        self.socket.send(&buf, 0).map_err(io)?;
-
-        let mut messages = Vec::new();
-        loop {
-            let (buf, _) = self.socket.recv_from_full().map_err(io)?;
-            match parse_batch::<F>(&buf, self.seq) {
-                Ok(batch) => {
-                    messages.extend(batch.messages);
-                    if batch.finished {
-                        return Ok(messages);
-                    }
-                }
-                Err(ReplyError::Kernel(errno)) => {
-                    return Err(IpvsError::Kernel { op, target, errno });
-                }
-                Err(ReplyError::Decode(source)) => {
-                    return Err(IpvsError::Decode { op, target, source });
-                }
-            }
+        match self.connection.request(genl, flags) {
+            Ok(replies) => Ok(replies.into_iter().map(|m| m.payload).collect()),
+            Err(NetlinkError::Io(source)) => Err(IpvsError::Io { op, target, source }),
+            Err(NetlinkError::Decode(source)) => Err(IpvsError::Decode { op, target, source }),
+            Err(NetlinkError::Kernel { code, .. }) => Err(IpvsError::Kernel {
+                op,
+                target,
+                errno: Errno::from_raw(code),
+            }),
         }
     }
 }

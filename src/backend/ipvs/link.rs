@@ -1,23 +1,22 @@
 //! The kube-ipvs0 dummy interface and its addresses, over a blocking rtnetlink socket.
 //! IPVS only sees packets addressed to the node, so every service address is bound to a
 //! dummy device (left down, as kube-proxy leaves it: its addresses are local all the same,
-//! and it never answers ARP for them). Messages are built with rtnetlink's pure builders;
-//! only this module touches the socket.
+//! and it never answers ARP for them). Messages are built with rtnetlink's pure builders
+//! and sent over the shared blocking [`Connection`].
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 
-use netlink_packet_core::{
-    DecodeError, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkBuffer,
-    NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::{DecodeError, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
+use netlink_sys::protocols::NETLINK_ROUTE;
 use nix::errno::Errno;
 use rtnetlink::{AddressMessageBuilder, LinkDummy};
 use thiserror::Error;
+
+use crate::netlink::{Connection, NetlinkError};
 
 /// The dummy interface holding service addresses, named as kube-proxy names it.
 pub const DUMMY_DEVICE: &str = "kube-ipvs0";
@@ -62,18 +61,13 @@ pub struct IfAddr {
 
 /// A route netlink socket in the network namespace it was opened in.
 pub struct LinkHandle {
-    socket: Socket,
-    seq: u32,
+    connection: Connection,
 }
 
 impl LinkHandle {
     pub fn new() -> Result<Self, LinkError> {
-        let mut socket = Socket::new(NETLINK_ROUTE).map_err(LinkError::Socket)?;
-        socket.bind_auto().map_err(LinkError::Socket)?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(LinkError::Socket)?;
-        Ok(Self { socket, seq: 0 })
+        let connection = Connection::open(NETLINK_ROUTE).map_err(LinkError::Socket)?;
+        Ok(Self { connection })
     }
 
     /// The index of interface `name`, if it exists.
@@ -197,51 +191,21 @@ impl LinkHandle {
         flags: u16,
         what: impl Fn() -> String,
     ) -> Result<Vec<RouteNetlinkMessage>, LinkError> {
-        self.seq = self.seq.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        header.sequence_number = self.seq;
-        let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(payload));
-        msg.finalize();
-        let mut buf = vec![0; msg.buffer_len()];
-        msg.serialize(&mut buf);
-        let io = |source| LinkError::Io {
-            what: what(),
-            source,
-        };
-        self.socket.send(&buf, 0).map_err(io)?;
-        let mut out = Vec::new();
-        loop {
-            let (buf, _) = self.socket.recv_from_full().map_err(io)?;
-            let mut rest = buf.as_slice();
-            while !rest.is_empty() {
-                let decode = |source| LinkError::Decode {
+        self.connection
+            .request(payload, flags)
+            .map_err(|e| match e {
+                NetlinkError::Io(source) => LinkError::Io {
                     what: what(),
                     source,
-                };
-                let len = NetlinkBuffer::new_checked(rest).map_err(decode)?.length() as usize;
-                let (one, tail) = rest.split_at(len.min(rest.len()));
-                rest = &tail[(len.next_multiple_of(4) - len).min(tail.len())..];
-                let msg =
-                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(one).map_err(decode)?;
-                if msg.header.sequence_number != self.seq {
-                    continue;
-                }
-                match msg.payload {
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => match e.code {
-                        None => return Ok(out),
-                        Some(code) => {
-                            return Err(LinkError::Kernel {
-                                what: what(),
-                                errno: Errno::from_raw(-code.get()),
-                            });
-                        }
-                    },
-                    _ => {}
-                }
-            }
-        }
+                },
+                NetlinkError::Decode(source) => LinkError::Decode {
+                    what: what(),
+                    source,
+                },
+                NetlinkError::Kernel { code, .. } => LinkError::Kernel {
+                    what: what(),
+                    errno: Errno::from_raw(code),
+                },
+            })
     }
 }

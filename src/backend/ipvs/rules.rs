@@ -13,12 +13,12 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use super::sets::IpvsSet;
-use crate::backend::iptables::compile::push_quoted;
 use crate::backend::iptables::names::is_owned_chain;
-use crate::backend::iptables::names::{
-    KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES,
-};
 use crate::model::Protocol;
+use crate::netfilter::iptables::chains::{
+    KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES, comment, forward_jump, jump,
+    masquerade_chains, masquerade_mark, postrouting_jump, service_portal_jumps,
+};
 use crate::netfilter::iptables::ruleset::{Chain, Jump, Ruleset, Table};
 
 /// nat: NodePort traffic, entered for local destinations.
@@ -51,11 +51,15 @@ const KUBE_PROXY_ONLY: &[(Table, &str)] = &[
 /// Whether IPVS mode owns a chain: its own, and iptables mode's (whose chains a switch of
 /// mode must remove, as kube-proxy does).
 pub fn is_owned(table: Table, name: &str) -> bool {
-    is_owned_chain(table, name)
-        || IPVS_CHAINS
-            .iter()
-            .chain(KUBE_PROXY_ONLY)
-            .any(|(t, n)| *t == table && *n == name)
+    is_owned_chain(table, name) || is_ipvs_chain(table, name)
+}
+
+/// Whether a chain is one of IPVS mode's own (kproxy's or kube-proxy's).
+pub fn is_ipvs_chain(table: Table, name: &str) -> bool {
+    IPVS_CHAINS
+        .iter()
+        .chain(KUBE_PROXY_ONLY)
+        .any(|(t, n)| *t == table && *n == name)
 }
 
 /// What the flags say about masquerading.
@@ -69,14 +73,6 @@ pub struct RuleOptions {
     pub cluster_cidr: Option<Ipv4Net>,
 }
 
-/// `-m comment --comment <text>` as iptables-save prints it, with a trailing space.
-fn comment(text: &str) -> String {
-    let mut out = String::from("-m comment --comment ");
-    push_quoted(&mut out, text);
-    out.push(' ');
-    out
-}
-
 fn set_match(set: IpvsSet, dirs: &str) -> String {
     format!("-m set --match-set {} {dirs}", set.name())
 }
@@ -87,7 +83,7 @@ fn chain(table: Table, name: &str, rules: Vec<String>) -> Arc<Chain> {
 
 /// The whole iptables ruleset of IPVS mode.
 pub fn ruleset(opts: &RuleOptions) -> Ruleset {
-    let mark = format!("{:#x}", 1u32 << opts.masquerade_bit.min(31));
+    let mark = masquerade_mark(opts.masquerade_bit);
     let reject = "-j REJECT --reject-with icmp-port-unreachable";
     let new = "-m conntrack --ctstate NEW";
 
@@ -109,17 +105,6 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
         comment("kproxy: not a service port of a kube-ipvs0 address"),
         set_match(IpvsSet::IpvsIps, "dst")
     ));
-
-    let forward = vec![
-        format!(
-            "{}-m mark --mark {mark}/{mark} -j ACCEPT",
-            comment("kubernetes forwarding rules")
-        ),
-        format!(
-            "{}-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
-            comment("kubernetes forwarding conntrack rule")
-        ),
-    ];
 
     let cluster_comment = comment("Kubernetes service cluster ip + port for masquerade purpose");
     let cluster_masq = match (opts.masquerade_all, opts.cluster_cidr) {
@@ -210,29 +195,22 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
         format!("-j {KUBE_MARK_MASQ}"),
     ];
 
-    let postrouting = vec![
-        format!(
-            "{}{} -j MASQUERADE",
-            comment("Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"),
-            set_match(IpvsSet::LoopBack, "dst,dst,src")
-        ),
-        format!("-m mark ! --mark {mark}/{mark} -j RETURN"),
-        format!("-j MARK --set-xmark {mark}/0x0"),
-        format!(
-            "{}-j MASQUERADE --random-fully",
-            comment("kubernetes service traffic requiring SNAT")
-        ),
-    ];
-    let mark_masq = vec![format!("-j MARK --set-xmark {mark}/{mark}")];
+    // Hairpin traffic (a pod reaching itself through a service) first, as kube-proxy does.
+    let hairpin = format!(
+        "{}{} -j MASQUERADE",
+        comment("Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"),
+        set_match(IpvsSet::LoopBack, "dst,dst,src")
+    );
+    let shared = masquerade_chains(&mark, &[], &[&hairpin]);
 
     let chains = vec![
         chain(Table::Filter, KUBE_IPVS_FILTER, filter),
-        chain(Table::Filter, KUBE_FORWARD, forward),
+        shared.forward,
         chain(Table::Nat, KUBE_SERVICES, services),
         chain(Table::Nat, KUBE_NODE_PORT, node_port),
         chain(Table::Nat, KUBE_LOAD_BALANCER, load_balancer),
-        chain(Table::Nat, KUBE_POSTROUTING, postrouting),
-        chain(Table::Nat, KUBE_MARK_MASQ, mark_masq),
+        shared.postrouting,
+        shared.mark_masq,
     ];
     Ruleset {
         chains,
@@ -242,46 +220,17 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
 
 /// kube-proxy's IPVS-mode jumps from the built-in chains.
 fn jumps() -> Vec<Jump> {
-    let specs: [(Table, &'static str, &str, &str); 5] = [
-        (
-            Table::Nat,
-            "OUTPUT",
-            "kubernetes service portals",
-            KUBE_SERVICES,
-        ),
-        (
-            Table::Nat,
-            "PREROUTING",
-            "kubernetes service portals",
-            KUBE_SERVICES,
-        ),
-        (
-            Table::Nat,
-            "POSTROUTING",
-            "kubernetes postrouting rules",
-            KUBE_POSTROUTING,
-        ),
-        (
-            Table::Filter,
-            "FORWARD",
-            "kubernetes forwarding rules",
-            KUBE_FORWARD,
-        ),
-        (
-            Table::Filter,
-            "INPUT",
-            "kubernetes ipvs access filter",
-            KUBE_IPVS_FILTER,
-        ),
-    ];
-    specs
-        .into_iter()
-        .map(|(table, builtin, text, target)| Jump {
-            table,
-            chain: builtin,
-            rule: format!("{}-j {target}", comment(text)),
-        })
-        .collect()
+    let mut jumps = service_portal_jumps().to_vec();
+    jumps.push(postrouting_jump());
+    jumps.push(forward_jump());
+    jumps.push(jump(
+        Table::Filter,
+        "INPUT",
+        "",
+        "kubernetes ipvs access filter",
+        KUBE_IPVS_FILTER,
+    ));
+    jumps
 }
 
 #[cfg(test)]

@@ -1,110 +1,12 @@
 //! `sync_set` against an in-memory fake that behaves like the kernel for the few
 //! operations it uses (the kernel tests in tests/ipset.rs run it for real).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use super::*;
-use crate::ipset::data::DataAttr;
-use crate::ipset::entry::EntryError;
-use crate::ipset::error::Operation;
 use crate::model::Protocol;
-
-struct FakeSet {
-    set_type: SetType,
-    entries: BTreeSet<Entry>,
-    references: u32,
-    foreign_entries: usize,
-}
-
-#[derive(Default)]
-struct Fake {
-    sets: BTreeMap<String, FakeSet>,
-    calls: Vec<String>,
-}
-
-fn no_such_set(op: Operation, name: &str) -> IpsetError {
-    IpsetError::Kernel {
-        op,
-        set: name.to_string(),
-        entry: None,
-        kind: KernelError::NoSuchSet,
-    }
-}
-
-impl Fake {
-    fn set(&mut self, op: Operation, name: &str) -> Result<&mut FakeSet, IpsetError> {
-        self.sets.get_mut(name).ok_or_else(|| no_such_set(op, name))
-    }
-
-    fn with(mut self, name: &str, set_type: SetType, entries: &[Entry]) -> Self {
-        self.sets.insert(
-            name.to_string(),
-            FakeSet {
-                set_type,
-                entries: entries.iter().copied().collect(),
-                references: 0,
-                foreign_entries: 0,
-            },
-        );
-        self
-    }
-}
-
-impl IpsetOps for Fake {
-    fn list(&mut self, name: &str) -> Result<SetListing, IpsetError> {
-        self.calls.push(format!("list {name}"));
-        let set = self.set(Operation::List, name)?;
-        Ok(SetListing {
-            name: name.to_string(),
-            type_name: set.set_type.type_name().to_string(),
-            set_type: Some(set.set_type),
-            revision: 0,
-            family: set.set_type.family(),
-            header: vec![DataAttr::References(set.references)],
-            entries: set.entries.clone(),
-            undecodable: vec![EntryError::Protocol(1); set.foreign_entries],
-        })
-    }
-
-    fn create(&mut self, name: &str, set_type: &SetType) -> Result<(), IpsetError> {
-        self.calls.push(format!("create {name} {set_type}"));
-        let fake = std::mem::take(self);
-        *self = fake.with(name, *set_type, &[]);
-        Ok(())
-    }
-
-    fn destroy(&mut self, name: &str) -> Result<(), IpsetError> {
-        self.calls.push(format!("destroy {name}"));
-        self.sets
-            .remove(name)
-            .map(drop)
-            .ok_or_else(|| no_such_set(Operation::Destroy, name))
-    }
-
-    fn flush(&mut self, name: &str) -> Result<(), IpsetError> {
-        self.calls.push(format!("flush {name}"));
-        let set = self.set(Operation::Flush, name)?;
-        set.entries.clear();
-        set.foreign_entries = 0;
-        Ok(())
-    }
-
-    fn add_all(&mut self, name: &str, entries: &[Entry]) -> Result<usize, IpsetError> {
-        self.calls.push(format!("add {name} {}", entries.len()));
-        self.set(Operation::Add, name)?.entries.extend(entries);
-        Ok(1)
-    }
-
-    fn del_all(&mut self, name: &str, entries: &[Entry]) -> Result<usize, IpsetError> {
-        self.calls.push(format!("del {name} {}", entries.len()));
-        let set = self.set(Operation::Del, name)?;
-        for entry in entries {
-            set.entries.remove(entry);
-        }
-        Ok(1)
-    }
-}
+use crate::testing::ipset::FakeIpset as Fake;
 
 fn svc(last: u8, port: u16) -> Entry {
     Entry::IpPort {

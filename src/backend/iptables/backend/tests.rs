@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::model::{Change, Conditions, EndpointSlice, Protocol, Service, ServiceName};
+use crate::netfilter::iptables::ruleset::Table;
 use crate::testing::iptables::fake::FakeRunner;
 
 fn service(name: &str, last: u8) -> Service {
@@ -207,7 +208,7 @@ fn a_failed_restore_is_counted_and_the_next_sync_reads_the_kernel() {
 #[test]
 fn cleanup_removes_every_chain_and_jump() {
     let mut f = Fixture::new();
-    let removed = cleanup(f.backend.runner_mut()).unwrap();
+    let removed = crate::backend::cleanup::remove_chains(f.backend.runner_mut()).unwrap();
     assert!(removed > 5);
     for table in Table::ALL {
         let names = f.backend.runner.chain_names(table);

@@ -36,6 +36,7 @@ use self::service::{CompiledService, PodDetector, compile_service};
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
 use crate::model::{ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
+use crate::netfilter::iptables::chains::masquerade_mark;
 use crate::netfilter::iptables::read_back::jump_target;
 
 use self::text::probability;
@@ -151,7 +152,7 @@ pub struct Compiler {
 
 impl Compiler {
     pub fn new(opts: CompileOptions) -> Self {
-        let mark = format!("{:#x}", 1u32 << opts.masquerade_bit.min(31));
+        let mark = masquerade_mark(opts.masquerade_bit);
         let match_all = opts.nodeport_addresses.is_empty()
             || opts.nodeport_addresses.iter().any(|n| n.prefix_len() == 0);
         let mut cidrs: Vec<String> = if match_all {

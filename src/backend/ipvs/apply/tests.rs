@@ -1,57 +1,11 @@
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
-
-use nix::errno::Errno;
 
 use super::*;
 use crate::backend::ipvs::compile::DesiredVs;
 use crate::backend::ipvs::diff::{ActualVs, wanted_dest};
-use crate::backend::ipvs::handle::{Operation, Target};
 use crate::backend::ipvs::netlink::VirtualService;
 use crate::model::{Protocol, ServiceName, ServicePortName};
-
-/// A kernel's IPVS table that parses what it is sent, and refuses what it is told to.
-#[derive(Default)]
-struct FakeIpvs {
-    services: HashMap<ServiceKey, Vec<RealServer>>,
-    refuse: BTreeSet<ServiceKey>,
-    sent: Vec<String>,
-}
-
-impl IpvsOps for FakeIpvs {
-    fn destinations(&mut self, svc: &ServiceKey) -> Result<Vec<RealServer>, IpvsError> {
-        Ok(self.services.get(svc).cloned().unwrap_or_default())
-    }
-
-    fn send(&mut self, op: &Op) -> Result<(), IpvsError> {
-        let key = op.key();
-        if self.refuse.contains(&key) {
-            return Err(IpvsError::Kernel {
-                op: Operation::AddService,
-                target: Target::Service(key),
-                errno: Errno::ENOENT,
-            });
-        }
-        self.sent.push(op.to_string());
-        let same = |d: &RealServer, o: &RealServer| d.addr == o.addr && d.port == o.port;
-        match op {
-            Op::AddService(_) => {
-                self.services.insert(key, Vec::new());
-            }
-            Op::UpdateService(_) => {}
-            Op::DeleteService(_) => {
-                self.services.remove(&key);
-            }
-            Op::AddDest(_, d) => self.services.get_mut(&key).unwrap().push(d.clone()),
-            Op::UpdateDest(_, d) => {
-                let dests = self.services.get_mut(&key).unwrap();
-                dests.iter_mut().find(|x| same(x, d)).unwrap().weight = d.weight;
-            }
-            Op::DeleteDest(_, d) => self.services.get_mut(&key).unwrap().retain(|x| !same(x, d)),
-        }
-        Ok(())
-    }
-}
+use crate::testing::ipvs::FakeIpvs;
 
 fn key(last: u8) -> ServiceKey {
     ServiceKey::new(Protocol::Tcp, Ipv4Addr::new(10, 96, 0, last), 80)
@@ -109,7 +63,7 @@ fn the_drain_check_deletes_idle_and_overdue_destinations_only() {
         dest(6, 1, 0, 0), // weight given back by hand: not ours to delete
     ];
     let mut ipvs = FakeIpvs::default();
-    ipvs.services.insert(key(1), kernel.clone());
+    ipvs.insert(VirtualService::new(key(1), "rr"), kernel.clone());
     let mut known = Known::new();
     known.insert(
         key(1),
@@ -161,7 +115,7 @@ fn the_drain_check_deletes_idle_and_overdue_destinations_only() {
     assert_eq!(known_dests, [ep(1), ep(3), ep(6)]);
 
     // Once its connection ends, the last one goes too, and nothing is left to check.
-    ipvs.services.get_mut(&key(1)).unwrap()[1].active_conns = 0;
+    ipvs.dest_mut(&key(1), ep(3)).active_conns = 0;
     let later = start + Duration::from_secs(5);
     assert_eq!(
         draining
