@@ -4,7 +4,11 @@
 pub mod churn_source;
 pub mod cluster;
 pub mod env;
+#[path = "../../tests/support/http_get.rs"]
+pub mod http_get;
 pub mod kproxy;
+#[path = "../../tests/support/metrics.rs"]
+pub mod metrics;
 pub mod netns;
 pub mod quiet;
 pub mod report;

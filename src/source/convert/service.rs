@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1 as core;
 
-use super::{ObjectError, names, port_label, port_number, protocol};
+use super::{NameRule, ObjectError, names, port_label, port_name, port_number, protocol};
 use crate::model::{self, ServiceName, ServicePort, TrafficPolicy};
 
 /// Kubernetes' default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
@@ -17,7 +17,7 @@ const MAX_AFFINITY_TIMEOUT_SECS: i32 = 86400;
 /// Validates a Service. `Ok(None)` for services kproxy does not proxy: ExternalName,
 /// headless, and those without an IPv4 cluster IP.
 pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectError> {
-    let (namespace, name) = names(&obj.metadata)?;
+    let (namespace, name) = names(&obj.metadata, NameRule::Dns1123Label)?;
     let name = ServiceName::new(namespace, name);
     let default_spec = core::ServiceSpec::default();
     let spec = obj.spec.as_ref().unwrap_or(&default_spec);
@@ -125,6 +125,7 @@ fn ports(raw: &[core::ServicePort]) -> Result<Vec<ServicePort>, ObjectError> {
         .map(|(index, p)| {
             let name = p.name.clone().unwrap_or_default();
             let label = port_label(index, &name);
+            port_name(&name, &label)?;
             if !seen.insert(name.clone()) {
                 return Err(ObjectError::DuplicatePortName(name));
             }
