@@ -17,7 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use error::ObjectError;
 pub use names::NameRule;
-pub use service::{IPVS_SCHEDULER_ANNOTATION, service};
+pub use service::service;
 pub use slice::{SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, endpoint_slice};
 
 /// Namespace of objects that do not say (manifest files); the API server always sets one.

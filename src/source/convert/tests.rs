@@ -77,7 +77,7 @@ fn minimal_service_gets_kubernetes_defaults() {
             internal_traffic_policy: TrafficPolicy::Cluster,
             external_ips: vec![],
             load_balancer_ips: vec![],
-            ipvs_scheduler: None,
+            annotations: Default::default(),
         }
     );
 }
@@ -117,7 +117,12 @@ fn full_service_keeps_every_field() {
         vec![Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)]
     );
     assert_eq!(got.load_balancer_ips, vec![Ipv4Addr::new(198, 51, 100, 7)]);
-    assert_eq!(got.ipvs_scheduler.as_deref(), Some("wlc"));
+    assert_eq!(
+        got.annotations
+            .get("ipvs.kproxy.dev/scheduler")
+            .map(String::as_str),
+        Some("wlc")
+    );
 }
 
 #[test]

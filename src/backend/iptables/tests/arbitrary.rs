@@ -44,7 +44,7 @@ fn name() -> impl Strategy<Value = String> {
     prop_oneof![6 => dns_label(63), 1 => hostile()]
 }
 
-fn protocol() -> impl Strategy<Value = Protocol> {
+pub fn protocol() -> impl Strategy<Value = Protocol> {
     prop_oneof![
         Just(Protocol::Tcp),
         Just(Protocol::Udp),
@@ -52,11 +52,11 @@ fn protocol() -> impl Strategy<Value = Protocol> {
     ]
 }
 
-fn policy() -> impl Strategy<Value = TrafficPolicy> {
+pub fn policy() -> impl Strategy<Value = TrafficPolicy> {
     prop_oneof![Just(TrafficPolicy::Cluster), Just(TrafficPolicy::Local)]
 }
 
-fn conditions() -> impl Strategy<Value = Conditions> {
+pub fn conditions() -> impl Strategy<Value = Conditions> {
     (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| {
         Conditions {
             ready,
