@@ -77,11 +77,8 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
         load_balancer_ips,
         annotations,
     };
-    // kube-proxy: externalTrafficPolicy only applies to traffic from outside; normalising it
-    // here keeps a meaningless `Local` from causing rule changes.
-    if !svc.ports.iter().any(|p| svc.has_external_destinations(p)) {
-        svc.external_traffic_policy = TrafficPolicy::Cluster;
-    }
+    // externalTrafficPolicy is reported as given: the model's port view decides, once, that
+    // it means nothing on a port without external destinations (`PortView`).
     Ok(Some(svc))
 }
 

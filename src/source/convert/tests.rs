@@ -134,11 +134,17 @@ fn client_ip_affinity_defaults_to_three_hours() {
 }
 
 #[test]
-fn local_external_policy_is_dropped_without_external_destinations() {
+fn external_policy_is_reported_as_given_and_normalised_only_by_the_view() {
     let got = service(&svc(json!({"spec": {"externalTrafficPolicy": "Local"}})))
         .unwrap()
         .unwrap();
-    assert_eq!(got.external_traffic_policy, TrafficPolicy::Cluster);
+    assert_eq!(got.external_traffic_policy, TrafficPolicy::Local);
+    let state = crate::model::ProxyState::new("node");
+    let snapshot = crate::model::ServiceSnapshot::read(&state, &std::sync::Arc::new(got));
+    assert!(
+        snapshot.ports().all(|p| !p.external_policy_local),
+        "Local means nothing without external destinations"
+    );
 }
 
 #[test]
