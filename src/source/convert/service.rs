@@ -66,7 +66,7 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
         .filter(|(_, value)| !value.is_empty())
         .collect();
 
-    let mut svc = model::Service {
+    let svc = model::Service {
         name,
         cluster_ip,
         ports,
