@@ -221,9 +221,7 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
         let elapsed = started.elapsed();
         match result {
             Ok(report) => {
-                self.record_success(&pending, elapsed, report.full);
-                self.metrics
-                    .count_written(report.full, report.objects_written);
+                self.record_success(&pending, elapsed, &report);
                 debug!(
                     full = report.full,
                     dirty = pending.dirty.len(),
@@ -274,8 +272,11 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
         }
     }
 
-    fn record_success(&self, pending: &PendingChanges, elapsed: Duration, full: bool) {
-        self.metrics.observe_sync(elapsed, full);
+    /// Counts a sync. The sync's own count goes last: whoever reads `/metrics` and sees it
+    /// also sees everything else the sync counted (its writes, its changes).
+    fn record_success(&self, pending: &PendingChanges, elapsed: Duration, report: &SyncReport) {
+        self.metrics
+            .count_written(report.full, report.objects_written);
         self.metrics.service_changes.inc_by(pending.service_changes);
         self.metrics
             .endpoint_changes
@@ -293,6 +294,7 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
                     .observe(latency.as_secs_f64());
             }
         }
+        self.metrics.observe_sync(elapsed, report.full);
     }
 
     /// The state, for tests and `--dry-run`.
