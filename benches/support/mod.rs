@@ -4,6 +4,7 @@
 pub mod churn_source;
 pub mod cluster;
 pub mod env;
+pub mod kernel_poll;
 pub mod kproxy;
 pub mod netns;
 pub mod quiet;
