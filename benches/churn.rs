@@ -24,7 +24,7 @@ use support::churn_source::{self, ChangeSource};
 use support::cluster::{self, first_endpoint_chain};
 use support::env::{self, Flavour};
 use support::kernel_poll::{Probe, Seen, poll_kernel};
-use support::kproxy::{Kproxy, SyncLine, node_args};
+use support::kproxy::{Kproxy, SyncLine, node_args, watch_syncs};
 use support::netns::require_kernel;
 use support::quiet::{busy_share, wait_for_quiet};
 use support::report::{Report, machine};
@@ -99,53 +99,48 @@ fn run(
     );
     let log_dir = tempfile::tempdir().expect("log directory");
     let mut kproxy = Kproxy::start(&args, &log_dir.path().join("kproxy.log"), s.flavour);
-    let first = kproxy.wait_for_syncs(1, Duration::from_secs(900));
-    eprintln!("first sync done: {}", fmt(first[0].elapsed));
+    let wait = Duration::from_secs(900);
+    let first = kproxy.wait_for(ns, "first sync", wait, |c| c.full >= 1);
+    let first = Duration::from_secs_f64(first.full_seconds);
+    eprintln!("first sync done: {}", fmt(first));
     // A first sync that takes a good part of the sync period is followed at once by a full
     // resync (the period counts from the first sync's start): let it pass first.
-    if first[0].elapsed * 2 > s.sync_period {
-        kproxy.wait_for_syncs(2, Duration::from_secs(900));
+    if first * 2 > s.sync_period {
+        kproxy.wait_for(ns, "second sync", wait, |c| c.full >= 2);
     }
     wait_for_quiet(Duration::from_secs(20));
-    let before = kproxy.syncs().len();
 
     let (tx, rx) = mpsc::channel::<Probe>();
     let program = s.flavour.iptables_program();
-    let (seen, busy, churn_time) = std::thread::scope(|scope| {
-        let poller = scope.spawn(|| ns.run_in(|| poll_kernel(rx, program, s.poll)));
-        let started = Instant::now();
-        let busy = scope.spawn(move || busy_share(s.duration));
-        for k in 0..changes {
-            let due = started + Duration::from_secs_f64(k as f64 / s.rate);
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            // Distinct services, spread over the cluster (7919 is prime, so no repeats).
-            let i = (k * 7919 + 1) % s.services;
-            cluster.replace_endpoint(i);
-            let chain = first_endpoint_chain(cluster, i);
-            source.publish(cluster, i).expect("publishing a change");
-            let probe = Probe {
-                chain,
-                published: Instant::now(),
-            };
-            tx.send(probe).expect("poller is running");
-        }
-        let churn_time = started.elapsed();
-        drop(tx);
-        let busy = busy.join().expect("load sampler");
-        (poller.join().expect("poller"), busy, churn_time)
+    let ((seen, busy, churn_time), syncs) = watch_syncs(ns, || {
+        std::thread::scope(|scope| {
+            let poller = scope.spawn(|| ns.run_in(|| poll_kernel(rx, program, s.poll)));
+            let started = Instant::now();
+            let busy = scope.spawn(move || busy_share(s.duration));
+            for k in 0..changes {
+                let due = started + Duration::from_secs_f64(k as f64 / s.rate);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                // Distinct services, spread over the cluster (7919 is prime, so no repeats).
+                let i = (k * 7919 + 1) % s.services;
+                cluster.replace_endpoint(i);
+                let chain = first_endpoint_chain(cluster, i);
+                source.publish(cluster, i).expect("publishing a change");
+                let probe = Probe {
+                    chain,
+                    published: Instant::now(),
+                };
+                tx.send(probe).expect("poller is running");
+            }
+            let churn_time = started.elapsed();
+            drop(tx);
+            let busy = busy.join().expect("load sampler");
+            (poller.join().expect("poller"), busy, churn_time)
+        })
     });
-    let syncs = kproxy.syncs();
     let peak_rss = kproxy.peak_rss().unwrap_or(0);
     drop(kproxy);
     report(
-        s,
-        source,
-        changes,
-        churn_time,
-        &seen,
-        &syncs[before..],
-        busy,
-        peak_rss,
+        s, source, changes, churn_time, &seen, &syncs, busy, peak_rss,
     );
 }
 
@@ -217,7 +212,7 @@ fn report(
                 "all": seen.latencies.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
             },
             "syncs": syncs.iter().map(|l| json!({
-                "full": l.full, "dirty": l.dirty, "written": l.written,
+                "full": l.full, "changes": l.changes, "written": l.written,
                 "elapsed_s": l.elapsed.as_secs_f64(),
             })).collect::<Vec<_>>(),
             "poll": { "checks": seen.checks, "avg_check_s": poll_avg.as_secs_f64(),

@@ -302,21 +302,22 @@ fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
     args.extend(["--sync-period", "2s"].map(String::from));
     let log = dir.path().join("kproxy.log");
     let mut kproxy = Kproxy::start(&args, &log, flavour);
-    kproxy.wait_for_syncs(1, Duration::from_secs(600));
+    let wait = Duration::from_secs(600);
+    let first = kproxy.wait_for(&ns, "first sync", wait, |c| c.total() >= 1);
     let start_to_synced = kproxy.started.elapsed();
     let peak_rss = kproxy.peak_rss().expect("kproxy's /proc status");
-    let syncs = kproxy.wait_for_syncs(2, Duration::from_secs(600));
+    let second = kproxy.wait_for(&ns, "second sync", wait, |c| c.total() >= 2);
     // The resync itself returns at once; its read-back runs on a thread beside the syncs.
-    let drift_check = kproxy.wait_for_drift_check(Duration::from_secs(600));
+    let checked = kproxy.wait_for(&ns, "a finished drift check", wait, |c| c.drift_checks >= 1);
     let peak_rss_resync = kproxy.peak_rss().expect("kproxy's /proc status");
     drop(kproxy);
-    assert!(syncs[1].full, "the second sync should be a full resync");
+    assert_eq!(second.full, 2, "the second sync should be a full resync");
     let run = BinaryRun {
         peak_rss,
         peak_rss_resync,
-        resync: drift_check,
+        resync: Duration::from_secs_f64(checked.drift_check_seconds),
         start_to_synced,
-        first_sync: syncs[0].elapsed,
+        first_sync: Duration::from_secs_f64(first.full_seconds),
     };
     eprintln!(
         "  kproxy binary: first sync {} (start to synced {}), peak RSS {:.1} MiB; \

@@ -9,6 +9,10 @@ scripts/install-deps.sh --vm
 # a real control plane (tests/real_api); built once per pin, see docs/upstream.md.
 KPROXY_UPSTREAM_BIN=$(scripts/build-upstream.sh)
 export KPROXY_UPSTREAM_BIN
+# A kernel test that cannot run here (not root, a tool missing) fails instead of skipping
+# (kproxy::testing::kernel). IPVS tests still skip on the host, whose kernel has no IPVS:
+# the VM run below requires IPVS for them.
+export KPROXY_REQUIRE_KERNEL=1
 cargo test --lib --bins --tests 2>&1
 if [ -x tests/vm/run-ipvs-tests.sh ]; then
   tests/vm/run-ipvs-tests.sh

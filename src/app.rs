@@ -22,7 +22,7 @@ use crate::metrics::Metrics;
 use crate::model::{Change, ProxyState};
 use crate::netfilter::iptables::runner::CommandRunner;
 use crate::source::{kube, manifests};
-use crate::sync::{Periods, SyncLoop};
+use crate::sync::{FirstSync, Periods, SyncLoop};
 
 /// Events buffered between the sources and the sync loop.
 const CHANGE_QUEUE: usize = 4096;
@@ -141,7 +141,10 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
     }
 }
 
-/// Runs kproxy until a signal or, with `--once`, until the first sync.
+/// Runs kproxy until a signal or, with `--once`, until the first sync (then prints
+/// [`once_report`] on stdout). A signal is acted on at once, even in the middle of a sync:
+/// syncs run on the blocking pool, so the caller must shut the runtime down without
+/// waiting for it (`Runtime::shutdown_background`); the rules stay as the kernel has them.
 pub async fn run(config: Config) -> Result<()> {
     let metrics = Metrics::new();
     crate::sys::conntrack_settings::apply(&config.effective.conntrack);
@@ -157,8 +160,17 @@ pub async fn run(config: Config) -> Result<()> {
     start_http(&config, &health, &metrics).await?;
     let state = ProxyState::new(node_name);
     let sync = SyncLoop::new(state, backend, periods, metrics, health, 1);
+    let synced = async {
+        if config.once {
+            let first = sync.first_sync(rx).await?;
+            println!("{}", once_report(&first));
+            Ok(())
+        } else {
+            sync.run(rx, false).await.map_err(Into::into)
+        }
+    };
     tokio::select! {
-        result = sync.run(rx, config.once) => result.map_err(Into::into),
+        result = synced => result,
         result = source => match result {
             Ok(Ok(())) => bail!("the source stopped"),
             Ok(Err(e)) => Err(e),
@@ -169,6 +181,18 @@ pub async fn run(config: Config) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// What `--once` prints on stdout: one JSON line saying what the sync did, for scripts and
+/// benches (log lines are for people, and their wording may change).
+pub fn once_report(first: &FirstSync) -> String {
+    serde_json::json!({
+        "full": first.report.full,
+        "services": first.services,
+        "objects_written": first.report.objects_written,
+        "sync_seconds": first.elapsed.as_secs_f64(),
+    })
+    .to_string()
 }
 
 /// Starts the manifest directory source, or the API source when there is no directory.

@@ -56,7 +56,11 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("starting the tokio runtime");
-    exit(runtime.block_on(run_until_config_changes(config)))
+    let result = runtime.block_on(run_until_config_changes(config));
+    // Without waiting for a sync still running on the blocking pool (after SIGTERM): the
+    // rules stay as the kernel has them, an unfinished iptables-restore commits nothing.
+    runtime.shutdown_background();
+    exit(result)
 }
 
 /// Runs kproxy; with `--config`, stops with an error as soon as the file changes, so the

@@ -35,6 +35,13 @@ pub struct RejectedLabels {
     pub reason: String,
 }
 
+/// Labels of `kproxy_sync_objects_written_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    /// `full` or `partial`.
+    pub sync: &'static str,
+}
+
 /// `table` of `kubeproxy_sync_proxy_rules_iptables_total` / `_last`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TableLabels {
@@ -91,6 +98,7 @@ pub struct Metrics {
     pub drift_check_duration: Histogram,
     pub drift_repairs: Counter,
     pub rejected_objects: Family<RejectedLabels, Counter>,
+    pub objects_written: Family<SyncLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -128,6 +136,7 @@ impl Metrics {
             drift_check_duration: sync_buckets(),
             drift_repairs: Counter::default(),
             rejected_objects: Family::default(),
+            objects_written: Family::default(),
         };
         let mut registry = Registry::default();
         m.register_kube_proxy(&mut registry);
@@ -262,6 +271,11 @@ impl Metrics {
             "Services, EndpointSlices and manifest files skipped because they are invalid",
             self.rejected_objects.clone(),
         );
+        registry.register(
+            "kproxy_sync_objects_written",
+            "Kernel objects successful syncs wrote (chains for iptables, netlink operations for IPVS)",
+            self.objects_written.clone(),
+        );
     }
 
     /// A `/healthz` answer with this status code (kube-proxy counts every probe).
@@ -338,6 +352,14 @@ impl Metrics {
                 reason: reason.to_string(),
             })
             .get()
+    }
+
+    /// Counts what one successful sync wrote.
+    pub fn count_written(&self, full: bool, written: usize) {
+        let sync = if full { "full" } else { "partial" };
+        self.objects_written
+            .get_or_create(&SyncLabels { sync })
+            .inc_by(u64::try_from(written).unwrap_or(u64::MAX));
     }
 
     pub fn observe_sync(&self, elapsed: Duration, full: bool) {

@@ -12,8 +12,13 @@
 //!    could not program put back.
 //! 6. Between syncs, a backend that asks for it (`Backend::next_wakeup`) is woken to do
 //!    its own housekeeping (IPVS deletes drained destinations); never before the first sync.
+//! 7. The backend never runs on a runtime thread: each sync and wakeup runs on tokio's
+//!    blocking pool with the state and the backend handed over and back, so however long
+//!    the kernel takes (tens of seconds for a first sync at 10k services), signals, the
+//!    HTTP servers and the sources go on. Changes queue in the channel meanwhile.
 //!
-//! Time comes from `tokio::time`, so tests drive the loop with a paused clock.
+//! Time comes from `tokio::time`, so tests drive the loop with a paused clock (a blocking
+//! task in flight holds the paused clock still, so the tests stay exact).
 
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, error, info};
 
-use crate::backend::{Backend, SyncError};
+use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{Change, PendingChanges, ProxyState};
 
@@ -51,8 +56,10 @@ pub enum SyncLoopError {
 }
 
 pub struct SyncLoop<B, O = ()> {
+    /// Empty while a backend call has it ([`SyncLoop::off_runtime`]).
     state: ProxyState,
-    backend: B,
+    /// `None` only while a backend call has it.
+    backend: Option<B>,
     periods: Periods,
     metrics: Metrics,
     observer: O,
@@ -60,7 +67,15 @@ pub struct SyncLoop<B, O = ()> {
     sources_pending: usize,
 }
 
-impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
+/// What the first sync of a `--once` run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FirstSync {
+    pub report: SyncReport,
+    pub elapsed: Duration,
+    pub services: usize,
+}
+
+impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
     pub fn new(
         state: ProxyState,
         backend: B,
@@ -71,7 +86,7 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
     ) -> Self {
         Self {
             state,
-            backend,
+            backend: Some(backend),
             periods,
             metrics,
             observer,
@@ -81,10 +96,27 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
 
     /// Runs until the sources stop. With `once`, returns after the first sync, with its result.
     pub async fn run(
+        self,
+        changes: mpsc::Receiver<Change>,
+        once: bool,
+    ) -> Result<(), SyncLoopError> {
+        self.drive(changes, once).await.map(drop)
+    }
+
+    /// `--once`: returns after the first sync, with what it did.
+    pub async fn first_sync(
+        self,
+        changes: mpsc::Receiver<Change>,
+    ) -> Result<FirstSync, SyncLoopError> {
+        self.drive(changes, true).await
+    }
+
+    /// The loop. Only a `once` run returns `Ok`, after its first sync.
+    async fn drive(
         mut self,
         mut changes: mpsc::Receiver<Change>,
         once: bool,
-    ) -> Result<(), SyncLoopError> {
+    ) -> Result<FirstSync, SyncLoopError> {
         let mut last_start: Option<Instant> = None;
         let mut next_full = Instant::now();
         let mut need_full = true;
@@ -104,17 +136,18 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
                 () = sleep_until_opt(due) => {
                     let start = Instant::now();
                     let full = need_full || start >= next_full;
-                    let result = self.sync_once(full);
+                    let result = self.sync_once(full).await;
                     last_start = Some(start);
-                    wake_at = self.backend.next_wakeup().map(|d| Instant::now() + d);
+                    wake_at = self.backend().next_wakeup().map(|d| Instant::now() + d);
                     match result {
-                        Ok(()) => {
+                        Ok((report, elapsed)) => {
                             need_full = false;
                             if full {
                                 next_full = start + self.periods.sync;
                             }
                             if once {
-                                return Ok(());
+                                let services = self.state.service_count();
+                                return Ok(FirstSync { report, elapsed, services });
                             }
                         }
                         Err(e) => {
@@ -128,8 +161,7 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
                     }
                 }
                 () = sleep_until_opt(wake_at) => {
-                    let backend = &mut self.backend;
-                    match run_blocking(|| backend.wakeup()) {
+                    match self.off_runtime(|backend, _| backend.wakeup()).await {
                         Ok(report) if report.objects_written > 0 => {
                             debug!(written = report.objects_written, "backend wakeup");
                         }
@@ -139,7 +171,7 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
                             need_full = true;
                         }
                     }
-                    wake_at = self.backend.next_wakeup().map(|d| Instant::now() + d);
+                    wake_at = self.backend().next_wakeup().map(|d| Instant::now() + d);
                 }
             }
         }
@@ -177,14 +209,21 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
         }
     }
 
-    fn sync_once(&mut self, full: bool) -> Result<(), SyncError> {
+    async fn sync_once(&mut self, full: bool) -> Result<(SyncReport, Duration), SyncError> {
         let pending = self.state.take_pending();
         let started = std::time::Instant::now();
-        let result = run_blocking(|| self.backend.sync(&self.state, &pending, full));
+        let (pending, result) = self
+            .off_runtime(move |backend, state| {
+                let result = backend.sync(state, &pending, full);
+                (pending, result)
+            })
+            .await;
         let elapsed = started.elapsed();
         match result {
             Ok(report) => {
                 self.record_success(&pending, elapsed, report.full);
+                self.metrics
+                    .count_written(report.full, report.objects_written);
                 debug!(
                     full = report.full,
                     dirty = pending.dirty.len(),
@@ -193,12 +232,45 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
                     "synced"
                 );
                 self.observer.synced();
-                Ok(())
+                Ok((report, elapsed))
             }
             Err(e) => {
                 self.state.restore_pending(pending);
                 Err(e)
             }
+        }
+    }
+
+    fn backend(&self) -> &B {
+        self.backend
+            .as_ref()
+            .expect("the backend is back after every call")
+    }
+
+    /// Runs `work` on tokio's blocking pool with the backend and the state moved there, and
+    /// takes them back when it returns (guarantee 7). Dropping the loop meanwhile (the
+    /// process stopping) abandons the call: the caller waits for nothing.
+    async fn off_runtime<R: Send + 'static>(
+        &mut self,
+        work: impl FnOnce(&mut B, &ProxyState) -> R + Send + 'static,
+    ) -> R {
+        let mut backend = self.backend.take().expect("one backend call at a time");
+        let state = std::mem::take(&mut self.state);
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = work(&mut backend, &state);
+            (backend, state, result)
+        })
+        .await;
+        match joined {
+            Ok((backend, state, result)) => {
+                self.backend = Some(backend);
+                self.state = state;
+                result
+            }
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => panic!("backend call cancelled: {e}"),
+            },
         }
     }
 
@@ -226,15 +298,6 @@ impl<B: Backend, O: SyncObserver> SyncLoop<B, O> {
     /// The state, for tests and `--dry-run`.
     pub fn state(&self) -> &ProxyState {
         &self.state
-    }
-}
-
-/// Backends block on the kernel (iptables-restore, netlink); on a multi-threaded runtime
-/// let tokio move other tasks off this worker while they do.
-fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
     }
 }
 

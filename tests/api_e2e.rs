@@ -7,8 +7,6 @@
 //! The API server listens inside the node namespace (`kproxy::testing::NetnsApiServer`),
 //! because kproxy runs there with `--netns` and reaches it at 127.0.0.1.
 
-#[path = "support/http_get.rs"]
-mod http_get;
 mod support;
 
 use std::collections::BTreeSet;
@@ -21,10 +19,11 @@ use kproxy::health::TO_BE_DELETED_TAINT;
 use kproxy::testing::objects::{node, service, slice};
 use kproxy::testing::{NetnsApiServer, Resource};
 
-use http_get::{get, metric};
 use support::echo::{Outcome, tcp_request};
+use support::http_get::{get, metric};
 use support::kproxy::{Kproxy, eventually};
-use support::netns::kernel_tests_possible;
+use support::metrics::{HEALTHZ, METRICS};
+use support::netns::netns_available;
 use support::topology::{NODE_NAME, Topology, pod_ip};
 
 const NS: &str = "demo";
@@ -34,8 +33,6 @@ const LATE_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 30);
 /// The port every pod serves on.
 const POD_PORT: u16 = 8080;
 /// kproxy's HTTP servers, inside the node namespace (so fixed ports cannot clash).
-const HEALTHZ: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 10256));
-const METRICS: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 10249));
 /// Generous: after failed watches kube-runtime backs off 0.8 s, 1.6 s, 3.2 s…
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -100,7 +97,7 @@ struct Cluster {
 impl Cluster {
     /// The topology and the server, with this node's Node object; kproxy not started yet.
     fn new() -> Option<Self> {
-        if !kernel_tests_possible() {
+        if !netns_available(&[]) {
             return None;
         }
         let topo = Topology::new(3, &[POD_PORT]);

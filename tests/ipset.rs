@@ -17,15 +17,12 @@ use kproxy::ipset::{
     CreateOptions, Entry, IfPresent, IpsetError, IpsetHandle, KernelError, SetType, sync_set,
 };
 use kproxy::model::Protocol;
-use netns::{Netns, kernel_tests_possible};
+use kproxy::testing::kernel::Need;
+use netns::{Netns, netns_available};
 
 /// Root, iproute2, iptables and the `ipset` tool (used only to check).
 fn possible() -> bool {
-    let ipset = Command::new("ipset").arg("version").output().is_ok();
-    if !ipset {
-        eprintln!("SKIPPED: needs the ipset tool to check the kernel's sets");
-    }
-    kernel_tests_possible() && ipset
+    netns_available(&[Need::Tool("ipset")])
 }
 
 fn handle_in(ns: &Netns) -> IpsetHandle {

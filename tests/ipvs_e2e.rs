@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use ipvs::ipvs_or_skip;
+use ipvs::ipvs_available;
 use ipvs::ipvsadm::{DestView, ServiceView, View, parse_list, without_conns};
 use kproxy::backend::ipvs::handle::IpvsHandle;
 use kproxy::backend::ipvs::netlink::{RealServer, ServiceKey, VirtualService};
@@ -26,7 +26,8 @@ use support::e2e::{
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
 use support::manifests::{service_yaml, slice_yaml, write};
-use support::netns::{Netns, kernel_tests_possible};
+use support::metrics::{Syncs, wait_for_syncs};
+use support::netns::{Netns, netns_available};
 use support::topology::{NODE_IP, pod_ip};
 
 const LC_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 30);
@@ -51,8 +52,8 @@ fn write_manifests(dir: &Path) {
     write(dir, "sticky.yaml", &sticky);
 }
 
-fn setup(test: &str, extra_args: &[&str]) -> Option<Setup> {
-    if !ipvs_or_skip(test) || !kernel_tests_possible() {
+fn setup(extra_args: &[&str]) -> Option<Setup> {
+    if !ipvs_available() {
         return None;
     }
     let start = |node: &Netns, dir: &Path| start_kproxy(node, dir, extra_args);
@@ -136,70 +137,20 @@ fn counts(replies: &[(String, Ipv4Addr)]) -> BTreeMap<String, usize> {
     out
 }
 
-/// The log without terminal colour codes (`ESC [ … m`).
-fn plain(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The `written=N` of kproxy's last logged sync matching `full`.
-fn last_sync_written(log: &str, full: bool) -> Option<usize> {
-    let tag = format!("full={full}");
-    plain(log)
-        .lines()
-        .rfind(|l| l.contains(" synced ") && l.contains(&tag))
-        .and_then(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("written="))
-        })
-        .and_then(|n| n.parse().ok())
-}
-
-/// What each full sync wrote, in order.
-fn full_sync_writes(log: &str) -> Vec<usize> {
-    plain(log)
-        .lines()
-        .filter(|l| l.contains(" synced ") && l.contains("full=true"))
-        .filter_map(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix("written="))
-        })
-        .filter_map(|n| n.parse().ok())
-        .collect()
-}
-
-fn syncs_logged(log: &str, full: bool) -> usize {
-    let tag = format!("full={full}");
-    plain(log)
-        .lines()
-        .filter(|l| l.contains(" synced ") && l.contains(&tag))
-        .count()
+/// kproxy's sync counters now.
+fn syncs(node: &Netns) -> Syncs {
+    eventually(WAIT, "/metrics to answer", || Syncs::read(node))
 }
 
 #[test]
 fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
-    let Some(s) = setup(
-        "ipvsadm_lists_exactly_the_expected_virtual_and_real_servers",
-        &[
-            "--ipvs-strict-arp",
-            "--ipvs-tcp-timeout",
-            "900s",
-            "--ipvs-udp-timeout",
-            "1m",
-        ],
-    ) else {
+    let Some(s) = setup(&[
+        "--ipvs-strict-arp",
+        "--ipvs-tcp-timeout",
+        "900s",
+        "--ipvs-udp-timeout",
+        "1m",
+    ]) else {
         return;
     };
     let node = &s.topo.node;
@@ -237,10 +188,7 @@ fn ipvsadm_lists_exactly_the_expected_virtual_and_real_servers() {
 
 #[test]
 fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
-    let Some(s) = setup(
-        "traffic_reaches_every_backend_through_cluster_ip_and_node_port",
-        &[],
-    ) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let pod0 = &s.topo.pods[0];
@@ -272,7 +220,7 @@ fn traffic_reaches_every_backend_through_cluster_ip_and_node_port() {
 
 #[test]
 fn rr_spreads_evenly_and_lc_avoids_a_busy_backend() {
-    let Some(s) = setup("rr_spreads_evenly_and_lc_avoids_a_busy_backend", &[]) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let client = &s.topo.client;
@@ -303,15 +251,12 @@ fn rr_spreads_evenly_and_lc_avoids_a_busy_backend() {
 
 #[test]
 fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
-    let Some(s) = setup(
-        "wrr_honours_weights_and_excluded_virtual_servers_are_left_alone",
-        &[
-            "--ipvs-exclude-cidrs",
-            "10.96.100.0/24",
-            "--ipvs-sync-period",
-            "1s",
-        ],
-    ) else {
+    let Some(s) = setup(&[
+        "--ipvs-exclude-cidrs",
+        "10.96.100.0/24",
+        "--ipvs-sync-period",
+        "1s",
+    ]) else {
         return;
     };
     let node = &s.topo.node;
@@ -336,10 +281,8 @@ fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
     );
 
     // Two more full syncs leave the excluded virtual server as it is.
-    let before = syncs_logged(&s.kproxy.log_text(), true);
-    eventually(WAIT, "two full syncs", || {
-        (syncs_logged(&s.kproxy.log_text(), true) >= before + 2).then_some(())
-    });
+    let before = syncs(node).full;
+    wait_for_syncs(node, "two full syncs", WAIT, |s| s.full >= before + 2);
     let view = parse_list(&ipvsadm(node, &["-Ln"]));
     let ours = &view[&format!("tcp/{vip}:80")];
     assert_eq!(ours.scheduler, "wrr");
@@ -349,7 +292,7 @@ fn wrr_honours_weights_and_excluded_virtual_servers_are_left_alone() {
 
 #[test]
 fn a_removed_endpoint_drains_then_disappears() {
-    let Some(s) = setup("a_removed_endpoint_drains_then_disappears", &[]) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let client = &s.topo.client;
@@ -363,15 +306,23 @@ fn a_removed_endpoint_drains_then_disappears() {
         }
         c.reset();
     };
-    let partial_before = syncs_logged(&s.kproxy.log_text(), false);
+    let before = syncs(node);
     write_service(s.dir.path(), "drain", DRAIN_IP, http_port(80), &[1], "");
-    let log = eventually(WAIT, "the partial sync of the change", || {
-        let log = s.kproxy.log_text();
-        (syncs_logged(&log, false) > partial_before).then_some(log)
+    let after = wait_for_syncs(node, "the partial sync of the change", WAIT, |s| {
+        s.partial > before.partial
     });
     // Exactly what one removed endpoint needs: its weight to 0 on the one virtual server
     // (its KUBE-LOOP-BACK member stays: pod-2 still serves `web` on the same port).
-    assert_eq!(last_sync_written(&log, false), Some(1), "{log}");
+    assert_eq!(
+        after.partial,
+        before.partial + 1,
+        "one partial sync: {after:?}"
+    );
+    assert_eq!(
+        after.partial_written - before.partial_written,
+        1,
+        "{after:?}"
+    );
 
     let dest = format!("{}:8080", pod_ip(2));
     let view = parse_list(&ipvsadm(node, &["-Ln"]));
@@ -387,9 +338,9 @@ fn a_removed_endpoint_drains_then_disappears() {
     // its connection lives, and finishes its termination (kubernetes#92019).
     let Setup { topo, dir, kproxy } = s;
     kproxy.stop();
-    let restarted = start_kproxy(&topo.node, dir.path(), &[]);
-    eventually(WAIT, "the restarted kproxy's first sync", || {
-        (syncs_logged(&restarted.log_text(), true) > 0).then_some(())
+    let mut restarted = start_kproxy(&topo.node, dir.path(), &[]);
+    wait_for_syncs(&topo.node, "the restarted kproxy's first sync", WAIT, |s| {
+        s.full > 0
     });
     let weight = |node: &Netns| {
         let view = parse_list(&ipvsadm(node, &["-Ln"]));
@@ -408,15 +359,12 @@ fn a_removed_endpoint_drains_then_disappears() {
     eventually(WAIT, "the drained destination to be deleted", || {
         weight(&topo.node).is_none().then_some(())
     });
-    assert!(restarted.log_text().contains("drained destination deleted"));
+    restarted.assert_running();
 }
 
 #[test]
 fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
-    let Some(s) = setup(
-        "a_restart_changes_nothing_and_hand_edits_are_repaired",
-        &["--ipvs-sync-period", "2s"],
-    ) else {
+    let Some(s) = setup(&["--ipvs-sync-period", "2s"]) else {
         return;
     };
     let Setup { topo, dir, kproxy } = s;
@@ -454,17 +402,16 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
     assert!(before.1.contains("TCP"), "{}", before.1);
 
     let restarted = start_kproxy(node, dir.path(), &["--ipvs-sync-period", "2s"]);
-    let log = eventually(WAIT, "the restarted kproxy's first sync", || {
-        let log = restarted.log_text();
-        (syncs_logged(&log, true) > 0).then_some(log)
+    let first = wait_for_syncs(node, "the restarted kproxy's first sync", WAIT, |s| {
+        s.full > 0
     });
-    assert_eq!(last_sync_written(&log, true), Some(0), "{log}");
+    assert_eq!(first.full_written, 0, "the restart wrote: {first:?}");
     // Re-created virtual servers would show zeroed counters once the estimator runs.
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(snapshot(), before);
 
     // Hand edits: a real server deleted, a scheduler changed. The next full sync repairs.
-    let full_syncs_before = syncs_logged(&restarted.log_text(), true);
+    let before_edits = syncs(node);
     ipvsadm(
         node,
         &[
@@ -486,14 +433,11 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
         (listed(node) == expected_view()).then_some(())
     });
     // The edits took effect before they were repaired: a full sync after them wrote.
-    // (Checked from the log: with a 2 s sync period a listing could race the repair.)
-    let writes: Vec<usize> = full_sync_writes(&restarted.log_text())
-        .into_iter()
-        .skip(full_syncs_before)
-        .collect();
+    // (Checked from the counters: with a 2 s sync period a listing could race the repair.)
+    let after_edits = syncs(node);
     assert!(
-        writes.iter().any(|w| *w > 0),
-        "full syncs after the edits wrote {writes:?}"
+        after_edits.full_written > before_edits.full_written,
+        "full syncs after the edits wrote nothing: {before_edits:?} then {after_edits:?}"
     );
     let bound = || node.exec_stdout(&["ip", "-4", "-o", "addr", "show", "dev", "kube-ipvs0"]);
     eventually(WAIT, "the stray address to be unbound", || {
@@ -513,7 +457,7 @@ fn a_restart_changes_nothing_and_hand_edits_are_repaired() {
 
 #[test]
 fn cleanup_removes_everything_kproxy_owns() {
-    let Some(s) = setup("cleanup_removes_everything_kproxy_owns", &[]) else {
+    let Some(s) = setup(&[]) else {
         return;
     };
     let Setup { topo, kproxy, .. } = s;
@@ -533,7 +477,7 @@ fn cleanup_removes_everything_kproxy_owns() {
 
 #[test]
 fn dry_run_lists_the_virtual_servers_without_touching_the_kernel() {
-    if !kernel_tests_possible() {
+    if !netns_available(&[]) {
         return;
     }
     let node = Netns::new("dry");

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use ipvs::ipvs_or_skip;
+use ipvs::ipvs_available;
 use ipvs::ipvsadm::{View, from_client, ipvsadm, parse_list, parse_save, without_conns};
 use ipvs::netns::{IpvsNetns as _, Netns};
 use kproxy::backend::ipvs::handle::IpvsHandle;
@@ -67,7 +67,7 @@ fn svc(key: ServiceKey, sched: &str) -> VirtualService {
 
 #[test]
 fn services_and_destinations_round_trip_through_the_kernel() {
-    if !ipvs_or_skip("services_and_destinations_round_trip_through_the_kernel") {
+    if !ipvs_available() {
         return;
     }
     let ns = Netns::new("ipvs");
@@ -121,7 +121,7 @@ fn services_and_destinations_round_trip_through_the_kernel() {
 
 #[test]
 fn updates_and_deletes_show_in_ipvsadm() {
-    if !ipvs_or_skip("updates_and_deletes_show_in_ipvsadm") {
+    if !ipvs_available() {
         return;
     }
     let ns = Netns::new("ipvs");
@@ -166,7 +166,7 @@ fn updates_and_deletes_show_in_ipvsadm() {
 
 #[test]
 fn kernel_refusals_name_the_operation_and_object() {
-    if !ipvs_or_skip("kernel_refusals_name_the_operation_and_object") {
+    if !ipvs_available() {
         return;
     }
     let ns = Netns::new("ipvs");
@@ -210,7 +210,7 @@ fn kernel_refusals_name_the_operation_and_object() {
 
 #[test]
 fn timeouts_set_and_read_back() {
-    if !ipvs_or_skip("timeouts_set_and_read_back") {
+    if !ipvs_available() {
         return;
     }
     let ns = Netns::new("ipvs");
@@ -238,7 +238,7 @@ fn timeouts_set_and_read_back() {
 
 #[test]
 fn flush_removes_every_service() {
-    if !ipvs_or_skip("flush_removes_every_service") {
+    if !ipvs_available() {
         return;
     }
     let ns = Netns::new("ipvs");
@@ -256,7 +256,7 @@ fn flush_removes_every_service() {
 
 #[test]
 fn every_change_is_one_netlink_operation() {
-    if !ipvs_or_skip("every_change_is_one_netlink_operation") {
+    if !ipvs_available() {
         return;
     }
     let ns = Netns::new("ipvs");
@@ -277,7 +277,7 @@ fn every_change_is_one_netlink_operation() {
 
 #[test]
 fn large_dumps_span_many_receives() {
-    if !ipvs_or_skip("large_dumps_span_many_receives") {
+    if !ipvs_available() {
         return;
     }
     let ns = Netns::new("ipvs");
@@ -302,7 +302,7 @@ fn large_dumps_span_many_receives() {
 
 #[test]
 fn active_connections_are_counted() {
-    if !ipvs_or_skip("active_connections_are_counted") {
+    if !ipvs_available() {
         return;
     }
     // Client namespace: the VIP on kube-ipvs0, a veth to the server namespace (the pod).

@@ -11,12 +11,12 @@ mod netns;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::process::Command;
 
 use kproxy::nftables::client::{NftError, NftHandle};
 use kproxy::nftables::expr::*;
 use kproxy::nftables::udata::{self, UserData};
 use kproxy::nftables::*;
+use kproxy::testing::kernel::{Need, available};
 use netns::Netns;
 
 const KP: &str = "kube-proxy";
@@ -26,21 +26,9 @@ const EP2: &str = "endpoint-XGJ2WDZG-ns1/svc1/tcp/p80__10.180.0.2/80";
 const AFFINITY: &str = "affinity-5OJB2KTY";
 
 /// Root, iproute2 and the `nft` tool (used only to check). Without them the tests skip,
-/// unless `KPROXY_REQUIRE_KERNEL=1` says they must run.
+/// unless `KPROXY_REQUIRE_KERNEL=1` says they must run (`kproxy::testing::kernel`).
 fn possible() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let tools = ["ip", "nft"]
-        .iter()
-        .all(|t| Command::new(t).arg("-V").output().is_ok());
-    if root && tools {
-        return true;
-    }
-    assert!(
-        std::env::var("KPROXY_REQUIRE_KERNEL").as_deref() != Ok("1"),
-        "KPROXY_REQUIRE_KERNEL=1 but these tests need root with iproute2 and nftables"
-    );
-    eprintln!("SKIPPED: needs root with iproute2 and nftables (scripts/install-deps.sh)");
-    false
+    available(&[Need::Root, Need::Tool("ip"), Need::Tool("nft")])
 }
 
 fn setup(role: &str) -> (Netns, NftHandle) {

@@ -25,7 +25,7 @@ pub struct BinaryRun {
     pub peak_rss_kib: u64,
     /// Start to exit: reading the manifests, the first (full) sync, exiting.
     pub wall: Duration,
-    /// The sync loop's own duration of that sync, from its debug log.
+    /// The sync loop's own duration of that sync, from the report `--once` prints.
     pub sync: Option<Duration>,
 }
 
@@ -55,7 +55,6 @@ pub fn run_once(cluster: &Cluster) -> Result<BinaryRun, String> {
         .args(["--netns", &ns.name, "--hostname-override", NODE])
         .args(["--healthz-bind-address", "127.0.0.1:0"])
         .args(["--metrics-bind-address", "127.0.0.1:0"])
-        .env("RUST_LOG", "kproxy=debug")
         .env("NO_COLOR", "1")
         .stderr(std::fs::File::create(&log).map_err(|e| format!("log file: {e}"))?)
         .output()
@@ -79,23 +78,12 @@ pub fn run_once(cluster: &Cluster) -> Result<BinaryRun, String> {
     Ok(BinaryRun {
         peak_rss_kib,
         wall,
-        sync: synced_elapsed(&log_text),
+        sync: once_sync_seconds(&String::from_utf8_lossy(&out.stdout)),
     })
 }
 
-/// `elapsed=1.234s` of the sync loop's first `synced` debug line.
-fn synced_elapsed(log: &str) -> Option<Duration> {
-    let line = log.lines().find(|l| l.contains("synced"))?;
-    let value = line.split("elapsed=").nth(1)?.split_whitespace().next()?;
-    // Debug-formatted durations: `1.234s`, `850.2ms`, `12.5µs`.
-    let (number, unit) = value.split_at(value.find(|c: char| c.is_alphabetic())?);
-    let n: f64 = number.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "ms" => n / 1e3,
-        "µs" | "us" => n / 1e6,
-        "ns" => n / 1e9,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(secs))
+/// `sync_seconds` of the JSON line `kproxy --once` prints (`kproxy::app::once_report`).
+fn once_sync_seconds(stdout: &str) -> Option<Duration> {
+    let report: serde_json::Value = serde_json::from_str(stdout.lines().last()?).ok()?;
+    report["sync_seconds"].as_f64().map(Duration::from_secs_f64)
 }

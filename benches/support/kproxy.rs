@@ -1,11 +1,16 @@
 //! The real `kproxy` binary as a child process: started in a namespace, its syncs read from
-//! its debug log, its peak memory read from /proc. Killed when dropped.
+//! its `/metrics` (the counters tests read too: `tests/support/metrics.rs`), its peak
+//! memory read from /proc. Killed when dropped.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use kproxy::testing::netns::Netns;
 use kproxy::testing::scale::NODE;
+
+use super::metrics::Syncs;
 
 use super::cluster::CLUSTER_CIDR;
 use super::env::Flavour;
@@ -32,15 +37,17 @@ pub fn node_args(netns: &str) -> Vec<String> {
     .into()
 }
 
-/// One `synced` debug line of kproxy's sync loop.
+/// One sync, as kproxy's counters showed it. When one poll finds several new syncs of a
+/// kind (closer together than the poll interval), each gets their average.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyncLine {
     pub full: bool,
-    pub dirty: usize,
-    pub written: usize,
+    /// Service and EndpointSlice changes it programmed.
+    pub changes: u64,
+    /// Kernel objects (chains) it wrote.
+    pub written: u64,
     pub elapsed: Duration,
 }
-
 pub struct Kproxy {
     child: Child,
     log: PathBuf,
@@ -50,14 +57,13 @@ pub struct Kproxy {
 }
 
 impl Kproxy {
-    /// Starts `kproxy ARGS` with debug logging into `log`, using the iptables `flavour`.
+    /// Starts `kproxy ARGS` logging into `log`, using the iptables `flavour`.
     pub fn start(args: &[String], log: &Path, flavour: Flavour) -> Self {
         let file = std::fs::File::create(log).expect("creating the kproxy log");
         let binary = binary();
         eprintln!("  running {binary}");
         let mut cmd = Command::new(binary);
         cmd.args(args)
-            .env("RUST_LOG", "kproxy=debug")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::from(file.try_clone().expect("log file")))
@@ -82,37 +88,19 @@ impl Kproxy {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Every sync kproxy has logged so far.
-    pub fn syncs(&self) -> Vec<SyncLine> {
-        parse_syncs(&self.log_text())
-    }
-
-    /// Waits until the drift check a periodic resync starts has read the kernel back;
-    /// returns how long that took.
-    pub fn wait_for_drift_check(&mut self, timeout: Duration) -> Duration {
-        self.wait_for_log("its drift check to finish", timeout, parse_drift_check)
-    }
-
-    /// Waits until kproxy has logged `n` syncs; panics with its log if it exits or `timeout`
-    /// passes first.
-    pub fn wait_for_syncs(&mut self, n: usize, timeout: Duration) -> Vec<SyncLine> {
-        self.wait_for_log(&format!("{n} syncs"), timeout, |log| {
-            Some(parse_syncs(log)).filter(|syncs| syncs.len() >= n)
-        })
-    }
-
-    /// Polls kproxy's log until `found` finds something in it; panics with the log if kproxy
+    /// Polls kproxy's counters in `ns` until `done` holds; panics with its log if kproxy
     /// exits or `timeout` passes first.
-    fn wait_for_log<T>(
+    pub fn wait_for(
         &mut self,
+        ns: &Netns,
         what: &str,
         timeout: Duration,
-        found: impl Fn(&str) -> Option<T>,
-    ) -> T {
+        done: impl Fn(&Syncs) -> bool,
+    ) -> Syncs {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(value) = found(&self.log_text()) {
-                return value;
+            if let Some(syncs) = Syncs::read(ns).filter(|s| done(s)) {
+                return syncs;
             }
             if let Some(status) = self.child.try_wait().expect("polling kproxy") {
                 panic!("kproxy exited with {status}:\n{}", tail(&self.log_text()));
@@ -172,41 +160,66 @@ fn which(program: &str) -> Option<PathBuf> {
         .find(|p| p.exists())
 }
 
-/// The `synced` lines of a kproxy log (tracing's default format, without colours).
-pub fn parse_syncs(log: &str) -> Vec<SyncLine> {
-    log.lines()
-        .filter(|l| l.contains(" synced "))
-        .filter_map(|line| {
-            let field = |key: &str| {
-                let at = line.find(&format!(" {key}="))? + key.len() + 2;
-                line[at..].split_whitespace().next()
-            };
-            Some(SyncLine {
-                full: field("full")? == "true",
-                dirty: field("dirty")?.parse().ok()?,
-                written: field("written")?.parse().ok()?,
-                elapsed: parse_debug_duration(field("elapsed")?)?,
+/// Runs `during` while a thread in `ns` polls kproxy's counters every 20 ms; returns its
+/// result and each sync kproxy finished meanwhile.
+pub fn watch_syncs<R>(ns: &Netns, during: impl FnOnce() -> R) -> (R, Vec<SyncLine>) {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            ns.run_in(|| {
+                let mut lines = Vec::new();
+                let mut last = Syncs::read_here().expect("kproxy's /metrics answers");
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                    if let Some(now) = Syncs::read_here() {
+                        lines.extend(new_syncs(&last, &now));
+                        last = now;
+                    }
+                }
+                lines.extend(
+                    Syncs::read_here()
+                        .map(|now| new_syncs(&last, &now))
+                        .unwrap_or_default(),
+                );
+                lines
             })
-        })
-        .collect()
+        });
+        let result = during();
+        stop.store(true, Ordering::Relaxed);
+        (result, watcher.join().expect("the sync watcher"))
+    })
 }
 
-/// The duration of the first finished drift check (`drift check read the kernel took=…`).
-pub fn parse_drift_check(log: &str) -> Option<Duration> {
-    let line = log
-        .lines()
-        .find(|l| l.contains("drift check read the kernel"))?;
-    let at = line.find(" took=")? + " took=".len();
-    parse_debug_duration(line[at..].split_whitespace().next()?)
-}
-
-/// Parses `Duration`'s `Debug` form: `1.5s`, `850.25ms`, `12µs`, `3ns`.
-pub fn parse_debug_duration(text: &str) -> Option<Duration> {
-    let (number, scale) = [("ns", 1e-9), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0)]
-        .iter()
-        .find_map(|(unit, scale)| text.strip_suffix(unit).map(|n| (n, *scale)))?;
-    let value: f64 = number.parse().ok()?;
-    Some(Duration::from_secs_f64(value * scale))
+/// The syncs between two reads of the counters, full ones first.
+fn new_syncs(before: &Syncs, after: &Syncs) -> Vec<SyncLine> {
+    let kinds = [
+        (
+            true,
+            after.full - before.full,
+            after.full_seconds - before.full_seconds,
+            after.full_written - before.full_written,
+        ),
+        (
+            false,
+            after.partial - before.partial,
+            after.partial_seconds - before.partial_seconds,
+            after.partial_written - before.partial_written,
+        ),
+    ];
+    let syncs = after.total() - before.total();
+    let changes = after.changes - before.changes;
+    let mut lines = Vec::new();
+    for (full, n, seconds, written) in kinds {
+        for _ in 0..n {
+            lines.push(SyncLine {
+                full,
+                changes: changes / syncs,
+                written: written / n,
+                elapsed: Duration::from_secs_f64(seconds / n as f64),
+            });
+        }
+    }
+    lines
 }
 
 fn tail(log: &str) -> String {

@@ -4,8 +4,12 @@
 pub mod churn_source;
 pub mod cluster;
 pub mod env;
+#[path = "../../tests/support/http_get.rs"]
+pub mod http_get;
 pub mod kernel_poll;
 pub mod kproxy;
+#[path = "../../tests/support/metrics.rs"]
+pub mod metrics;
 pub mod netns;
 pub mod quiet;
 pub mod report;

@@ -1,5 +1,6 @@
 //! Terse constructors for tests, benchmarks and examples.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::{
@@ -19,7 +20,7 @@ impl Service {
             internal_traffic_policy: TrafficPolicy::Cluster,
             external_ips: Vec::new(),
             load_balancer_ips: Vec::new(),
-            ipvs_scheduler: None,
+            annotations: BTreeMap::new(),
         }
     }
 

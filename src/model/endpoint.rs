@@ -71,7 +71,7 @@ pub struct EndpointSlice {
 }
 
 /// One endpoint of one service port, merged from all the service's slices.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceEndpoint {
     pub ip: Ipv4Addr,
     pub port: u16,

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -109,9 +110,18 @@ pub struct Service {
     pub external_ips: Vec<Ipv4Addr>,
     /// `status.loadBalancer.ingress[].ip`.
     pub load_balancer_ips: Vec<Ipv4Addr>,
-    /// Value of the `ipvs.kproxy.dev/scheduler` annotation, unvalidated: the IPVS backend
-    /// knows which schedulers exist.
-    pub ipvs_scheduler: Option<String>,
+    /// The service's annotations under kproxy's own domain ([`is_kproxy_annotation`]),
+    /// values trimmed, unvalidated: the backend that reads one knows what it means (the IPVS
+    /// backend reads `ipvs.kproxy.dev/scheduler`). Other annotations are not kept: a
+    /// `last-applied-configuration` can be as large as the object.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Whether an annotation key is kproxy's (its prefix is `kproxy.dev` or a subdomain of it),
+/// and so is kept in [`Service::annotations`].
+pub fn is_kproxy_annotation(key: &str) -> bool {
+    key.split_once('/')
+        .is_some_and(|(prefix, _)| prefix == "kproxy.dev" || prefix.ends_with(".kproxy.dev"))
 }
 
 impl Service {
@@ -123,11 +133,31 @@ impl Service {
         }
     }
 
-    /// Whether the service is reachable from outside the cluster (NodePort, external or
-    /// load-balancer IPs), which is where `externalTrafficPolicy` applies.
+    /// Whether the port is reachable from outside the cluster (NodePort, external or
+    /// load-balancer IPs), which is where `externalTrafficPolicy` applies (kube-proxy's
+    /// `ExternallyAccessible`).
     pub fn has_external_destinations(&self, port: &ServicePort) -> bool {
-        port.node_port.is_some()
+        port.node_port().is_some()
             || !self.external_ips.is_empty()
             || !self.load_balancer_ips.is_empty()
+    }
+
+    /// The ports that get rules, in the service's order: a port repeating an earlier one's
+    /// name and protocol is the same port to the endpoint merge, so it is skipped (the API
+    /// server refuses such a service; the compilers must still never emit a chain twice).
+    pub fn distinct_ports(&self) -> impl Iterator<Item = &ServicePort> {
+        self.ports.iter().enumerate().filter_map(|(i, port)| {
+            let repeated = self.ports[..i]
+                .iter()
+                .any(|p| p.name == port.name && p.protocol == port.protocol);
+            (!repeated).then_some(port)
+        })
+    }
+}
+
+impl ServicePort {
+    /// The node port, if any (0 means none).
+    pub fn node_port(&self) -> Option<u16> {
+        self.node_port.filter(|&p| p != 0)
     }
 }

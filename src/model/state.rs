@@ -3,7 +3,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::{Change, EndpointSlice, Service, ServiceEndpoint, ServiceName, ServicePort, SliceName};
+use super::{
+    Change, EndpointSlice, Service, ServiceEndpoint, ServiceName, ServicePort, ServiceSnapshot,
+    SliceName,
+};
 
 /// What this node knows of itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,16 +23,45 @@ pub struct NodeInfo {
 #[derive(Debug, Default)]
 pub struct ProxyState {
     node: NodeInfo,
+    /// The node as the last sync saw it: when `node` differs, every service is pending.
+    synced_node: NodeInfo,
     /// Shared with the source that reported them: applying a change clones no object.
     services: BTreeMap<ServiceName, Arc<Service>>,
     slices: BTreeMap<SliceName, Arc<EndpointSlice>>,
     /// Sorted; a `Vec`, not a `BTreeSet`: a service has one or two slices, and a set's
     /// node is ~550 bytes.
     slices_by_service: HashMap<ServiceName, Vec<SliceName>>,
-    dirty: BTreeSet<ServiceName>,
+    /// Services changed since the last sync, each with what it was then, so that changes
+    /// which cancel out (A → B → A) leave nothing pending, as in kube-proxy's trackers.
+    dirty: BTreeMap<ServiceName, Pending>,
     service_changes: u64,
     endpoint_changes: u64,
+    /// Trigger times of changes a failed sync handed back.
+    restored_trigger_times: Vec<SystemTime>,
+}
+
+/// One changed service: what it was at the last sync, and the trigger times of the
+/// EndpointSlice changes since.
+#[derive(Debug)]
+struct Pending {
+    /// `None` when unknown (handed back by a failed sync): then it is synced whatever
+    /// happens to it.
+    was: Option<Was>,
     trigger_times: Vec<SystemTime>,
+}
+
+/// A service and its slices as the last sync saw them.
+#[derive(Debug)]
+struct Was {
+    service: Option<Arc<Service>>,
+    /// In name order.
+    slices: Box<[Arc<EndpointSlice>]>,
+}
+
+impl Was {
+    fn is_nothing(&self) -> bool {
+        self.service.is_none() && self.slices.is_empty()
+    }
 }
 
 /// What a sync is about to act on, taken out of the state in one step.
@@ -44,11 +76,13 @@ pub struct PendingChanges {
 
 impl ProxyState {
     pub fn new(node_name: impl Into<String>) -> Self {
+        let node = NodeInfo {
+            name: node_name.into(),
+            ..NodeInfo::default()
+        };
         Self {
-            node: NodeInfo {
-                name: node_name.into(),
-                ..NodeInfo::default()
-            },
+            synced_node: node.clone(),
+            node,
             ..Self::default()
         }
     }
@@ -69,51 +103,65 @@ impl ProxyState {
                     return false;
                 }
                 self.service_changes += 1;
-                self.dirty.insert(svc.name.clone());
+                let had_nothing = self.mark(&svc.name, None);
+                let shared = Arc::clone(&svc);
                 self.services.insert(svc.name.clone(), svc);
+                if !had_nothing {
+                    self.settle(&shared.name);
+                }
                 true
             }
             Change::ServiceDeleted(name) => {
-                if self.services.remove(&name).is_none() {
+                if !self.services.contains_key(&name) {
                     return false;
                 }
                 self.service_changes += 1;
-                self.dirty.insert(name);
+                self.mark(&name, None);
+                self.services.remove(&name);
+                self.settle(&name);
                 true
             }
             Change::SliceUpdated(slice) => {
-                if self
-                    .slices
-                    .get(&slice.name)
-                    .is_some_and(|old| same(old, &slice))
-                {
+                let old = self.slices.get(&slice.name);
+                if old.is_some_and(|old| same(old, &slice)) {
                     return false;
                 }
                 self.endpoint_changes += 1;
-                if let Some(t) = slice.trigger_time {
-                    self.trigger_times.push(t);
+                let old_service = old.map(|o| o.service.clone());
+                let shared = Arc::clone(&slice);
+                let service = &shared.service;
+                if let Some(old_service) = &old_service {
+                    self.mark(old_service, None);
                 }
-                if let Some(old) = self.slices.get(&slice.name) {
-                    let old_service = old.service.clone();
-                    self.unlink_slice(&old_service, &slice.name);
+                let had_nothing = self.mark(service, slice.trigger_time);
+                if let Some(old_service) = &old_service {
+                    self.unlink_slice(old_service, &slice.name);
                 }
-                self.dirty.insert(slice.service.clone());
-                let names = self
-                    .slices_by_service
-                    .entry(slice.service.clone())
-                    .or_default();
+                let names = match self.slices_by_service.get_mut(service) {
+                    Some(names) => names,
+                    None => self.slices_by_service.entry(service.clone()).or_default(),
+                };
                 if let Err(at) = names.binary_search(&slice.name) {
                     names.insert(at, slice.name.clone());
                 }
                 self.slices.insert(slice.name.clone(), slice);
+                if let Some(old_service) = &old_service {
+                    self.settle(old_service);
+                }
+                if !had_nothing {
+                    self.settle(service);
+                }
                 true
             }
             Change::SliceDeleted(name) => {
-                let Some(old) = self.slices.remove(&name) else {
+                let Some(service) = self.slices.get(&name).map(|s| s.service.clone()) else {
                     return false;
                 };
                 self.endpoint_changes += 1;
-                self.unlink_slice(&old.service, &name);
+                self.mark(&service, None);
+                self.slices.remove(&name);
+                self.unlink_slice(&service, &name);
+                self.settle(&service);
                 true
             }
             Change::NodeUpdated(node) => {
@@ -121,11 +169,71 @@ impl ProxyState {
                     return false;
                 }
                 self.node = node;
-                self.dirty.extend(self.services.keys().cloned());
                 true
             }
             Change::InitialSyncDone => false,
         }
+    }
+
+    /// Notes what `service` is now, before a change to it, unless it already changed since
+    /// the last sync; and the change's trigger time. Returns whether the service had
+    /// nothing (no service, no slice) at the last sync: then only a removal can bring it
+    /// back to that.
+    fn mark(&mut self, service: &ServiceName, trigger: Option<SystemTime>) -> bool {
+        let had_nothing = match self.dirty.get(service) {
+            Some(pending) => pending.was.as_ref().is_some_and(Was::is_nothing),
+            None => {
+                let was = Was {
+                    service: self.services.get(service).cloned(),
+                    slices: self.slices_of(service).cloned().collect(),
+                };
+                let had_nothing = was.is_nothing();
+                let pending = Pending {
+                    was: Some(was),
+                    trigger_times: Vec::new(),
+                };
+                self.dirty.insert(service.clone(), pending);
+                had_nothing
+            }
+        };
+        if let Some(t) = trigger
+            && let Some(pending) = self.dirty.get_mut(service)
+        {
+            // Most services see one trigger between two syncs.
+            pending.trigger_times.reserve_exact(1);
+            pending.trigger_times.push(t);
+        }
+        had_nothing
+    }
+
+    /// Forgets the change to `service` if it is back to what the last sync saw.
+    fn settle(&mut self, service: &ServiceName) {
+        let Some(Pending { was: Some(was), .. }) = self.dirty.get(service) else {
+            return;
+        };
+        let same_service = match (&was.service, self.services.get(service)) {
+            (None, None) => true,
+            (Some(a), Some(b)) => same(a, b),
+            _ => false,
+        };
+        let same_slices = same_service
+            && self.slices_of(service).count() == was.slices.len()
+            && self
+                .slices_of(service)
+                .zip(&*was.slices)
+                .all(|(a, b)| same(a, b));
+        if same_slices {
+            self.dirty.remove(service);
+        }
+    }
+
+    /// The service's slices, in name order.
+    fn slices_of(&self, service: &ServiceName) -> impl Iterator<Item = &Arc<EndpointSlice>> {
+        self.slices_by_service
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| self.slices.get(name))
     }
 
     fn unlink_slice(&mut self, service: &ServiceName, slice: &SliceName) {
@@ -137,38 +245,70 @@ impl ProxyState {
                 self.slices_by_service.remove(service);
             }
         }
-        self.dirty.insert(service.clone());
     }
 
     /// Hands the accumulated changes to a sync and starts a new accumulation.
     pub fn take_pending(&mut self) -> PendingChanges {
+        let mut trigger_times = std::mem::take(&mut self.restored_trigger_times);
+        let mut names = Vec::with_capacity(self.dirty.len());
+        for (name, pending) in std::mem::take(&mut self.dirty) {
+            trigger_times.extend(pending.trigger_times);
+            names.push(name);
+        }
+        let mut dirty: BTreeSet<ServiceName> = names.into_iter().collect();
+        if self.node != self.synced_node {
+            // Which endpoints are local (and later, in which zone) changed for all.
+            dirty.extend(self.services.keys().cloned());
+            self.synced_node = self.node.clone();
+        }
         PendingChanges {
-            dirty: std::mem::take(&mut self.dirty),
+            dirty,
             service_changes: std::mem::take(&mut self.service_changes),
             endpoint_changes: std::mem::take(&mut self.endpoint_changes),
-            trigger_times: std::mem::take(&mut self.trigger_times),
+            trigger_times,
         }
     }
 
     /// Whether changes are waiting for a sync.
     pub fn has_pending(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() || (self.node != self.synced_node && !self.services.is_empty())
     }
 
-    /// Puts back changes a failed sync could not program, so the retry covers them.
+    /// Puts back changes a failed sync could not program, so the retry covers them
+    /// whatever happens to them meanwhile.
     pub fn restore_pending(&mut self, pending: PendingChanges) {
-        self.dirty.extend(pending.dirty);
+        for name in pending.dirty {
+            self.dirty
+                .entry(name)
+                .or_insert_with(|| Pending {
+                    was: None,
+                    trigger_times: Vec::new(),
+                })
+                .was = None;
+        }
         self.service_changes += pending.service_changes;
         self.endpoint_changes += pending.endpoint_changes;
-        self.trigger_times.extend(pending.trigger_times);
+        self.restored_trigger_times.extend(pending.trigger_times);
     }
 
     pub fn services(&self) -> impl Iterator<Item = &Service> {
         self.services.values().map(|s| &**s)
     }
 
+    /// The services as shared with the sources, for [`ServiceSnapshot::read`].
+    pub fn shared_services(&self) -> impl Iterator<Item = &Arc<Service>> {
+        self.services.values()
+    }
+
     pub fn service(&self, name: &ServiceName) -> Option<&Service> {
         self.services.get(name).map(|s| &**s)
+    }
+
+    /// The service with the endpoints of each of its ports, as a compiler reads it.
+    pub fn snapshot(&self, name: &ServiceName) -> Option<ServiceSnapshot> {
+        self.services
+            .get(name)
+            .map(|svc| ServiceSnapshot::read(self, svc))
     }
 
     pub fn service_count(&self) -> usize {
@@ -204,7 +344,7 @@ impl ProxyState {
                     .entry((ep.ip, ep_port.port))
                     .and_modify(|existing| {
                         if candidate.ready && !existing.ready {
-                            *existing = candidate.clone();
+                            *existing = candidate;
                         }
                     })
                     .or_insert(candidate);

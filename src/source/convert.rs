@@ -7,6 +7,7 @@
 //! them with `Metrics::reject(kind, error.reason())`.
 
 mod error;
+mod names;
 mod service;
 mod slice;
 #[cfg(test)]
@@ -15,19 +16,19 @@ mod tests;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use error::ObjectError;
-pub use service::{IPVS_SCHEDULER_ANNOTATION, service};
+pub use names::NameRule;
+pub use service::service;
 pub use slice::{SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, endpoint_slice};
 
 /// Namespace of objects that do not say (manifest files); the API server always sets one.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// `namespace/name` of an object for log lines, with the defaults conversion applies.
+/// Control characters, quotes and backslashes come out escaped (as [`str::escape_debug`]
+/// writes them), so a hostile name stays on its one log line.
 pub fn object_ref(meta: &ObjectMeta) -> String {
-    format!(
-        "{}/{}",
-        namespace(meta),
-        meta.name.as_deref().unwrap_or("<unnamed>")
-    )
+    let name = meta.name.as_deref().unwrap_or("<unnamed>");
+    format!("{}/{}", namespace(meta).escape_debug(), name.escape_debug())
 }
 
 fn namespace(meta: &ObjectMeta) -> &str {
@@ -37,11 +38,34 @@ fn namespace(meta: &ObjectMeta) -> &str {
         .unwrap_or(DEFAULT_NAMESPACE)
 }
 
-/// `(namespace, name)`, or [`ObjectError::MissingName`].
-fn names(meta: &ObjectMeta) -> Result<(String, String), ObjectError> {
-    match meta.name.as_deref() {
-        Some(name) if !name.is_empty() => Ok((namespace(meta).to_string(), name.to_string())),
-        _ => Err(ObjectError::MissingName),
+/// `(namespace, name)`: the namespace a DNS-1123 label, the name following `rule`.
+fn names(meta: &ObjectMeta, rule: NameRule) -> Result<(String, String), ObjectError> {
+    let name = match meta.name.as_deref() {
+        Some(name) if !name.is_empty() => name,
+        _ => return Err(ObjectError::MissingName),
+    };
+    let namespace = namespace(meta);
+    if !NameRule::Dns1123Label.allows(namespace) {
+        return Err(ObjectError::InvalidNamespace(namespace.to_string()));
+    }
+    if !rule.allows(name) {
+        return Err(ObjectError::InvalidName {
+            value: name.to_string(),
+            rule,
+        });
+    }
+    Ok((namespace.to_string(), name.to_string()))
+}
+
+/// A port's name: empty, or a DNS-1123 label (Services and EndpointSlices alike; the
+/// stricter IANA service-name rule is for container ports, which kproxy never reads).
+fn port_name(name: &str, label: &str) -> Result<(), ObjectError> {
+    if name.is_empty() || NameRule::Dns1123Label.allows(name) {
+        Ok(())
+    } else {
+        Err(ObjectError::InvalidPortName {
+            port: label.to_string(),
+        })
     }
 }
 

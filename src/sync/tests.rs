@@ -95,7 +95,10 @@ fn svc(name: &str, last: u8) -> Change {
     )
 }
 
-fn start(backend: &FakeBackend) -> mpsc::Sender<Change> {
+/// A loop over (a clone of) `backend` with one source, not started, and its channel.
+fn new_loop<B: Backend + Clone + 'static>(
+    backend: &B,
+) -> (mpsc::Sender<Change>, mpsc::Receiver<Change>, SyncLoop<B>) {
     let (tx, rx) = mpsc::channel(64);
     let sync = SyncLoop::new(
         ProxyState::new("n"),
@@ -105,6 +108,11 @@ fn start(backend: &FakeBackend) -> mpsc::Sender<Change> {
         (),
         1,
     );
+    (tx, rx, sync)
+}
+
+fn start(backend: &FakeBackend) -> mpsc::Sender<Change> {
+    let (tx, rx, sync) = new_loop(backend);
     tokio::spawn(sync.run(rx, false));
     tx
 }
@@ -207,16 +215,8 @@ async fn a_failed_sync_is_retried_in_full_with_its_changes() {
 async fn once_returns_the_first_sync_result() {
     let backend = FakeBackend::new();
     *backend.failures_left.lock().unwrap() = 1;
-    let (tx, rx) = mpsc::channel(4);
+    let (tx, rx, sync) = new_loop(&backend);
     tx.send(Change::InitialSyncDone).await.unwrap();
-    let sync = SyncLoop::new(
-        ProxyState::new("n"),
-        backend.clone(),
-        PERIODS,
-        Metrics::new(),
-        (),
-        1,
-    );
     assert!(sync.run(rx, true).await.is_err());
 }
 
@@ -241,4 +241,119 @@ async fn a_backend_is_woken_between_syncs_while_it_asks() {
         .collect();
     assert_eq!(at, vec![5500, 6000, 6500]);
     assert_eq!(backend.calls().len(), 1, "wakeups are not syncs");
+}
+
+/// A backend whose syncs block until the test opens the gate: a kernel taking its time.
+/// The gate opens by itself after [`SlowBackend::GIVE_UP`], so that a loop that blocks its
+/// runtime fails the test rather than hanging it.
+#[derive(Clone, Default)]
+struct SlowBackend {
+    started: Arc<Mutex<usize>>,
+    gate: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl SlowBackend {
+    const GIVE_UP: Duration = Duration::from_secs(10);
+
+    fn new() -> Self {
+        let backend = Self::default();
+        let watchdog = backend.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Self::GIVE_UP);
+            watchdog.open();
+        });
+        backend
+    }
+
+    fn open(&self) {
+        let (open, wake) = &*self.gate;
+        *open.lock().unwrap() = true;
+        wake.notify_all();
+    }
+
+    fn is_open(&self) -> bool {
+        *self.gate.0.lock().unwrap()
+    }
+
+    /// Polls (on the runtime, every 10 ms) until the first sync is in the backend.
+    async fn wait_until_started(&self) {
+        let deadline = std::time::Instant::now() + Self::GIVE_UP;
+        while *self.started.lock().unwrap() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sync never started"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Backend for SlowBackend {
+    fn sync(
+        &mut self,
+        _: &ProxyState,
+        _: &PendingChanges,
+        full: bool,
+    ) -> Result<SyncReport, SyncError> {
+        *self.started.lock().unwrap() += 1;
+        let (open, wake) = &*self.gate;
+        let _open = wake
+            .wait_while(open.lock().unwrap(), |open| !*open)
+            .unwrap();
+        Ok(SyncReport {
+            full,
+            objects_written: 0,
+        })
+    }
+}
+
+/// One runtime thread, as a worst case: a sync that held it would stall this test until the
+/// watchdog opens the gate.
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_sync_leaves_the_runtime_free_and_the_loop_can_stop_meanwhile() {
+    let backend = SlowBackend::new();
+    let (tx, rx, sync) = new_loop(&backend);
+    let running = tokio::spawn(sync.run(rx, false));
+    tx.send(Change::InitialSyncDone).await.unwrap();
+    backend.wait_until_started().await;
+    assert!(
+        !backend.is_open(),
+        "this task only ran once the sync was over"
+    );
+
+    // While the backend is stuck, sources can still queue changes, and stopping the loop
+    // (what SIGTERM does) takes effect at once.
+    for i in 0..10 {
+        tx.send(svc(&format!("s{i}"), i)).await.unwrap();
+    }
+    running.abort();
+    let stopped = tokio::time::timeout(Duration::from_secs(2), running).await;
+    let ended = stopped.expect("the loop did not stop within 2 s");
+    assert!(
+        ended.unwrap_err().is_cancelled(),
+        "the loop ended on its own"
+    );
+    assert!(!backend.is_open(), "the loop stopped only after the sync");
+    backend.open();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_state_comes_back_from_a_slow_sync() {
+    let backend = SlowBackend::new();
+    let (tx, rx, sync) = new_loop(&backend);
+    let first = tokio::spawn(sync.first_sync(rx));
+    tx.send(svc("a", 1)).await.unwrap();
+    tx.send(Change::InitialSyncDone).await.unwrap();
+    backend.wait_until_started().await;
+    backend.open();
+    let first = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first sync returned")
+        .unwrap()
+        .unwrap();
+    assert!(first.report.full);
+    assert_eq!(
+        first.services, 1,
+        "the state came back from the backend call"
+    );
 }

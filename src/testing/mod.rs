@@ -7,6 +7,7 @@ pub mod controlplane;
 pub mod ipset;
 pub mod iptables;
 pub mod ipvs;
+pub mod kernel;
 pub mod netns;
 pub mod objects;
 pub mod scale;

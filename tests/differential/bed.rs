@@ -12,7 +12,7 @@ use kproxy::testing::controlplane::{ControlPlane, Options, Proxy, binaries_or_sk
 
 use crate::corpus::{NS, ServiceSpec};
 use crate::mode::Mode;
-use crate::support::netns::kernel_tests_possible;
+use crate::support::netns::netns_available;
 use crate::twin::Twin;
 
 /// How long both proxies may take to program a step.
@@ -34,7 +34,7 @@ impl Bed {
     pub fn start(mode: Mode) -> Option<Self> {
         // First: it fails, rather than skips, under KPROXY_REQUIRE_KERNEL=1.
         let bins = binaries_or_skip()?;
-        if !kernel_tests_possible() {
+        if !netns_available(&[]) {
             return None;
         }
         let cp = ControlPlane::start(bins, Options::default());

@@ -13,8 +13,6 @@
 //! (200 services, 8 steps). Needs root and the upstream binaries; skipped without them,
 //! failed when `KPROXY_REQUIRE_KERNEL=1`.
 
-#[path = "../support/http_get.rs"]
-mod http_get;
 #[path = "../support/mod.rs"]
 mod support;
 

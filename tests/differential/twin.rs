@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use kproxy::testing::controlplane::{ControlPlane, Process, Proxy, ProxySettings, proxies};
 
-use crate::http_get::{get, metric};
+use crate::support::http_get::{get, metric};
 use crate::mode::Mode;
 use crate::support::echo::EchoServer;
 use crate::support::netns::Netns;

@@ -6,18 +6,12 @@
 pub mod ipvsadm;
 pub mod netns;
 
-use std::io::Write;
-use std::path::Path;
+use kproxy::testing::kernel::{Need, netns_available};
 
-/// Whether this kernel has IPVS loaded. The build machine's kernel has none; the VM's does.
-/// A test that needs IPVS returns early (and passes) after printing why, uncaptured.
-pub fn ipvs_or_skip(test: &str) -> bool {
-    if Path::new("/proc/net/ip_vs").exists() {
-        return true;
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIP {test}: no IPVS in this kernel (/proc/net/ip_vs missing); run tests/vm/run-ipvs-tests.sh"
-    );
-    false
+/// Whether the calling test can run: root with iproute2 and iptables, `ipvsadm` and
+/// `ipset` to check the kernel with, and a kernel with IPVS. The build machine's kernel has
+/// none: there IPVS tests skip, and tests/vm/run-ipvs-tests.sh runs them in a VM where
+/// `KPROXY_REQUIRE_IPVS=1` makes a missing IPVS fail them (`kproxy::testing::kernel`).
+pub fn ipvs_available() -> bool {
+    netns_available(&[Need::Ipvs, Need::Tool("ipvsadm"), Need::Tool("ipset")])
 }

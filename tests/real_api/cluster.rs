@@ -12,10 +12,10 @@ use k8s_openapi::api::events::v1 as events;
 use kproxy::testing::controlplane::{AuditEvent, ControlPlane, Options, binaries_or_skip};
 use kproxy::testing::objects;
 
-use crate::http_get::{get, metric};
 use crate::support::echo::{Outcome, addr, tcp_request};
+use crate::support::http_get::{get, metric};
 use crate::support::kproxy::Kproxy;
-use crate::support::netns::kernel_tests_possible;
+use crate::support::netns::netns_available;
 use crate::support::topology::{NODE_NAME, Topology, pod_ip};
 
 /// The namespace of the tests' Services and Pods.
@@ -49,7 +49,7 @@ impl Cluster {
     pub fn new(options: Options) -> Option<Self> {
         // First: it fails, rather than skips, under KPROXY_REQUIRE_KERNEL=1.
         let bins = binaries_or_skip()?;
-        if !kernel_tests_possible() {
+        if !netns_available(&[]) {
             return None;
         }
         let cp = ControlPlane::start(bins, options);

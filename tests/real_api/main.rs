@@ -17,8 +17,6 @@
 //! tests/kube_source). Needs root and the upstream binaries (scripts/build-upstream.sh);
 //! skipped without them, failed when KPROXY_REQUIRE_KERNEL=1.
 
-#[path = "../support/http_get.rs"]
-mod http_get;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::echo::{Outcome, addr, backends, names, tcp_request};
 use super::kproxy::{Kproxy, eventually};
 use super::manifests::{Port, service_yaml, slice_yaml, write};
+use super::metrics::wait_for_syncs;
 use super::netns::Netns;
 use super::topology::{CLIENT_IP, NODE_NAME, NODE_POD_GATEWAY, Topology, pod_ip};
 
@@ -137,6 +138,9 @@ impl Setup {
         let dir = manifest_dir(write);
         let kproxy = start(&topo.node, dir.path());
         let setup = Setup { topo, dir, kproxy };
+        // The whole first sync, not just web's part of it: IPVS mode creates the virtual
+        // servers one by one, so web can answer before the others exist.
+        wait_for_syncs(&setup.topo.node, "the first sync", wait, |s| s.full >= 1);
         setup.wait_for_service(WEB_IP, 80, wait);
         setup
     }

@@ -1,11 +1,12 @@
 //! Plain HTTP GETs from inside a network namespace, for kproxy's `/healthz`, `/livez` and
-//! `/metrics`, which it serves inside the node namespace.
+//! `/metrics`, which it serves inside the node namespace. Shared with the benches (included
+//! by path), hence no `crate::` paths.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::support::netns::Netns;
+use kproxy::testing::netns::Netns;
 
 /// A response: status code and body.
 #[derive(Debug)]
@@ -16,15 +17,18 @@ pub struct Response {
 
 /// `GET path` from inside `ns`; `None` if nothing answers (not listening yet).
 pub fn get(ns: &Netns, addr: SocketAddr, path: &str) -> Option<Response> {
+    ns.run_in(move || get_here(addr, path))
+}
+
+/// `GET path` from the namespace the calling thread is in.
+pub fn get_here(addr: SocketAddr, path: &str) -> Option<Response> {
     let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    ns.run_in(move || {
-        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-        conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        conn.write_all(request.as_bytes()).ok()?;
-        let mut raw = Vec::new();
-        conn.read_to_end(&mut raw).ok()?;
-        parse(&String::from_utf8_lossy(&raw))
-    })
+    let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    conn.write_all(request.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw).ok()?;
+    parse(&String::from_utf8_lossy(&raw))
 }
 
 fn parse(raw: &str) -> Option<Response> {

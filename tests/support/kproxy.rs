@@ -23,9 +23,14 @@ pub fn run_once(args: &[&str]) -> Output {
 }
 
 /// Starts kproxy for a test node: Services and EndpointSlices from `dir`, all kernel work
-/// in `node`, the topology's node name and pod CIDR, HTTP servers on free loopback ports;
-/// `extra` adds the proxy mode and its flags.
+/// in `node`, the topology's node name and pod CIDR, HTTP servers on kube-proxy's ports in
+/// the node namespace (`/metrics` is what tests wait on: [`super::metrics`]); `extra` adds
+/// the proxy mode and its flags.
 pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> Kproxy {
+    let (healthz, metrics) = (
+        super::metrics::HEALTHZ.to_string(),
+        super::metrics::METRICS.to_string(),
+    );
     let mut args = vec![
         "--manifests",
         dir.to_str().expect("UTF-8 path"),
@@ -36,9 +41,9 @@ pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> 
         "--cluster-cidr",
         "10.244.0.0/16",
         "--healthz-bind-address",
-        "127.0.0.1:0",
+        &healthz,
         "--metrics-bind-address",
-        "127.0.0.1:0",
+        &metrics,
     ];
     args.extend_from_slice(extra);
     let log = dir.join(format!(
@@ -57,9 +62,15 @@ pub struct Kproxy {
 impl Kproxy {
     /// Starts `kproxy ARGS`, logging to `log`.
     pub fn start(args: &[&str], log: &Path) -> Self {
+        Self::start_with_env(args, log, &[])
+    }
+
+    /// [`Kproxy::start`] with more environment variables (`PATH`, say).
+    pub fn start_with_env(args: &[&str], log: &Path, env: &[(&str, &str)]) -> Self {
         let file = std::fs::File::create(log).expect("log file");
         let child = Command::new(binary())
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "kproxy=debug")
             .stdout(Stdio::from(file.try_clone().unwrap()))
             .stderr(Stdio::from(file))
@@ -82,12 +93,23 @@ impl Kproxy {
         }
     }
 
-    /// Stops kproxy with SIGTERM and waits for it.
-    pub fn stop(mut self) {
-        let _ = nix::sys::signal::kill(
+    /// Sends SIGTERM, as the kubelet does to stop a pod.
+    pub fn terminate(&self) {
+        nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
-        );
+        )
+        .expect("sending SIGTERM to kproxy");
+    }
+
+    /// How kproxy exited, once it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("polling kproxy")
+    }
+
+    /// Stops kproxy with SIGTERM and waits for it.
+    pub fn stop(mut self) {
+        self.terminate();
         let _ = self.child.wait();
     }
 }

@@ -4,7 +4,9 @@
 pub mod conntrack;
 pub mod e2e;
 pub mod echo;
+pub mod http_get;
 pub mod kproxy;
 pub mod manifests;
+pub mod metrics;
 pub mod netns;
 pub mod topology;

@@ -1,21 +1,8 @@
 //! Throwaway network namespaces (`kproxy::testing::netns`), and whether this machine can
-//! run the tests that need them.
+//! run the tests that need them (`kproxy::testing::kernel`: a test that cannot run skips,
+//! or fails under `KPROXY_REQUIRE_KERNEL=1`).
 
-use std::process::Command;
-
+// Some binaries include this file alone (by path) and use only `Netns`.
+#[allow(unused_imports)]
+pub use kproxy::testing::kernel::netns_available;
 pub use kproxy::testing::netns::Netns;
-
-/// Whether this process may create namespaces and program rules (root, with `ip` and
-/// `iptables-restore` installed). Tests that need a kernel skip, loudly, when it may not.
-pub fn kernel_tests_possible() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let tools = ["ip", "iptables-restore", "iptables-save"].iter().all(|t| {
-        Command::new(t).arg("-V").output().is_ok() || Command::new(t).arg("-h").output().is_ok()
-    });
-    if !(root && tools) {
-        eprintln!(
-            "SKIPPED: needs root with iproute2 and iptables installed (run the README's test command)"
-        );
-    }
-    root && tools
-}

@@ -240,7 +240,7 @@ cmd_run() {
     # runs PVM-enlightened guest kernels; Debian's kernel hangs there. Use TCG then.
     if [ -w /dev/kvm ] && grep -qwE 'vmx|svm' /proc/cpuinfo && [ ! -d /sys/module/kvm_pvm ]; then accel=kvm; else accel=tcg; fi
   fi
-  append="console=ttyS0 quiet panic=-1 ${KAPPEND:-}"
+  append="console=ttyS0 quiet panic=-1 no_timer_check ${KAPPEND:-}"
   [ -n "$share" ] && { append+=" ivm_share=1"; qemu+=(-virtfs "local,path=$share,mount_tag=host0,security_model=none,multidevs=remap"); }
   [ -n "$hostroot" ] && { append+=" ivm_hostroot=1"; qemu+=(-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"); }
   qemu+=(-accel "$accel" -cpu "$([ "$accel" = kvm ] && echo host || echo max)" -smp "$SMP" -m "$MEM"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # run-ipvs-tests.sh - run kproxy's IPVS integration tests in a kernel that has IPVS.
 #
-# The build machine's kernel has no IPVS, so the tests listed below skip there. This script
+# The build machine's kernel has no IPVS, so the tests listed below skip there. In the VM
+# they must run: the guest command sets KPROXY_REQUIRE_KERNEL=1 and KPROXY_REQUIRE_IPVS=1,
+# so a test that finds no IPVS (or no root, no ipvsadm …) fails. This script
 # prepares the VM (tests/vm/ipvs-vm.sh setup + build, cached), builds the test binaries with
 # `cargo test --no-run`, and boots ONE VM per test binary, which runs the binary unchanged
 # (host / shared read-only) with --test-threads=1. It prints the binaries' output (with
@@ -62,7 +64,7 @@ for exe in "${exes[@]}"; do
   name=$(basename "$exe")
   t=$(now)
   echo "[run-ipvs-tests] ==> $name (one VM)" >&2
-  cmd="RUST_BACKTRACE=1 $(printf '%q ' "$exe" --test-threads=1 "${extra[@]}")"
+  cmd="RUST_BACKTRACE=1 KPROXY_REQUIRE_KERNEL=1 KPROXY_REQUIRE_IPVS=1 $(printf '%q ' "$exe" --test-threads=1 "${extra[@]}")"
   rc=0
   IVM_CWD=$root "$here/ipvs-vm.sh" run --hostroot "${share[@]}" -- "$cmd" || rc=$?
   echo "[run-ipvs-tests] <== $name: exit $rc, $(since "$t") (boot + tests + poweroff)" >&2

@@ -3,9 +3,10 @@
 //! kube-ipvs0, and the ipset members the constant iptables rules match.
 //!
 //! Incremental like the iptables compiler: each service compiles on its own into a
-//! [`ServicePlan`]; the [`Compiler`] caches plans and recompiles only dirty services. The
-//! aggregate [`Desired`] is assembled from the cached plans on every call (cheap: it moves
-//! `Arc`s), and [`Compiled::touched`] names the virtual servers a partial sync must diff.
+//! [`ServicePlan`]; the [`Compiler`] caches plans (in the model's [`ServiceCache`]) and
+//! recompiles a service only when its snapshot changed. The aggregate [`Desired`] is
+//! assembled from the cached plans on every call (cheap: it moves `Arc`s), and
+//! [`Compiled::touched`] names the virtual servers a partial sync must diff.
 
 mod service;
 #[cfg(test)]
@@ -21,9 +22,12 @@ use tracing::warn;
 use super::netlink::{ServiceKey, VirtualService};
 use super::sets::IpvsSet;
 use crate::ipset::Entry;
-use crate::model::{ProxyState, ServiceName, ServicePortName};
+use crate::model::{ProxyState, ServiceCache, ServiceName, ServicePortName, ServiceSnapshot};
 
 pub use service::compile_service;
+
+/// Annotation choosing the IPVS scheduler of one service, overriding `--ipvs-scheduler`.
+pub const SCHEDULER_ANNOTATION: &str = "ipvs.kproxy.dev/scheduler";
 
 /// The kernel's IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c).
 pub const SCHEDULERS: &[&str] = &[
@@ -92,7 +96,9 @@ pub struct Compiler {
     opts: CompileOptions,
     /// Node addresses NodePorts answer on, sorted.
     node_addresses: Vec<Ipv4Addr>,
-    plans: BTreeMap<ServiceName, Arc<ServicePlan>>,
+    /// Counts changes of `node_addresses`: the key of the cached plans, which depend on them.
+    node_epoch: u64,
+    plans: ServiceCache<ServicePlan, u64>,
     /// Whether `plans` covers every service of the state.
     complete: bool,
     /// Virtual servers claimed twice, with the losing claim, as last logged.
@@ -104,7 +110,8 @@ impl Compiler {
         Self {
             opts,
             node_addresses: Vec::new(),
-            plans: BTreeMap::new(),
+            node_epoch: 0,
+            plans: ServiceCache::default(),
             complete: false,
             conflicts: BTreeSet::new(),
         }
@@ -116,6 +123,7 @@ impl Compiler {
         let addrs = node_port_addresses(local, &self.opts.nodeport_addresses);
         if addrs != self.node_addresses {
             self.node_addresses = addrs;
+            self.node_epoch += 1;
             self.complete = false;
         }
     }
@@ -124,14 +132,15 @@ impl Compiler {
         &self.node_addresses
     }
 
-    /// Recompiles everything.
+    /// Compiles every service whose snapshot changed (reusing the others' plans) and
+    /// forgets deleted ones.
     pub fn compile_all(&mut self, state: &ProxyState) -> Compiled {
-        let old = std::mem::take(&mut self.plans);
-        for svc in state.services() {
-            let plan = compile_service(svc, state, &self.opts.scheduler, &self.node_addresses);
-            report_scheduler(&svc.name, old.get(&svc.name).map(Arc::as_ref), &plan);
-            self.plans.insert(svc.name.clone(), Arc::new(plan));
-        }
+        let snapshots = state
+            .shared_services()
+            .map(|svc| ServiceSnapshot::read(state, svc))
+            .collect();
+        let removed = self.plans.missing_from(state);
+        self.update(snapshots, &removed.iter().collect::<Vec<_>>(), None);
         self.complete = true;
         Compiled {
             desired: self.assemble(),
@@ -139,30 +148,61 @@ impl Compiler {
         }
     }
 
-    /// Recompiles the services in `dirty` (forgetting deleted ones) and reuses the others'
-    /// plans. The first call, and the first after the node addresses changed, is full.
+    /// Recompiles the services in `dirty` whose snapshot changed (forgetting deleted ones)
+    /// and reuses the others' plans. The first call, and the first after the node
+    /// addresses changed, is full.
     pub fn compile(&mut self, state: &ProxyState, dirty: &BTreeSet<ServiceName>) -> Compiled {
         if !self.complete {
             return self.compile_all(state);
         }
+        let snapshots = dirty
+            .iter()
+            .filter_map(|name| state.snapshot(name))
+            .collect();
+        let removed: Vec<&ServiceName> = dirty
+            .iter()
+            .filter(|name| state.service(name).is_none())
+            .collect();
         let mut touched = BTreeSet::new();
-        for name in dirty {
-            let old = self.plans.remove(name);
-            if let Some(old) = &old {
-                touched.extend(old.virtual_servers.iter().map(|v| v.service.key()));
-            }
-            let Some(svc) = state.service(name) else {
-                continue;
-            };
-            let plan = compile_service(svc, state, &self.opts.scheduler, &self.node_addresses);
-            report_scheduler(name, old.as_deref(), &plan);
-            touched.extend(plan.virtual_servers.iter().map(|v| v.service.key()));
-            self.plans.insert(name.clone(), Arc::new(plan));
-        }
+        self.update(snapshots, &removed, Some(&mut touched));
         Compiled {
             desired: self.assemble(),
             touched: Some(touched),
         }
+    }
+
+    /// Brings the cached plans up to date, adding the virtual servers of every plan
+    /// replaced or removed, before and after, to `touched`.
+    fn update(
+        &mut self,
+        snapshots: Vec<ServiceSnapshot>,
+        removed: &[&ServiceName],
+        mut touched: Option<&mut BTreeSet<ServiceKey>>,
+    ) {
+        let (scheduler, node_addresses) = (&self.opts.scheduler, &self.node_addresses);
+        self.plans.update(
+            snapshots,
+            removed,
+            &self.node_epoch,
+            |stale| {
+                stale
+                    .iter()
+                    .map(|s| compile_service(s, scheduler, node_addresses))
+                    .collect()
+            },
+            |name, old, new| {
+                let new = new.map(|n| &*n);
+                if let Some(touched) = touched.as_deref_mut() {
+                    let plans = old.into_iter().chain(new);
+                    touched.extend(
+                        plans.flat_map(|p| p.virtual_servers.iter().map(|v| v.service.key())),
+                    );
+                }
+                if let Some(new) = new {
+                    report_scheduler(name, old, new);
+                }
+            },
+        );
     }
 
     /// Merges the plans. Two services claiming the same virtual server (an external IP equal
@@ -177,7 +217,7 @@ impl Compiler {
                 .collect(),
             ..Desired::default()
         };
-        for plan in self.plans.values() {
+        for plan in self.plans.outputs() {
             for vs in &plan.virtual_servers {
                 let key = vs.service.key();
                 if let Some(first) = desired.virtual_servers.get(&key) {

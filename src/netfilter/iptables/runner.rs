@@ -213,9 +213,9 @@ mod tests {
 
     #[test]
     fn batches_for_iptables_nft_and_one_restore_for_legacy() {
-        let installed = |p: &str| Command::new(p).arg("--version").output().is_ok();
-        if !installed("iptables-legacy-restore") || !installed("iptables-nft-restore") {
-            eprintln!("SKIP: needs iptables-legacy-restore and iptables-nft-restore");
+        use crate::testing::kernel::{Need, available};
+        let tools = ["iptables-legacy-restore", "iptables-nft-restore"].map(Need::Tool);
+        if !available(&tools) {
             return;
         }
         let mut legacy = CommandRunner::new("iptables-legacy-restore", "iptables-legacy-save");

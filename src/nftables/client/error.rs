@@ -38,8 +38,8 @@ impl std::fmt::Display for Refusal {
 
 /// Failures of the nf_tables client. `GenerationChanged` is retryable at once (recompute
 /// against the new generation); `Refused` is not (the same batch fails the same way) but
-/// leaves the kernel as it was before the refused part; `Io` and `DumpInterrupted` are
-/// retryable.
+/// leaves the kernel as it was before the refused part; `Io`, `DumpInterrupted` and
+/// `DumpInconsistent` are retryable.
 #[derive(Debug, Error)]
 pub enum NftError {
     #[error("nf_tables {op}: {source}")]
@@ -72,6 +72,10 @@ pub enum NftError {
     /// The ruleset changed while a dump was running (`NLM_F_DUMP_INTR`): dump again.
     #[error("nf_tables {op}: dump interrupted by a concurrent change")]
     DumpInterrupted { op: &'static str },
+    /// Set dumps kept repeating elements (the kernel resizing the set's hash table under
+    /// them): dump again later.
+    #[error("nf_tables {op}: the set changed shape during every dump")]
+    DumpInconsistent { op: &'static str },
 }
 
 fn first(refusals: &[Refusal]) -> String {

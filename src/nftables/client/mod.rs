@@ -24,7 +24,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 
 pub use error::{NftError, Refusal};
-use replies::{Reply, decode};
+use replies::{Reply, decode, repeats_a_key};
 
 use super::batch::append;
 use super::{
@@ -34,6 +34,9 @@ use super::{
 
 /// Default largest batch sent as one transaction (the kernel copies it into one skb).
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 256 << 20;
+/// Dumps of one set tried before giving up on a consistent one (a resize settles within
+/// milliseconds; seen needing a second dump under load, never a third).
+const MAX_ELEMENT_DUMPS: usize = 5;
 /// What netlink keeps of the send buffer for itself (`sk_sndbuf - 32` is the largest message).
 const SNDBUF_SLACK: usize = 32;
 
@@ -131,17 +134,32 @@ impl NftHandle {
     }
 
     /// The elements of one set (a dump spreads them over several messages).
+    ///
+    /// A dump that repeats a key is dumped again: the kernel resumes each part of a set
+    /// dump by skipping as many elements as it already sent, so a hash set the kernel
+    /// resizes in between (its worker grows the table for a while after a large commit)
+    /// yields some elements twice and as many not at all. The generation does not change,
+    /// so `NLM_F_DUMP_INTR` does not say so. Every part walks the whole set and the parts
+    /// together send as many elements as the set holds, so a dump without a repeated key
+    /// is complete.
     pub fn elements(
         &mut self,
         family: Family,
         table: &str,
         set: &str,
     ) -> Result<Vec<Element>, NftError> {
-        let get = Get::new(Object::SetElem, family, Some(table), Some(set));
-        self.dump_of("list set elements", get, |m| match m {
-            NftMessage::NewSetElems(ElemList { elements, .. }) => elements,
-            _ => vec![],
-        })
+        let op = "list set elements";
+        for _ in 0..MAX_ELEMENT_DUMPS {
+            let get = Get::new(Object::SetElem, family, Some(table), Some(set));
+            let elements = self.dump_of(op, get, |m| match m {
+                NftMessage::NewSetElems(ElemList { elements, .. }) => elements,
+                _ => vec![],
+            })?;
+            if !repeats_a_key(&elements) {
+                return Ok(elements);
+            }
+        }
+        Err(NftError::DumpInconsistent { op })
     }
 
     /// The rules of a table, or of one chain of it.

@@ -5,7 +5,9 @@ use netlink_packet_core::{
     DecodeError, NLM_F_DUMP_INTR, NetlinkBuffer, NetlinkMessage, NetlinkPayload,
 };
 
-use crate::nftables::{Ack, NftMessage};
+use std::collections::HashSet;
+
+use crate::nftables::{Ack, ELEM_F_CATCHALL, Element, NftMessage};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Reply {
@@ -48,6 +50,15 @@ pub(super) fn decode(buf: &[u8]) -> Result<Vec<Reply>, DecodeError> {
         }
     }
     Ok(out)
+}
+
+/// Whether a set dump holds some element twice (by key, range end and catch-all flag):
+/// the sign of a dump resumed across a resize of the set's hash table.
+pub(super) fn repeats_a_key(elements: &[Element]) -> bool {
+    let mut seen = HashSet::with_capacity(elements.len());
+    !elements
+        .iter()
+        .all(|e| seen.insert((&e.key, &e.key_end, e.flags.unwrap_or(0) & ELEM_F_CATCHALL)))
 }
 
 #[cfg(test)]
@@ -99,5 +110,18 @@ mod tests {
     #[test]
     fn truncated_input_is_an_error() {
         assert!(decode(&DUMP_DONE[..10]).is_err());
+    }
+
+    #[test]
+    fn a_dump_resumed_across_a_resize_repeats_a_key() {
+        let e = |k: u8| Element::new(vec![10, 0, 0, k]);
+        assert!(!repeats_a_key(&[e(1), e(2), e(3)]));
+        assert!(repeats_a_key(&[e(1), e(2), e(1)]));
+        let catch_all = Element {
+            flags: Some(ELEM_F_CATCHALL),
+            ..Element::default()
+        };
+        assert!(!repeats_a_key(&[catch_all.clone(), e(1)]));
+        assert!(repeats_a_key(&[catch_all.clone(), catch_all]));
     }
 }

@@ -1,10 +1,16 @@
 use thiserror::Error;
 
+use super::names::NameRule;
+
 /// Why an object was rejected. None is retryable: the object is skipped until it changes.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ObjectError {
     #[error("metadata.name is missing")]
     MissingName,
+    #[error("metadata.name {value:?} is not {rule}")]
+    InvalidName { value: String, rule: NameRule },
+    #[error("metadata.namespace {0:?} is not {rule}", rule = NameRule::Dns1123Label)]
+    InvalidNamespace(String),
     #[error("spec.clusterIP {0:?} is not an IP address")]
     InvalidClusterIp(String),
     #[error("spec.type {0:?} is not ClusterIP, NodePort, LoadBalancer or ExternalName")]
@@ -29,6 +35,10 @@ pub enum ObjectError {
     InvalidLoadBalancerIp(String),
     #[error("label kubernetes.io/service-name is missing")]
     MissingServiceName,
+    #[error("label kubernetes.io/service-name {0:?} is not {rule}", rule = NameRule::LabelValue)]
+    InvalidServiceName(String),
+    #[error("{port}: the name is not {rule}", rule = NameRule::Dns1123Label)]
+    InvalidPortName { port: String },
     #[error("addressType {0:?} is not IPv4, IPv6 or FQDN")]
     InvalidAddressType(String),
     #[error("endpoints[{index}]: {address:?} is not an IPv4 address")]
@@ -42,6 +52,8 @@ impl ObjectError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::MissingName => "missing_name",
+            Self::InvalidName { .. } => "invalid_name",
+            Self::InvalidNamespace(_) => "invalid_namespace",
             Self::InvalidClusterIp(_) => "invalid_cluster_ip",
             Self::InvalidServiceType(_) => "invalid_service_type",
             Self::InvalidPort { .. } => "invalid_port",
@@ -54,6 +66,8 @@ impl ObjectError {
             Self::InvalidExternalIp(_) => "invalid_external_ip",
             Self::InvalidLoadBalancerIp(_) => "invalid_load_balancer_ip",
             Self::MissingServiceName => "missing_service_name",
+            Self::InvalidServiceName(_) => "invalid_service_name",
+            Self::InvalidPortName { .. } => "invalid_port_name",
             Self::InvalidAddressType(_) => "invalid_address_type",
             Self::InvalidAddress { .. } | Self::MissingAddress { .. } => "invalid_address",
         }

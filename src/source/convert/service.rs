@@ -6,11 +6,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1 as core;
 
-use super::{ObjectError, names, port_label, port_number, protocol};
+use super::{NameRule, ObjectError, names, port_label, port_name, port_number, protocol};
 use crate::model::{self, ServiceName, ServicePort, TrafficPolicy};
-
-/// Annotation choosing the IPVS scheduler of one service, overriding `--ipvs-scheduler`.
-pub const IPVS_SCHEDULER_ANNOTATION: &str = "ipvs.kproxy.dev/scheduler";
 
 /// Kubernetes' default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
 const DEFAULT_AFFINITY_TIMEOUT_SECS: i32 = 10800;
@@ -20,7 +17,7 @@ const MAX_AFFINITY_TIMEOUT_SECS: i32 = 86400;
 /// Validates a Service. `Ok(None)` for services kproxy does not proxy: ExternalName,
 /// headless, and those without an IPv4 cluster IP.
 pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectError> {
-    let (namespace, name) = names(&obj.metadata)?;
+    let (namespace, name) = names(&obj.metadata, NameRule::Dns1123Label)?;
     let name = ServiceName::new(namespace, name);
     let default_spec = core::ServiceSpec::default();
     let spec = obj.spec.as_ref().unwrap_or(&default_spec);
@@ -59,13 +56,15 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
             .filter_map(|ingress| ingress.ip.as_deref()),
         ObjectError::InvalidLoadBalancerIp,
     )?;
-    let ipvs_scheduler = obj
+    let annotations = obj
         .metadata
         .annotations
-        .as_ref()
-        .and_then(|a| a.get(IPVS_SCHEDULER_ANNOTATION))
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
+        .iter()
+        .flatten()
+        .filter(|(key, _)| model::is_kproxy_annotation(key))
+        .map(|(key, value)| (key.clone(), value.trim().to_string()))
+        .filter(|(_, value)| !value.is_empty())
+        .collect();
 
     let mut svc = model::Service {
         name,
@@ -76,7 +75,7 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
         internal_traffic_policy,
         external_ips,
         load_balancer_ips,
-        ipvs_scheduler,
+        annotations,
     };
     // kube-proxy: externalTrafficPolicy only applies to traffic from outside; normalising it
     // here keeps a meaningless `Local` from causing rule changes.
@@ -126,6 +125,7 @@ fn ports(raw: &[core::ServicePort]) -> Result<Vec<ServicePort>, ObjectError> {
         .map(|(index, p)| {
             let name = p.name.clone().unwrap_or_default();
             let label = port_label(index, &name);
+            port_name(&name, &label)?;
             if !seen.insert(name.clone()) {
                 return Err(ObjectError::DuplicatePortName(name));
             }

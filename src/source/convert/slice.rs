@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use k8s_openapi::api::discovery::v1 as discovery;
 
-use super::{ObjectError, names, port_label, port_number, protocol};
+use super::{NameRule, ObjectError, names, port_label, port_name, port_number, protocol};
 use crate::model::{self, Conditions, Endpoint, EndpointPort, ServiceName, SliceName};
 
 /// Label naming the Service an EndpointSlice belongs to.
@@ -17,7 +17,7 @@ pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-t
 pub fn endpoint_slice(
     obj: &discovery::EndpointSlice,
 ) -> Result<Option<model::EndpointSlice>, ObjectError> {
-    let (namespace, name) = names(&obj.metadata)?;
+    let (namespace, name) = names(&obj.metadata, NameRule::Dns1123Subdomain)?;
     let name = SliceName::new(namespace, name);
     match obj.address_type.as_str() {
         "IPv4" => {}
@@ -34,6 +34,9 @@ pub fn endpoint_slice(
         .and_then(|l| l.get(SERVICE_NAME_LABEL))
         .filter(|s| !s.is_empty())
         .ok_or(ObjectError::MissingServiceName)?;
+    if !NameRule::LabelValue.allows(service) {
+        return Err(ObjectError::InvalidServiceName(service.clone()));
+    }
     let service = ServiceName::new(name.namespace.clone(), service.clone());
     let ports = ports(obj.ports.as_deref().unwrap_or_default())?;
     let endpoints = obj
@@ -58,6 +61,7 @@ fn ports(raw: &[discovery::EndpointPort]) -> Result<Vec<EndpointPort>, ObjectErr
     for (index, p) in raw.iter().enumerate() {
         let name = p.name.clone().unwrap_or_default();
         let label = port_label(index, &name);
+        port_name(&name, &label)?;
         if !seen.insert(name.clone()) {
             return Err(ObjectError::DuplicatePortName(name));
         }

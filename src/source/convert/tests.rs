@@ -77,7 +77,7 @@ fn minimal_service_gets_kubernetes_defaults() {
             internal_traffic_policy: TrafficPolicy::Cluster,
             external_ips: vec![],
             load_balancer_ips: vec![],
-            ipvs_scheduler: None,
+            annotations: Default::default(),
         }
     );
 }
@@ -117,7 +117,12 @@ fn full_service_keeps_every_field() {
         vec![Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)]
     );
     assert_eq!(got.load_balancer_ips, vec![Ipv4Addr::new(198, 51, 100, 7)]);
-    assert_eq!(got.ipvs_scheduler.as_deref(), Some("wlc"));
+    assert_eq!(
+        got.annotations
+            .get("ipvs.kproxy.dev/scheduler")
+            .map(String::as_str),
+        Some("wlc")
+    );
 }
 
 #[test]
@@ -410,4 +415,65 @@ fn slice_errors_have_reasons_and_name_the_field() {
 fn object_ref_defaults_the_namespace() {
     let s = svc(json!({"metadata": {"namespace": null}}));
     assert_eq!(object_ref(&s.metadata), "default/web");
+}
+
+#[test]
+fn names_follow_the_api_servers_rules() {
+    let long = "x".repeat(300);
+    for bad in [
+        "web\nCOMMIT",
+        "we\"b",
+        "wéb",
+        "Web",
+        "a.b",
+        "nul\0",
+        "tab\t",
+        &long,
+    ] {
+        let err = svc_err(json!({"metadata": {"name": bad}}));
+        assert_eq!(err.reason(), "invalid_name", "{bad:?}");
+        assert!(!err.to_string().contains(['\n', '\0', '\t']), "{err}");
+    }
+    for bad in ["a/b", "a:b", "kube system", "ns\n", "NS"] {
+        let err = svc_err(json!({"metadata": {"namespace": bad}}));
+        assert_eq!(err.reason(), "invalid_namespace", "{bad:?}");
+        let err = slice_err(json!({"metadata": {"namespace": bad}}));
+        assert_eq!(err.reason(), "invalid_namespace", "{bad:?}");
+    }
+    // Slice names are subdomains: dots are fine, up to 253 characters.
+    let dotted = format!("{}.{}", "a".repeat(126), "b".repeat(126));
+    let got = endpoint_slice(&slice(json!({"metadata": {"name": dotted}})));
+    assert!(got.is_ok(), "{got:?}");
+    for bad in ["web/abc", "web abc", "-web", &"s".repeat(254)] {
+        let err = slice_err(json!({"metadata": {"name": bad}}));
+        assert_eq!(err.reason(), "invalid_name", "{bad:?}");
+    }
+    for bad in ["web\nCOMMIT", "a b", "-web", &"l".repeat(64)] {
+        let err = slice_err(json!({"metadata": {"labels": {"kubernetes.io/service-name": bad}}}));
+        assert_eq!(err.reason(), "invalid_service_name", "{bad:?}");
+    }
+}
+
+#[test]
+fn port_names_are_dns_labels_as_the_api_server_checks_them() {
+    // Longer than an IANA service name (15): the API server takes it for Services and slices.
+    let long_ok = "prometheus-metrics-1";
+    let got = service(&svc(
+        json!({"spec": {"ports": [{"name": long_ok, "port": 80}]}}),
+    ));
+    assert_eq!(got.unwrap().unwrap().ports[0].name, long_ok);
+    let got = endpoint_slice(&slice(json!({"ports": [{"name": long_ok, "port": 80}]})));
+    assert_eq!(got.unwrap().unwrap().ports[0].name, long_ok);
+    for bad in ["HTTP", "h\nx", "a_b", "-a", &"p".repeat(64)] {
+        let err = svc_err(json!({"spec": {"ports": [{"name": bad, "port": 80}]}}));
+        assert_eq!(err.reason(), "invalid_port_name", "{bad:?}");
+        let err = slice_err(json!({"ports": [{"name": bad, "port": 80}]}));
+        assert_eq!(err.reason(), "invalid_port_name", "{bad:?}");
+    }
+}
+
+#[test]
+fn object_ref_escapes_what_would_break_a_log_line() {
+    let s = svc(json!({"metadata": {"name": "web\nCOMMIT", "namespace": "a\"b"}}));
+    assert_eq!(object_ref(&s.metadata), r#"a\"b/web\nCOMMIT"#);
 }

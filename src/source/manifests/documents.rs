@@ -28,7 +28,8 @@ struct Origin<'a> {
 
 impl std::fmt::Display for Origin<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.path.display(), self.line)?;
+        let path = self.path.display().to_string();
+        write!(f, "{}:{}", path.escape_debug(), self.line)?;
         if let Some(i) = self.item {
             write!(f, ": items[{i}]")?;
         }
@@ -312,7 +313,8 @@ fn reject_object(
     );
 }
 
-/// `Service demo/web: <reason>`, with the namespace defaulted as conversion does.
+/// `Service demo/web: <reason>`, with the namespace defaulted as conversion does, and
+/// control characters and quotes in the name escaped: one object, one log line.
 fn describe(kind: &str, doc: &Value, reason: &str) -> String {
     let meta = doc.get("metadata");
     let field = |k| meta.and_then(|m| m.get(k)).and_then(Value::as_str);
@@ -321,7 +323,11 @@ fn describe(kind: &str, doc: &Value, reason: &str) -> String {
             let ns = field("namespace")
                 .filter(|n| !n.is_empty())
                 .unwrap_or(DEFAULT_NAMESPACE);
-            format!("{kind} {ns}/{name}: {reason}")
+            format!(
+                "{kind} {}/{}: {reason}",
+                ns.escape_debug(),
+                name.escape_debug()
+            )
         }
         None => format!("{kind}: {reason}"),
     }

@@ -35,15 +35,16 @@ fn refusal(has_endpoints: bool, served: bool) -> Option<Refusal> {
 }
 
 pub fn write_dispatch(plan: &PortPlan, out: &mut DispatchLines) {
-    let svc = plan.svc;
-    let port = plan.port.port;
-    let external_refusal = refusal(plan.has_endpoints, plan.has_external);
+    let addresses = &plan.view.addresses;
+    let port = addresses.port;
+    let has_endpoints = plan.view.has_endpoints();
+    let external_refusal = refusal(has_endpoints, plan.has_external());
 
-    match refusal(plan.has_endpoints, plan.has_internal) {
+    match refusal(has_endpoints, plan.has_internal()) {
         None => dest_rule(
             &mut out.nat_services.rule(),
             plan,
-            svc.cluster_ip,
+            addresses.cluster_ip,
             " cluster IP",
             port,
             plan.internal_chain(),
@@ -51,18 +52,18 @@ pub fn write_dispatch(plan: &PortPlan, out: &mut DispatchLines) {
         Some(r) => dest_rule(
             &mut out.filter_services.rule(),
             plan,
-            svc.cluster_ip,
+            addresses.cluster_ip,
             r.comment_suffix,
             port,
             r.target,
         ),
     }
     for (ips, suffix) in [
-        (&svc.external_ips, " external IP"),
-        (&svc.load_balancer_ips, " loadbalancer IP"),
+        (addresses.external_ips, " external IP"),
+        (addresses.load_balancer_ips, " loadbalancer IP"),
     ] {
         for &ip in ips {
-            if plan.has_endpoints {
+            if has_endpoints {
                 let target = plan.ext_chain.as_str();
                 dest_rule(&mut out.nat_services.rule(), plan, ip, suffix, port, target);
             }
@@ -72,8 +73,8 @@ pub fn write_dispatch(plan: &PortPlan, out: &mut DispatchLines) {
             }
         }
     }
-    if let Some(node_port) = plan.node_port {
-        if plan.has_endpoints {
+    if let Some(node_port) = addresses.node_port {
+        if has_endpoints {
             let target = plan.ext_chain.as_str();
             node_port_rule(
                 &mut out.nat_nodeports.rule(),

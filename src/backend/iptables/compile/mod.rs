@@ -1,11 +1,13 @@
 //! The pure iptables compiler: [`ProxyState`] in, [`Ruleset`] out, in kube-proxy's layout
 //! and in the exact text `iptables-save` prints, so the executor can compare the two.
 //!
-//! Incremental: each service compiles on its own into its own chains plus its lines in the
-//! shared dispatch chains (`KUBE-SERVICES`, `KUBE-NODEPORTS`, …). The [`Compiler`] caches
-//! those per service with the inputs they came from (the service and its endpoints),
-//! recompiles a service only when its inputs differ, and keeps the same `Arc<Chain>` for
-//! every chain whose rules did not change, so the executor can skip it by pointer.
+//! Incremental: each service compiles on its own, from the model's view of its ports
+//! ([`crate::model::PortView`]: who gets which traffic is decided there), into its own
+//! chains plus its lines in the shared dispatch chains (`KUBE-SERVICES`, `KUBE-NODEPORTS`,
+//! …). The [`Compiler`] caches those per service in the model's [`ServiceCache`] with the
+//! snapshot they came from (the service and its endpoints), recompiles a service only when
+//! its snapshot differs, and keeps the same `Arc<Chain>` for every chain whose rules did
+//! not change, so the executor can skip it by pointer.
 //!
 //! Cost at 10k services × 10 endpoints (release, this 2-core machine, load ≈ 1.5): a cold
 //! full compile ≈ 90–105 ms (dropping its result ≈ 25–35 ms), a full compile of an
@@ -24,16 +26,16 @@ mod text;
 pub use self::text::push_quoted;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
 use self::fixed::StaticChains;
-use self::service::{CompiledService, Gathered, PodDetector, compile_service, gather};
+use self::service::{CompiledService, PodDetector, compile_service};
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
-use crate::model::{ProxyState, Service, ServiceName};
+use crate::model::{ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
 use crate::netfilter::iptables::chains::masquerade_mark;
 use crate::netfilter::iptables::read_back::jump_target;
 
@@ -137,7 +139,9 @@ pub struct Compiler {
     statics: StaticChains,
     nodeport_tail: RuleList,
     jumps: Vec<Jump>,
-    services: BTreeMap<ServiceName, CompiledService>,
+    /// Each service's output, reused while its snapshot and the large-cluster mode (the
+    /// key) stay the same.
+    services: ServiceCache<CompiledService, bool>,
     /// Sum of the cached services' endpoints, and whether that is a large cluster.
     total_endpoints: usize,
     large: bool,
@@ -165,7 +169,7 @@ impl Compiler {
             statics: fixed::static_chains(&mark),
             nodeport_tail: fixed::nodeport_tail(&cidrs),
             jumps: fixed::jumps(),
-            services: BTreeMap::new(),
+            services: ServiceCache::default(),
             total_endpoints: 0,
             large: false,
             dispatch: None,
@@ -181,14 +185,20 @@ impl Compiler {
         if !self.complete {
             return self.compile_all(state);
         }
-        let services: Vec<&Service> = dirty.iter().filter_map(|n| state.service(n)).collect();
-        let gathered = par_map(&services, |svc| gather(svc, state));
+        let present: Vec<&ServiceName> = dirty
+            .iter()
+            .filter(|n| state.service(n).is_some())
+            .collect();
+        let snapshots: Vec<ServiceSnapshot> = par_map(&present, |name| state.snapshot(name))
+            .into_iter()
+            .flatten()
+            .collect();
         let before: usize = dirty
             .iter()
-            .filter_map(|name| self.services.get(name))
-            .map(|s| s.endpoints)
+            .filter_map(|name| self.services.snapshot(name))
+            .map(ServiceSnapshot::endpoint_count)
             .sum();
-        let after: usize = gathered.iter().map(|g| g.endpoints).sum();
+        let after: usize = snapshots.iter().map(ServiceSnapshot::endpoint_count).sum();
         let total = self.total_endpoints - before + after;
         if is_large(total) != self.large {
             return self.compile_all(state);
@@ -198,7 +208,7 @@ impl Compiler {
             .iter()
             .filter(|n| state.service(n).is_none())
             .collect();
-        let changed = self.update(gathered, removed);
+        let changed = self.update(snapshots, &removed);
         self.assemble(changed)
     }
 
@@ -206,18 +216,13 @@ impl Compiler {
     /// is compiled again unless exactly the same inputs produced its cached chains (then
     /// those are kept: equal inputs give equal rules).
     pub fn compile_all(&mut self, state: &ProxyState) -> Ruleset {
-        let services: Vec<&Service> = state.services().collect();
-        let gathered = par_map(&services, |svc| gather(svc, state));
-        self.total_endpoints = gathered.iter().map(|g| g.endpoints).sum();
+        let services: Vec<&Arc<Service>> = state.shared_services().collect();
+        let snapshots = par_map(&services, |svc| ServiceSnapshot::read(state, svc));
+        self.total_endpoints = snapshots.iter().map(ServiceSnapshot::endpoint_count).sum();
         self.large = is_large(self.total_endpoints);
-        let removed: Vec<ServiceName> = self
-            .services
-            .keys()
-            .filter(|n| state.service(n).is_none())
-            .cloned()
-            .collect();
+        let removed = self.services.missing_from(state);
         let cold = self.services.is_empty() || self.dispatch.is_none();
-        let mut changed = self.update(gathered, removed.iter().collect());
+        let mut changed = self.update(snapshots, &removed.iter().collect::<Vec<_>>());
         if cold {
             changed = Changed::ALL;
         }
@@ -225,37 +230,23 @@ impl Compiler {
         self.assemble(changed)
     }
 
-    /// Compiles the `gathered` services whose inputs changed (in parallel), keeps the
-    /// others, forgets `removed`, and says which dispatch chains changed.
-    fn update(&mut self, gathered: Vec<Gathered>, removed: Vec<&ServiceName>) -> Changed {
+    /// Compiles the `snapshots` whose inputs changed (in parallel), keeps the others,
+    /// forgets `removed`, and says which dispatch chains changed.
+    fn update(&mut self, snapshots: Vec<ServiceSnapshot>, removed: &[&ServiceName]) -> Changed {
         let mut changed = Changed::default();
-        for name in removed {
-            let old = self.services.remove(name);
-            changed.note(old.as_ref(), None);
-        }
-        let (ctx, large, cache) = (&self.ctx, self.large, &self.services);
-        let compiled = par_map_owned(gathered, |g| match cache.get(&g.svc.name) {
-            Some(old) if old.reusable_for(&g, large) => None,
-            _ => Some((g.svc.name.clone(), compile_service(g, ctx, large))),
-        });
-        if self.services.is_empty() {
-            // Built in one go: the tree's nodes come out full (inserted one by one in
-            // order, they stay about half empty, 2.5 MB more at 10k services).
-            self.services = compiled
-                .into_iter()
-                .flatten()
-                .inspect(|(_, new)| changed.note(None, Some(new)))
-                .collect();
-            return changed;
-        }
-        for (name, mut new) in compiled.into_iter().flatten() {
-            let old = self.services.remove(&name);
-            if let Some(old) = &old {
-                reuse_unchanged_chains(old, &mut new);
-            }
-            changed.note(old.as_ref(), Some(&new));
-            self.services.insert(name, new);
-        }
+        let (ctx, large) = (&self.ctx, self.large);
+        self.services.update(
+            snapshots,
+            removed,
+            &large,
+            |stale| par_map(stale, |s| compile_service(s, ctx, large)),
+            |_, old, mut new| {
+                if let (Some(old), Some(new)) = (old, new.as_deref_mut()) {
+                    reuse_unchanged_chains(old, new);
+                }
+                changed.note(old, new.as_deref());
+            },
+        );
         changed
     }
 
@@ -264,17 +255,20 @@ impl Compiler {
         let empty = RuleList::new();
         let concat =
             |table: Table, name: &str, pick: fn(&CompiledService) -> &RuleList, tail: &RuleList| {
-                let bytes =
-                    services.values().map(|s| pick(s).text_len()).sum::<usize>() + tail.text_len();
+                let bytes = services
+                    .outputs()
+                    .map(|s| pick(s).text_len())
+                    .sum::<usize>()
+                    + tail.text_len();
                 let mut chain = ChainBuilder::with_capacity(table, name, bytes);
                 if table == Table::Nat {
                     for rule in
-                        by_jump_target_descending(services.values().flat_map(|s| pick(s).iter()))
+                        by_jump_target_descending(services.outputs().flat_map(|s| pick(s).iter()))
                     {
                         chain.push_rule(rule);
                     }
                 } else {
-                    for s in services.values() {
+                    for s in services.outputs() {
                         chain.push_rules(pick(s));
                     }
                 }
@@ -334,7 +328,7 @@ impl Compiler {
             ),
         };
 
-        let own = services.values().map(|s| s.chains.len()).sum::<usize>();
+        let own = services.outputs().map(|s| s.chains.len()).sum::<usize>();
         let mut chains = Vec::with_capacity(7 + own);
         // The order of names::FIXED_CHAINS.
         chains.push(Arc::clone(&dispatch.filter_services));
@@ -344,7 +338,7 @@ impl Compiler {
         chains.push(Arc::clone(&dispatch.nat_nodeports));
         chains.push(Arc::clone(&self.statics.postrouting));
         chains.push(Arc::clone(&self.statics.mark_masq));
-        for s in services.values() {
+        for s in services.outputs() {
             chains.extend(s.chains.iter().cloned());
         }
         self.dispatch = Some(dispatch);
@@ -387,35 +381,6 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
         let workers: Vec<_> = items
             .chunks(chunk)
             .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("compiling a service does not panic"))
-            .collect()
-    })
-}
-
-/// [`par_map`] for items the workers take ownership of.
-fn par_map_owned<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let threads = worker_threads();
-    if threads < 2 || items.len() < PARALLEL_FROM {
-        return items.into_iter().map(f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
-    let mut rest = items.into_iter();
-    loop {
-        let part: Vec<T> = rest.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        chunks.push(part);
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = chunks
-            .into_iter()
-            .map(|part| scope.spawn(move || part.into_iter().map(f).collect::<Vec<R>>()))
             .collect();
         workers
             .into_iter()

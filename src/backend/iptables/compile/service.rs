@@ -15,9 +15,7 @@ use super::numbers::{AddrText, push_ip, push_u32};
 use super::text::{CommentName, Out};
 use crate::backend::iptables::names::{KUBE_MARK_MASQ, hash16};
 use crate::backend::iptables::ruleset::{Chain, ChainBuilder, RuleList, Table};
-use crate::model::{
-    ProxyState, Service, ServiceEndpoint, ServicePort, TrafficPolicy, select_endpoints,
-};
+use crate::model::{PortView, ServiceEndpoint, ServiceSnapshot};
 
 /// A service compiled on its own; the compiler concatenates the dispatch lines of all
 /// services into the shared chains.
@@ -27,10 +25,6 @@ pub struct CompiledService {
     pub lines: DispatchLines,
     /// The service's own nat chains.
     pub chains: Vec<Arc<Chain>>,
-    /// How many endpoints the service has (for the large-cluster threshold).
-    pub endpoints: usize,
-    /// What it was compiled from, to reuse it while that stays the same.
-    pub inputs: Option<Inputs>,
 }
 
 /// A service's lines in the shared dispatch chains.
@@ -98,25 +92,15 @@ pub enum PodDetector {
     Cidr(String),
 }
 
-/// What one service port needs, decided once from its policies and endpoints
-/// (kube-proxy's `CategorizeEndpoints` and the flags derived from it).
+/// One service port's view with the names iptables gives it. Who gets which traffic is
+/// the view's ([`PortView`]); this only adds chain names and comment text.
 pub struct PortPlan<'a> {
-    pub svc: &'a Service,
-    pub port: &'a ServicePort,
+    pub view: &'a PortView<'a>,
     /// `ns/name:port` (or `ns/name`), escaped once for the comments.
     pub comment: CommentName<'a>,
     /// Large-cluster mode: per-endpoint rules carry no comment.
     pub large: bool,
     pub proto: &'static str,
-    pub node_port: Option<u16>,
-    pub itp_local: bool,
-    pub etp_local: bool,
-    /// Any usable endpoint anywhere.
-    pub has_endpoints: bool,
-    /// Cluster-IP traffic has somewhere to go (not so for ITP Local without local endpoints).
-    pub has_internal: bool,
-    /// External traffic from outside has somewhere to go.
-    pub has_external: bool,
     /// Chain names; empty when the chain is not created (and then never referenced).
     pub svc_chain: ChainName,
     pub svl_chain: ChainName,
@@ -126,7 +110,7 @@ pub struct PortPlan<'a> {
 impl PortPlan<'_> {
     /// Where cluster-IP traffic goes.
     pub fn internal_chain(&self) -> &str {
-        if self.itp_local {
+        if self.view.internal_policy_local {
             self.svl_chain.as_str()
         } else {
             self.svc_chain.as_str()
@@ -135,11 +119,21 @@ impl PortPlan<'_> {
 
     /// Where external traffic goes after the `KUBE-EXT-` special cases.
     fn external_policy_chain(&self) -> &str {
-        if self.etp_local {
+        if self.view.external_policy_local {
             self.svl_chain.as_str()
         } else {
             self.svc_chain.as_str()
         }
+    }
+
+    /// Cluster-IP traffic has somewhere to go (not so for ITP Local without local endpoints).
+    pub fn has_internal(&self) -> bool {
+        !self.view.internal_endpoints().is_empty()
+    }
+
+    /// External traffic from outside has somewhere to go.
+    pub fn has_external(&self) -> bool {
+        !self.view.external_endpoints().is_empty()
     }
 }
 
@@ -151,84 +145,23 @@ struct Ep {
     chain: ChainName,
 }
 
-/// A service with the endpoints of each of its ports, read from the state once.
-pub struct Gathered<'a> {
-    pub svc: &'a Service,
-    /// Each port once (a repeated name and protocol would repeat its chains) with its endpoints.
-    ports: Vec<(&'a ServicePort, Vec<ServiceEndpoint>)>,
-    /// All endpoints of all ports, as kube-proxy counts them for its large-cluster mode.
-    pub endpoints: usize,
-}
-
-/// Everything a compiled service was computed from: equal inputs give equal rules.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Inputs {
-    service: Service,
-    endpoints: Vec<Vec<ServiceEndpoint>>,
-    large: bool,
-}
-
-pub fn gather<'a>(svc: &'a Service, state: &ProxyState) -> Gathered<'a> {
-    let mut ports = Vec::with_capacity(svc.ports.len());
-    for (i, port) in svc.ports.iter().enumerate() {
-        // The model should refuse such a service, but the compiler must never emit a
-        // duplicate chain.
-        let duplicate = svc.ports[..i]
-            .iter()
-            .any(|p| p.name == port.name && p.protocol == port.protocol);
-        if !duplicate {
-            ports.push((port, state.endpoints(&svc.name, port)));
-        }
-    }
-    Gathered {
-        svc,
-        endpoints: ports.iter().map(|(_, eps)| eps.len()).sum(),
-        ports,
-    }
-}
-
-impl CompiledService {
-    /// Whether compiling `gathered` in mode `large` would give exactly this again.
-    pub fn reusable_for(&self, gathered: &Gathered, large: bool) -> bool {
-        self.inputs.as_ref().is_some_and(|inputs| {
-            inputs.large == large
-                && inputs.service == *gathered.svc
-                && inputs.endpoints.len() == gathered.ports.len()
-                && inputs
-                    .endpoints
-                    .iter()
-                    .zip(&gathered.ports)
-                    .all(|(old, (_, new))| old == new)
-        })
-    }
-}
-
-/// Compiles a gathered service. `large` is kube-proxy's large-cluster mode: no comments in
+/// Compiles a service's ports. `large` is kube-proxy's large-cluster mode: no comments in
 /// the per-endpoint rules, which makes the ruleset much smaller to write and to restore.
-pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledService {
-    let svc = gathered.svc;
-    let mut out = CompiledService {
-        endpoints: gathered.endpoints,
-        ..CompiledService::default()
-    };
+pub fn compile_service(snapshot: &ServiceSnapshot, ctx: &Ctx, large: bool) -> CompiledService {
+    let svc = snapshot.service();
+    let mut out = CompiledService::default();
     SCRATCH.with_borrow_mut(|scratch| {
         let mut name = String::with_capacity(96);
-        for (port, endpoints) in &gathered.ports {
+        for view in snapshot.ports() {
             name.clear();
             name.push_str(&svc.name.namespace);
             name.push('/');
             name.push_str(&svc.name.name);
-            if !port.name.is_empty() {
+            if !view.port.name.is_empty() {
                 name.push(':');
-                name.push_str(&port.name);
+                name.push_str(&view.port.name);
             }
-            let port = PortInputs {
-                svc,
-                port,
-                name: &name,
-                endpoints,
-            };
-            compile_port(port, ctx, large, scratch, &mut out.chains);
+            compile_port(&view, &name, ctx, large, scratch, &mut out.chains);
         }
         out.lines = scratch.lines.clone();
         scratch.lines.clear();
@@ -236,56 +169,22 @@ pub fn compile_service(gathered: Gathered, ctx: &Ctx, large: bool) -> CompiledSe
             *scratch = Scratch::new();
         }
     });
-    out.inputs = Some(Inputs {
-        service: svc.clone(),
-        endpoints: gathered.ports.into_iter().map(|(_, eps)| eps).collect(),
-        large,
-    });
     out
 }
 
-/// One port of a service, with its endpoints and its name (`ns/name:port`).
-struct PortInputs<'a> {
-    svc: &'a Service,
-    port: &'a ServicePort,
-    name: &'a str,
-    endpoints: &'a [ServiceEndpoint],
-}
-
 /// Writes the port's dispatch lines into `scratch` and pushes its own chains to `chains`.
+/// `name` is the port's `ns/name:port`.
 fn compile_port(
-    inputs: PortInputs,
+    view: &PortView,
+    name: &str,
     ctx: &Ctx,
     large: bool,
     scratch: &mut Scratch,
     chains: &mut Vec<Arc<Chain>>,
 ) {
-    let PortInputs {
-        svc,
-        port,
-        name,
-        endpoints,
-    } = inputs;
-    let proto = port.protocol.as_str();
-    let node_port = port.node_port.filter(|&p| p != 0);
-    let external =
-        node_port.is_some() || !svc.external_ips.is_empty() || !svc.load_balancer_ips.is_empty();
-    let itp_local = svc.internal_traffic_policy == TrafficPolicy::Local;
-    let etp_local = external && svc.external_traffic_policy == TrafficPolicy::Local;
-
-    let selection = select_endpoints(endpoints);
-    // kube-proxy's UsesClusterEndpoints / UsesLocalEndpoints: externally reachable ports
-    // need the cluster chain even with Local policy, for the short-circuit rules.
-    let uses_cluster = !itp_local || external;
-    let uses_local = itp_local || etp_local;
-    let cluster_eps: &[ServiceEndpoint] = if uses_cluster {
-        &selection.cluster
-    } else {
-        &[]
-    };
-    let local_eps: &[ServiceEndpoint] = if uses_local { &selection.local } else { &[] };
-    let has_endpoints = !selection.cluster.is_empty();
-
+    let proto = view.protocol.as_str();
+    let cluster_eps = view.cluster_endpoints();
+    let local_eps = view.local_endpoints();
     let hash = hash16(&[name.as_bytes(), proto.as_bytes()]);
     let named = |prefix: &str, used: bool| {
         if used {
@@ -295,31 +194,22 @@ fn compile_port(
         }
     };
     let plan = PortPlan {
-        svc,
-        port,
+        view,
         comment: CommentName::new(name),
         large,
         proto,
-        node_port,
-        itp_local,
-        etp_local,
-        has_endpoints,
-        has_internal: has_endpoints && (!itp_local || !local_eps.is_empty()),
-        has_external: has_endpoints && (!etp_local || !local_eps.is_empty()),
         svc_chain: named("KUBE-SVC-", !cluster_eps.is_empty()),
         svl_chain: named("KUBE-SVL-", !local_eps.is_empty()),
-        ext_chain: named("KUBE-EXT-", external && has_endpoints),
+        ext_chain: named("KUBE-EXT-", view.routes_external_traffic()),
     };
     write_dispatch(&plan, &mut scratch.lines);
-    if !has_endpoints {
+    if !view.has_endpoints() {
         return;
     }
 
     // The endpoints either policy uses, each named once, sorted by (ip, port).
-    let mut reachable: Vec<&ServiceEndpoint> = cluster_eps.iter().chain(local_eps).collect();
-    reachable.sort_unstable_by_key(|e| (e.ip, e.port));
-    reachable.dedup_by_key(|e| (e.ip, e.port));
-    let eps: Vec<Ep> = reachable
+    let eps: Vec<Ep> = view
+        .reachable_endpoints()
         .iter()
         .map(|e| {
             let addr = AddrText::new(e.ip, e.port);
@@ -357,7 +247,7 @@ fn compile_port(
             continue;
         }
         builder.start(Table::Nat, chain.as_str());
-        if chain.as_str() == plan.internal_chain() && plan.has_internal {
+        if chain.as_str() == plan.internal_chain() && plan.has_internal() {
             cluster_ip_masquerade(&plan, ctx, builder);
         }
         policy_rules(&plan, ctx, &lookup(list), builder);
@@ -389,7 +279,7 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
         r.push_str(target);
     };
     let svc_chain = plan.svc_chain.as_str();
-    if !plan.etp_local {
+    if !plan.view.external_policy_local {
         // Cluster policy may send the packet to another node: masquerade.
         rule("", "masquerade traffic for ", "", KUBE_MARK_MASQ);
     } else {
@@ -406,7 +296,7 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
         rule("", "masquerade LOCAL traffic for ", local, KUBE_MARK_MASQ);
         rule("", "route LOCAL traffic for ", local, svc_chain);
     }
-    if plan.has_external {
+    if plan.has_external() {
         let mut r = out.rule();
         r.push_str("-j ");
         r.push_str(plan.external_policy_chain());
@@ -427,23 +317,20 @@ fn cluster_ip_masquerade(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
         }
         _ => return,
     };
+    let addresses = &plan.view.addresses;
     dest_rule(
         &mut r,
         plan,
-        plan.svc.cluster_ip,
+        addresses.cluster_ip,
         " cluster IP",
-        plan.port.port,
+        addresses.port,
         KUBE_MARK_MASQ,
     );
 }
 
 /// `KUBE-SVC-` / `KUBE-SVL-`: affinity checks, then the random spread over `eps`.
 fn policy_rules(plan: &PortPlan, ctx: &Ctx, eps: &[&Ep], out: &mut ChainBuilder) {
-    let affinity = plan.svc.session_affinity.map(|t| {
-        // The kernel refuses `--seconds 0`.
-        u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX)
-    });
-    if let Some(seconds) = affinity {
+    if let Some(seconds) = plan.view.affinity_seconds {
         for ep in eps {
             let mut r = out.rule();
             if !plan.large {
@@ -496,7 +383,7 @@ fn endpoint_rules(plan: &PortPlan, comment: &str, ep: &Ep, out: &mut ChainBuilde
     dnat.push_str("-p ");
     dnat.push_str(plan.proto);
     dnat.push_str(comment);
-    if plan.svc.session_affinity.is_some() {
+    if plan.view.affinity_seconds.is_some() {
         dnat.push_str(" -m recent --set --name ");
         dnat.push_str(ep.chain.as_str());
         dnat.push_str(" --mask 255.255.255.255 --rsource");

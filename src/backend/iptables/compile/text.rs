@@ -45,19 +45,47 @@ impl Out for RuleWriter<'_> {
 pub const MAX_COMMENT_LEN: usize = 255;
 
 /// Appends `-m comment --comment <text>` (after a space unless `out` is empty), quoted as
-/// `iptables-save` quotes it, truncating text the kernel would refuse.
+/// `iptables-save` quotes it, with control characters spelled out ([`printable`]) and
+/// text the kernel would refuse truncated.
 pub fn push_comment(out: &mut impl Out, text: &str) {
     if !out.is_empty() {
         out.push(' ');
     }
     out.push_str("-m comment --comment ");
-    push_quoted_to(out, truncate(text, MAX_COMMENT_LEN));
+    push_quoted_to(out, truncate(&printable(text), MAX_COMMENT_LEN));
+}
+
+/// Comment text as iptables-restore can read it and the kernel can keep it: every control
+/// character (newline, carriage return, tab, NUL, DEL, the C1 range) spelled out as its Rust
+/// escape (`\n`, `\t`, `\u{0}`). A raw newline would end the rule mid-way and let the rest
+/// of the text (say `COMMIT`) be read as a command of its own; a NUL would cut the C string
+/// short. The sources reject such names; this holds for any name that reaches the compiler.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    if !has_control(text) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn has_control(text: &str) -> bool {
+    // 0xC2 leads the UTF-8 encoding of U+0080..U+00BF, which holds the C1 controls.
+    let suspect = |b: u8| b < 0x20 || b == 0x7f || b == 0xc2;
+    text.bytes().any(suspect) && text.chars().any(char::is_control)
 }
 
 /// Appends a comment made of `name` between `prefix` and `suffix`, without building the
-/// joined text first when it fits (the common case).
+/// joined text first when it fits and holds no control character (the common case).
 pub fn push_comment3(out: &mut impl Out, prefix: &str, name: &str, suffix: &str) {
-    if prefix.len() + name.len() + suffix.len() > MAX_COMMENT_LEN {
+    let too_long = prefix.len() + name.len() + suffix.len() > MAX_COMMENT_LEN;
+    if too_long || [prefix, name, suffix].into_iter().any(has_control) {
         let joined = format!("{prefix}{name}{suffix}");
         push_comment(out, &joined);
         return;
@@ -104,24 +132,26 @@ fn is_plain(b: u8) -> bool {
 
 /// A service port's name (`ns/name:port`), escaped once for the many comments that quote it.
 pub struct CommentName<'a> {
-    raw: &'a str,
+    /// The name with control characters spelled out ([`printable`]).
+    raw: Cow<'a, str>,
     escaped: Cow<'a, str>,
     plain: bool,
 }
 
 impl<'a> CommentName<'a> {
-    pub fn new(raw: &'a str) -> Self {
+    pub fn new(name: &'a str) -> Self {
+        let raw = printable(name);
         let escaped = if raw.bytes().any(needs_escape) {
             let mut s = String::with_capacity(raw.len() + 4);
-            push_escaped(&mut s, raw);
+            push_escaped(&mut s, &raw);
             Cow::Owned(s)
         } else {
-            Cow::Borrowed(raw)
+            raw.clone()
         };
         Self {
+            plain: raw.bytes().all(is_plain),
             raw,
             escaped,
-            plain: raw.bytes().all(is_plain),
         }
     }
 
@@ -131,7 +161,7 @@ impl<'a> CommentName<'a> {
         let fits = prefix.len() + self.raw.len() + suffix.len() <= MAX_COMMENT_LEN;
         let bare = self.plain && prefix.bytes().all(is_plain) && suffix.bytes().all(is_plain);
         if !fits || bare || self.raw.is_empty() {
-            push_comment3(out, prefix, self.raw, suffix);
+            push_comment3(out, prefix, &self.raw, suffix);
             return;
         }
         debug_assert!(!prefix.bytes().chain(suffix.bytes()).any(needs_escape));
@@ -149,7 +179,7 @@ impl<'a> CommentName<'a> {
     /// rules that pick an endpoint (always quoted: it holds spaces).
     pub fn push_endpoint(&self, out: &mut impl Out, addr: &AddrText) {
         if self.raw.len() + 4 + addr.as_bytes().len() > MAX_COMMENT_LEN {
-            push_comment3(out, self.raw, " -> ", addr.as_str());
+            push_comment3(out, &self.raw, " -> ", addr.as_str());
             return;
         }
         if !out.is_empty() {
@@ -246,7 +276,17 @@ mod tests {
     fn comment_name_equals_comment_of_joined_text() {
         let addr = AddrText::new("10.180.0.1".parse().unwrap(), 80);
         let long = "x".repeat(250);
-        for name in ["ns/svc:http", "a'b", "plain", "", &long, "q\"/\\"] {
+        for name in [
+            "ns/svc:http",
+            "a'b",
+            "plain",
+            "",
+            &long,
+            "q\"/\\",
+            "x\ny",
+            "\t",
+            "é\0",
+        ] {
             let cn = CommentName::new(name);
             for start in ["", "-s 1.2.3.4/32"] {
                 let mut a = String::from(start);
@@ -270,12 +310,39 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_spelled_out() {
+        let c = |s: &str| {
+            let mut out = String::new();
+            push_comment(&mut out, s);
+            out
+        };
+        assert_eq!(
+            c("demo/web\nCOMMIT:http"),
+            r#"-m comment --comment "demo/web\\nCOMMIT:http""#
+        );
+        assert_eq!(
+            c("a\tb\0c\u{7f}\u{85}"),
+            r#"-m comment --comment "a\\tb\\u{0}c\\u{7f}\\u{85}""#
+        );
+        assert_eq!(c("wéb ünï"), "-m comment --comment \"wéb ünï\"");
+        assert!(matches!(printable("demo/web:http"), Cow::Borrowed(_)));
+        assert!(matches!(printable("wéb\u{a0}"), Cow::Borrowed(_)));
+        // A long name full of control characters still fits the kernel's limit.
+        let long = "\n".repeat(200);
+        let out = c(&long);
+        assert!(!out.contains('\n'));
+        assert!(out.len() < MAX_COMMENT_LEN * 2 + 30, "{}", out.len());
+    }
+
+    #[test]
     fn comment3_equals_comment_of_joined_text() {
         for (p, n, s) in [
             ("", "ns/svc:http", " cluster IP"),
             ("", "plain", ""),
             ("pod traffic for ", "a'b", " external destinations"),
             ("", &"x".repeat(300), " y"),
+            ("", "web\nCOMMIT", " cluster IP"),
+            ("pod traffic for ", "\u{0}", ""),
         ] {
             let mut a = String::new();
             push_comment3(&mut a, p, n, s);

@@ -1,5 +1,8 @@
 //! proptest strategies for random services, slices and options, valid as the model
 //! accepts them but otherwise as odd as possible (63-character names, port 0, any IPs).
+//! The model takes any string as a name: the sources hold names to the API server's rules,
+//! but the compiler must still write rules iptables-restore accepts for names that break
+//! them (newlines, quotes, NUL, tabs, unicode, 300 characters, `/` and `:`).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -18,7 +21,30 @@ fn dns_label(max: usize) -> impl Strategy<Value = String> {
     ]
 }
 
-fn protocol() -> impl Strategy<Value = Protocol> {
+/// Names no API server accepts, built to break rule text: a line of its own, a closed
+/// quote, a cut C string, a comment past the kernel's 255 bytes.
+fn hostile() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("web\nCOMMIT".to_string()),
+        Just("x\r\n-A KUBE-SERVICES -j ACCEPT".to_string()),
+        Just("q\"uo'te\\".to_string()),
+        Just("a/b:c".to_string()),
+        Just("nul\0byte".to_string()),
+        Just("tab\tbed".to_string()),
+        Just("ünï©ode\u{85}\u{202e}".to_string()),
+        Just("y".repeat(300)),
+        "[ -~]{1,16}",
+        "[\\x00-\\x1f\\x7f]{1,4}",
+        "\\PC{1,8}",
+    ]
+}
+
+/// A namespace or service name: mostly as the API server allows, sometimes [`hostile`].
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![6 => dns_label(63), 1 => hostile()]
+}
+
+pub fn protocol() -> impl Strategy<Value = Protocol> {
     prop_oneof![
         Just(Protocol::Tcp),
         Just(Protocol::Udp),
@@ -26,11 +52,11 @@ fn protocol() -> impl Strategy<Value = Protocol> {
     ]
 }
 
-fn policy() -> impl Strategy<Value = TrafficPolicy> {
+pub fn policy() -> impl Strategy<Value = TrafficPolicy> {
     prop_oneof![Just(TrafficPolicy::Cluster), Just(TrafficPolicy::Local)]
 }
 
-fn conditions() -> impl Strategy<Value = Conditions> {
+pub fn conditions() -> impl Strategy<Value = Conditions> {
     (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ready, serving, terminating)| {
         Conditions {
             ready,
@@ -44,7 +70,7 @@ fn conditions() -> impl Strategy<Value = Conditions> {
 pub fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
     let ports = prop::collection::vec(
         (
-            prop_oneof![Just(String::new()), "[a-z][-a-z0-9]{0,13}"],
+            prop_oneof![4 => Just(String::new()), 4 => "[a-z][-a-z0-9]{0,13}", 1 => hostile()],
             any::<u16>(),
             protocol(),
             prop::option::of(30000u16..=32767),
@@ -56,8 +82,8 @@ pub fn service_and_slice() -> impl Strategy<Value = (Service, EndpointSlice)> {
         0..6,
     );
     (
-        dns_label(63),
-        dns_label(63),
+        name(),
+        name(),
         any::<u32>(),
         ports,
         prop::option::of(0u64..=86400),

@@ -94,7 +94,7 @@ fn golden_state() -> ProxyState {
 
 #[test]
 fn compiled_rules_round_trip_through_the_kernel() {
-    let Some(ns) = netns::create("compiled_rules_round_trip_through_the_kernel") else {
+    let Some(ns) = netns::create() else {
         return;
     };
     let variants = [
@@ -123,8 +123,7 @@ fn compiled_rules_round_trip_through_the_kernel() {
 
 #[test]
 fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
-    let Some(ns) = netns::create("odd_names_and_many_endpoints_round_trip_through_the_kernel")
-    else {
+    let Some(ns) = netns::create() else {
         return;
     };
     let long = "a".repeat(63);
@@ -148,8 +147,7 @@ fn odd_names_and_many_endpoints_round_trip_through_the_kernel() {
 
 #[test]
 fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
-    let Some(ns) = netns::create("large_cluster_rules_round_trip_through_the_kernel_and_trace")
-    else {
+    let Some(ns) = netns::create() else {
         return;
     };
     // 120 services x 10 endpoints: past kube-proxy's 1000-endpoint threshold.
@@ -177,7 +175,7 @@ fn large_cluster_rules_round_trip_through_the_kernel_and_trace() {
 /// back from iptables-save exactly as compiled.
 #[test]
 fn random_states_are_accepted_and_saved_back_verbatim() {
-    let Some(ns) = netns::create("random_states_are_accepted_and_saved_back_verbatim") else {
+    let Some(ns) = netns::create() else {
         return;
     };
     let mut runner = TestRunner::new(Config {

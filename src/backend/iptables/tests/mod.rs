@@ -9,3 +9,4 @@ mod golden;
 mod incremental;
 mod kernel;
 mod netns;
+mod view_agreement;

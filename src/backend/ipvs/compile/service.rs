@@ -4,26 +4,23 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
-use super::{DesiredVs, SCHEDULERS, ServicePlan};
+use super::{DesiredVs, SCHEDULER_ANNOTATION, SCHEDULERS, ServicePlan};
 use crate::backend::ipvs::netlink::{ServiceKey, VirtualService};
 use crate::backend::ipvs::sets::IpvsSet;
 use crate::ipset::Entry;
-use crate::model::{
-    Protocol, ProxyState, Service, ServiceEndpoint, ServicePort, TrafficPolicy, select_endpoints,
-};
+use crate::model::{PortView, Protocol, ServiceEndpoint, ServiceSnapshot};
 
-/// Compiles `svc`: a virtual server on the cluster IP, on every external and load-balancer
-/// IP, and for a NodePort on every address in `node_addresses`, each with the endpoints its
-/// traffic policy selects (`internalTrafficPolicy` for the cluster IP,
-/// `externalTrafficPolicy` for the rest).
+/// Compiles a service: a virtual server on the cluster IP, on every external and
+/// load-balancer IP, and for a NodePort on every address in `node_addresses`, each with the
+/// endpoints the view gives that traffic (internal for the cluster IP, external for the
+/// rest).
 pub fn compile_service(
-    svc: &Service,
-    state: &ProxyState,
+    snapshot: &ServiceSnapshot,
     default_scheduler: &str,
     node_addresses: &[Ipv4Addr],
 ) -> ServicePlan {
     let mut plan = ServicePlan::default();
-    let scheduler = match &svc.ipvs_scheduler {
+    let scheduler = match snapshot.service().annotations.get(SCHEDULER_ANNOTATION) {
         Some(s) if SCHEDULERS.contains(&s.as_str()) => s.as_str(),
         Some(bad) => {
             plan.invalid_scheduler = Some(bad.clone());
@@ -31,14 +28,8 @@ pub fn compile_service(
         }
         None => default_scheduler,
     };
-    for (i, port) in svc.ports.iter().enumerate() {
-        // Two ports with the same name and protocol are one port to the endpoint merge.
-        let duplicate = svc.ports[..i]
-            .iter()
-            .any(|p| p.name == port.name && p.protocol == port.protocol);
-        if !duplicate {
-            compile_port(svc, port, state, scheduler, node_addresses, &mut plan);
-        }
+    for view in snapshot.ports() {
+        compile_port(&view, scheduler, node_addresses, &mut plan);
     }
     plan
 }
@@ -52,35 +43,27 @@ fn dests(endpoints: &[ServiceEndpoint]) -> BTreeSet<SocketAddrV4> {
 }
 
 fn compile_port(
-    svc: &Service,
-    port: &ServicePort,
-    state: &ProxyState,
+    view: &PortView,
     scheduler: &str,
     node_addresses: &[Ipv4Addr],
     plan: &mut ServicePlan,
 ) {
-    let proto = port.protocol;
-    let endpoints = state.endpoints(&svc.name, port);
-    let selection = select_endpoints(&endpoints);
-    let internal = match svc.internal_traffic_policy {
-        TrafficPolicy::Cluster => dests(&selection.cluster),
-        TrafficPolicy::Local => dests(&selection.local),
-    };
-    let etp_local = svc.external_traffic_policy == TrafficPolicy::Local;
-    let external = if etp_local {
-        dests(&selection.local)
+    let proto = view.protocol;
+    let addresses = &view.addresses;
+    let internal = dests(view.internal_endpoints());
+    let external = if view.externally_accessible() {
+        dests(view.external_endpoints())
     } else {
-        dests(&selection.cluster)
+        BTreeSet::new()
     };
-    let no_endpoints = selection.cluster.is_empty();
-    let port_name = svc.port_name(port);
+    let etp_local = view.external_policy_local;
+    let no_endpoints = !view.has_endpoints();
+    let port_name = view.port_name();
     let add_vs =
         |plan: &mut ServicePlan, addr: Ipv4Addr, vport: u16, dests: &BTreeSet<SocketAddrV4>| {
             let key = ServiceKey::new(proto, addr, vport);
             let mut service = VirtualService::new(key, scheduler);
-            service.persistent_timeout = svc
-                .session_affinity
-                .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX).max(1));
+            service.persistent_timeout = view.affinity_seconds;
             plan.virtual_servers.push(Arc::new(DesiredVs {
                 service,
                 dests: dests.clone(),
@@ -92,35 +75,34 @@ fn compile_port(
             }
         };
 
-    add_vs(plan, svc.cluster_ip, port.port, &internal);
-    plan.addresses.insert(svc.cluster_ip);
-    plan.entries.insert((
-        IpvsSet::ClusterIp,
-        ip_port(svc.cluster_ip, proto, port.port),
-    ));
+    let (cluster_ip, port) = (addresses.cluster_ip, addresses.port);
+    add_vs(plan, cluster_ip, port, &internal);
+    plan.addresses.insert(cluster_ip);
+    plan.entries
+        .insert((IpvsSet::ClusterIp, ip_port(cluster_ip, proto, port)));
 
     let external_set = if etp_local {
         IpvsSet::ExternalIpLocal
     } else {
         IpvsSet::ExternalIp
     };
-    for &ip in &svc.external_ips {
-        add_vs(plan, ip, port.port, &external);
+    for &ip in addresses.external_ips {
+        add_vs(plan, ip, port, &external);
         plan.addresses.insert(ip);
         plan.entries
-            .insert((external_set, ip_port(ip, proto, port.port)));
+            .insert((external_set, ip_port(ip, proto, port)));
     }
-    for &ip in &svc.load_balancer_ips {
-        add_vs(plan, ip, port.port, &external);
+    for &ip in addresses.load_balancer_ips {
+        add_vs(plan, ip, port, &external);
         plan.addresses.insert(ip);
         plan.entries
-            .insert((IpvsSet::LoadBalancer, ip_port(ip, proto, port.port)));
+            .insert((IpvsSet::LoadBalancer, ip_port(ip, proto, port)));
         if etp_local {
             plan.entries
-                .insert((IpvsSet::LoadBalancerLocal, ip_port(ip, proto, port.port)));
+                .insert((IpvsSet::LoadBalancerLocal, ip_port(ip, proto, port)));
         }
     }
-    if let Some(node_port) = port.node_port.filter(|p| *p != 0) {
+    if let Some(node_port) = addresses.node_port {
         let (all, local) = IpvsSet::node_port(proto);
         for &addr in node_addresses {
             add_vs(plan, addr, node_port, &external);
@@ -140,8 +122,9 @@ fn compile_port(
         }
     }
     // A pod reaching itself through a service needs its source rewritten, or it would
-    // answer itself directly and the client would drop the reply.
-    for ep in endpoints.iter().filter(|e| e.is_local) {
+    // answer itself directly and the client would drop the reply. Every endpoint on this
+    // node, usable or not: a member too many costs nothing.
+    for ep in view.all_endpoints().iter().filter(|e| e.is_local) {
         plan.entries.insert((
             IpvsSet::LoopBack,
             Entry::IpPortIp {

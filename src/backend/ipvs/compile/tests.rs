@@ -74,7 +74,14 @@ fn entries(plan: &ServicePlan) -> Vec<String> {
 
 fn plan_of(svc: Service, slices: Vec<EndpointSlice>) -> ServicePlan {
     let st = state(vec![svc.clone()], slices);
-    compile_service(&svc, &st, "rr", &NODE_ADDRS)
+    compile_service(&st.snapshot(&svc.name).unwrap(), "rr", &NODE_ADDRS)
+}
+
+/// `svc` with the scheduler annotation.
+fn scheduled(mut svc: Service, scheduler: &str) -> Service {
+    svc.annotations
+        .insert(SCHEDULER_ANNOTATION.to_string(), scheduler.to_string());
+    svc
 }
 
 const READY: Conditions = Conditions::READY;
@@ -102,9 +109,9 @@ fn virtual_servers_per_case() {
                  "tcp/198.51.100.9:80 rr -> 10.244.1.2:8080,10.244.2.3:8080"]),
         ("session affinity: persistent", Service { session_affinity: Some(Duration::from_secs(10800)), ..web() }, ready2(),
             vec!["tcp/10.96.0.10:80 rr persistent 10800 -> 10.244.1.2:8080,10.244.2.3:8080"]),
-        ("scheduler annotation", Service { ipvs_scheduler: Some("lc".into()), ..web() }, ready2(),
+        ("scheduler annotation", scheduled(web(), "lc"), ready2(),
             vec!["tcp/10.96.0.10:80 lc -> 10.244.1.2:8080,10.244.2.3:8080"]),
-        ("invalid scheduler annotation: the default", Service { ipvs_scheduler: Some("fastest".into()), ..web() }, ready2(),
+        ("invalid scheduler annotation: the default", scheduled(web(), "fastest"), ready2(),
             vec!["tcp/10.96.0.10:80 rr -> 10.244.1.2:8080,10.244.2.3:8080"]),
         ("ready endpoints win over terminating ones", web(), vec![slice("a", &[(local(2), READY), (remote(3), TERMINATING)])],
             vec!["tcp/10.96.0.10:80 rr -> 10.244.1.2:8080"]),
@@ -174,13 +181,7 @@ fn addresses_to_bind_are_the_service_addresses_not_the_node_ones() {
 
 #[test]
 fn the_invalid_scheduler_is_reported_in_the_plan() {
-    let plan = plan_of(
-        Service {
-            ipvs_scheduler: Some("fastest".into()),
-            ..web()
-        },
-        vec![],
-    );
+    let plan = plan_of(scheduled(web(), "fastest"), vec![]);
     assert_eq!(plan.invalid_scheduler.as_deref(), Some("fastest"));
     assert_eq!(plan_of(web(), vec![]).invalid_scheduler, None);
 }

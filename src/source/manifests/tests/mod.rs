@@ -1,5 +1,6 @@
 //! Parsing and directory tests; `watching` covers [`run`](super::run).
 
+mod hostile;
 mod watching;
 
 use std::net::Ipv4Addr;

@@ -1,0 +1,131 @@
+//! Hostile names in manifest files: each object is rejected with exactly one log line that
+//! names it, and counted; the good objects beside them are kept.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use super::super::documents::parse_file;
+use crate::metrics::Metrics;
+
+/// Log output of the code run by [`logged`].
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `f` with warnings (and worse) logged as kproxy logs them; returns its result and the
+/// lines logged.
+fn logged<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    let out = Captured::default();
+    let writer = out.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    (result, text.lines().map(String::from).collect())
+}
+
+fn service(namespace: &str, name: &str, port_name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {namespace}}}\n\
+         spec: {{clusterIP: 10.96.0.9, ports: [{{name: {port_name}, port: 80}}]}}\n"
+    )
+}
+
+fn slice(name: &str, service: &str) -> String {
+    format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: {name}, namespace: demo, labels: {{kubernetes.io/service-name: {service}}}}}\n\
+         addressType: IPv4\nports: [{{name: http, port: 8080}}]\nendpoints: [{{addresses: [10.244.1.2]}}]\n"
+    )
+}
+
+/// YAML double-quoted scalars, so that the escapes (`\n`, `\0`, `\t`) become the characters.
+const HOSTILE_NAMES: [&str; 9] = [
+    r#""web\nCOMMIT""#,
+    r#""we\"b""#,
+    r#""it's""#,
+    r#""nul\0""#,
+    r#""tab\tbed""#,
+    r#""wéb""#,
+    r#""Web""#,
+    r#""has space""#,
+    r#""a.b""#,
+];
+
+#[test]
+fn hostile_names_are_rejected_with_one_line_each() {
+    let long = "x".repeat(300);
+    let mut docs = vec![service("demo", "good", "http"), slice("good-1", "good")];
+    let mut expected = Vec::new();
+    for name in HOSTILE_NAMES.iter().copied().chain([long.as_str()]) {
+        docs.push(service("demo", name, "http"));
+        expected.push(("Service", "invalid_name"));
+    }
+    for namespace in [r#""a/b""#, r#""a:b""#, r#""ns\nx""#, r#""""#] {
+        docs.push(service(namespace, "web", "http"));
+        // An empty namespace means `default`, as the API server defaults it.
+        let reason = if namespace == r#""""# {
+            "ok"
+        } else {
+            "invalid_namespace"
+        };
+        if reason != "ok" {
+            expected.push(("Service", reason));
+        }
+    }
+    for port_name in [r#""HTTP""#, r#""h\nx""#, r#""a_b""#, &"p".repeat(64)] {
+        docs.push(service("demo", "ports", port_name));
+        expected.push(("Service", "invalid_port_name"));
+    }
+    for name in [r#""s/1""#, r#""s\r1""#, &"s".repeat(254)] {
+        docs.push(slice(name, "good"));
+        expected.push(("EndpointSlice", "invalid_name"));
+    }
+    for label in [r#""web\nCOMMIT""#, r#""a b""#, &"l".repeat(64)] {
+        docs.push(slice("labelled", label));
+        expected.push(("EndpointSlice", "invalid_service_name"));
+    }
+    let text = docs.join("---\n");
+    let metrics = Metrics::new();
+    let (got, lines) = logged(|| parse_file(Path::new("hostile.yaml"), text.as_bytes(), &metrics));
+
+    let names: Vec<String> = got.services.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["demo/good", "default/web"]);
+    let slices: Vec<String> = got.slices.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(slices, ["demo/good-1"]);
+
+    assert_eq!(
+        lines.len(),
+        expected.len(),
+        "one line per object:\n{lines:#?}"
+    );
+    for line in &lines {
+        assert!(line.contains("skipping manifest hostile.yaml:"), "{line}");
+        assert!(!line.contains(['\0', '\t', '\r']), "{line:?}");
+    }
+    assert!(
+        lines[0].contains(r"Service demo/web\nCOMMIT: metadata.name"),
+        "{}",
+        lines[0]
+    );
+    let mut counts = std::collections::BTreeMap::new();
+    for (kind, reason) in &expected {
+        *counts.entry((*kind, *reason)).or_insert(0u64) += 1;
+    }
+    for ((kind, reason), n) in counts {
+        assert_eq!(metrics.rejected(kind, reason), n, "{kind} {reason}");
+    }
+}
