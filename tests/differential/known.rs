@@ -66,12 +66,14 @@ pub const RULES: &[KnownRule] = &[
     KnownRule {
         id: "localhost-node-ports",
         covers: |d| {
-            kube_proxy_only(d)
-                && (d.chain == "KUBE-FIREWALL"
-                    || d.rule == "-j KUBE-FIREWALL"
-                    || (d.table == "nat"
-                        && d.chain == "KUBE-NODEPORTS"
-                        && d.rule.starts_with("-d 127.0.0.0/8 ")))
+            let nat = |chain: &str| d.table == "nat" && d.chain == chain;
+            // kproxy: the jump to KUBE-NODEPORTS excludes 127.0.0.0/8, as kube-proxy's
+            // does with --iptables-localhost-nodeports=false.
+            (nat("KUBE-SERVICES") && d.rule.ends_with("-j KUBE-NODEPORTS"))
+                || (kube_proxy_only(d)
+                    && (d.chain == "KUBE-FIREWALL"
+                        || d.rule == "-j KUBE-FIREWALL"
+                        || (nat("KUBE-NODEPORTS") && d.rule.starts_with("-d 127.0.0.0/8 "))))
         },
     },
     KnownRule {

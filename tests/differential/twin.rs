@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use kproxy::testing::controlplane::{ControlPlane, Process, Proxy, ProxySettings, proxies};
 
-use crate::support::http_get::{get, metric};
 use crate::mode::Mode;
 use crate::support::echo::EchoServer;
+use crate::support::http_get::{get, metric};
 use crate::support::netns::Netns;
 use crate::support::topology::{NODE_NAME, NODE_POD_GATEWAY, Topology};
 
