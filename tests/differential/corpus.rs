@@ -7,15 +7,11 @@
 //! of `n` services holds a few fixed extras (headless, ExternalName, another proxy's
 //! service, SCTP, many ports) and then `n - extras` combinations, spread over the product
 //! (all 180 from n = 188 on). Port sets and session affinity vary with the index.
-//! Everything is deterministic.
+//! Everything is deterministic. objects.rs turns a service into API objects, edits.rs
+//! changes the corpus between steps.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-
-use k8s_openapi::api::core::v1 as core;
-use k8s_openapi::api::discovery::v1 as discovery;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::support::topology::{NODE_NAME, pod_ip};
 use crate::twin::{REMOTE_NODE, remote_pod_ip};
@@ -38,7 +34,7 @@ pub enum Kind {
     ExternalName,
 }
 
-const KINDS: [Kind; 5] = [
+pub const KINDS: [Kind; 5] = [
     Kind::ClusterIp,
     Kind::ExternalIps,
     Kind::NodePort,
@@ -47,11 +43,11 @@ const KINDS: [Kind; 5] = [
 ];
 
 impl Kind {
-    fn externally_accessible(self) -> bool {
+    pub fn externally_accessible(self) -> bool {
         !matches!(self, Kind::ClusterIp | Kind::Headless | Kind::ExternalName)
     }
 
-    fn is_load_balancer(self) -> bool {
+    pub fn is_load_balancer(self) -> bool {
         matches!(self, Kind::LoadBalancer | Kind::LoadBalancerNoNodePorts)
     }
 
@@ -87,7 +83,7 @@ impl Pod {
         }
     }
 
-    fn node(self) -> &'static str {
+    pub fn node(self) -> &'static str {
         match self {
             Pod::Local(_) => NODE_NAME,
             Pod::Remote(_) => REMOTE_NODE,
@@ -226,7 +222,8 @@ const PORT_SETS: [&[PortSpec]; 5] = [
 
 /// `sessionAffinity` choices: none (two thirds of the services), ClientIP with the
 /// default timeout, ClientIP 60 s.
-const AFFINITIES: [Option<Option<i32>>; 6] = [None, Some(None), None, None, Some(Some(60)), None];
+pub const AFFINITIES: [Option<Option<i32>>; 6] =
+    [None, Some(None), None, None, Some(Some(60)), None];
 
 /// One Service of the corpus, as it currently is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -290,7 +287,7 @@ impl ServiceSpec {
             .then(|| 30000 + (self.index * 5 + k) as u16)
     }
 
-    fn health_check_node_port(&self) -> Option<u16> {
+    pub fn health_check_node_port(&self) -> Option<u16> {
         (self.kind.is_load_balancer() && self.etp_local)
             .then(|| 30000 + (self.index * 5 + 4) as u16)
     }
@@ -305,161 +302,6 @@ impl ServiceSpec {
 
     pub fn slice_name(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.name)
-    }
-
-    /// The Service object, its status (load-balancer ingress) included; the spec and the
-    /// status are applied separately (`Admin::apply`, `Admin::apply_status`).
-    pub fn object(&self) -> core::Service {
-        let mut labels = std::collections::BTreeMap::new();
-        if self.other_proxy {
-            labels.insert(
-                "service.kubernetes.io/service-proxy-name".to_string(),
-                "other".to_string(),
-            );
-        }
-        let ports = self
-            .ports
-            .iter()
-            .enumerate()
-            .map(|(k, p)| core::ServicePort {
-                name: (!p.name.is_empty()).then(|| p.name.to_string()),
-                port: i32::from(p.port),
-                protocol: Some(p.protocol.kubernetes().into()),
-                target_port: Some(IntOrString::Int(i32::from(p.target))),
-                node_port: self.node_port(k).map(i32::from),
-                ..Default::default()
-            })
-            .collect();
-        let mut spec = core::ServiceSpec {
-            ports: Some(ports),
-            internal_traffic_policy: Some(if self.itp_local { "Local" } else { "Cluster" }.into()),
-            ..Default::default()
-        };
-        match self.kind {
-            Kind::ExternalName => {
-                spec.type_ = Some("ExternalName".into());
-                spec.external_name = Some("example.com".into());
-                spec.internal_traffic_policy = None;
-            }
-            Kind::Headless => spec.cluster_ip = Some("None".into()),
-            _ => {
-                let ip = self.cluster_ip().expect("a cluster IP").to_string();
-                spec.cluster_ip = Some(ip.clone());
-                spec.cluster_ips = Some(vec![ip]);
-                spec.type_ = Some(
-                    match self.kind {
-                        Kind::NodePort => "NodePort",
-                        Kind::LoadBalancer | Kind::LoadBalancerNoNodePorts => "LoadBalancer",
-                        _ => "ClusterIP",
-                    }
-                    .into(),
-                );
-            }
-        }
-        if self.kind == Kind::LoadBalancerNoNodePorts {
-            spec.allocate_load_balancer_node_ports = Some(false);
-        }
-        let external = self.external_ips();
-        if !external.is_empty() {
-            spec.external_ips = Some(external.iter().map(Ipv4Addr::to_string).collect());
-        }
-        if self.kind.externally_accessible() {
-            spec.external_traffic_policy =
-                Some(if self.etp_local { "Local" } else { "Cluster" }.into());
-        }
-        spec.health_check_node_port = self.health_check_node_port().map(i32::from);
-        if let Some(timeout) = self.affinity {
-            spec.session_affinity = Some("ClientIP".into());
-            spec.session_affinity_config = timeout.map(|t| core::SessionAffinityConfig {
-                client_ip: Some(core::ClientIPConfig {
-                    timeout_seconds: Some(t),
-                }),
-            });
-        } else {
-            spec.session_affinity = Some("None".into());
-        }
-        core::Service {
-            metadata: ObjectMeta {
-                name: Some(self.name.clone()),
-                namespace: Some(NS.into()),
-                labels: (!labels.is_empty()).then_some(labels),
-                ..Default::default()
-            },
-            spec: Some(spec),
-            status: Some(self.status()),
-        }
-    }
-
-    /// The status a load-balancer controller would write: the ingress IPs (none for other
-    /// kinds, which clears what an earlier LoadBalancer kind had).
-    pub fn status(&self) -> core::ServiceStatus {
-        let ingress = self
-            .load_balancer_ips()
-            .iter()
-            .map(|ip| core::LoadBalancerIngress {
-                ip: Some(ip.to_string()),
-                ..Default::default()
-            })
-            .collect();
-        core::ServiceStatus {
-            load_balancer: Some(core::LoadBalancerStatus {
-                ingress: Some(ingress),
-            }),
-            ..Default::default()
-        }
-    }
-
-    /// The EndpointSlice objects.
-    pub fn slice_objects(&self) -> Vec<discovery::EndpointSlice> {
-        self.slices.iter().map(|s| self.slice_object(s)).collect()
-    }
-
-    fn slice_object(&self, slice: &SliceSpec) -> discovery::EndpointSlice {
-        let ports = self
-            .ports
-            .iter()
-            .map(|p| discovery::EndpointPort {
-                name: Some(p.name.to_string()),
-                port: Some(i32::from(p.target)),
-                protocol: Some(p.protocol.kubernetes().into()),
-                ..Default::default()
-            })
-            .collect();
-        let endpoints = slice
-            .endpoints
-            .iter()
-            .map(|(pod, cond)| {
-                let (ready, serving, terminating) = match cond {
-                    Cond::Ready => (true, true, false),
-                    Cond::NotReady => (false, false, false),
-                    Cond::TerminatingServing => (false, true, true),
-                    Cond::TerminatingNotServing => (false, false, true),
-                };
-                discovery::Endpoint {
-                    addresses: vec![pod.ip().to_string()],
-                    conditions: Some(discovery::EndpointConditions {
-                        ready: Some(ready),
-                        serving: Some(serving),
-                        terminating: Some(terminating),
-                    }),
-                    node_name: Some(pod.node().into()),
-                    ..Default::default()
-                }
-            })
-            .collect();
-        discovery::EndpointSlice {
-            metadata: ObjectMeta {
-                name: Some(self.slice_name(slice.suffix)),
-                namespace: Some(NS.into()),
-                labels: Some(
-                    [("kubernetes.io/service-name".to_string(), self.name.clone())].into(),
-                ),
-                ..Default::default()
-            },
-            address_type: "IPv4".into(),
-            ports: Some(ports),
-            endpoints,
-        }
     }
 
     /// One line for reports.
@@ -570,97 +412,6 @@ pub fn generate(n: usize) -> Vec<ServiceSpec> {
         corpus.push(combination(first + j, combo));
     }
     corpus
-}
-
-/// One scripted edit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Edit {
-    /// The endpoints replaced by another pattern's (endpoints added and removed).
-    Endpoints,
-    /// Every ready endpoint terminating (its pod deleted); with none ready, a remote
-    /// endpoint added.
-    Terminate,
-    /// externalTrafficPolicy, internalTrafficPolicy and session affinity switched.
-    Policies,
-    /// Another kind (node ports, external and load-balancer IPs come and go).
-    Kind,
-    /// The service and its slices deleted; recreated by the next step that picks it.
-    Delete,
-}
-
-/// Applies step `step`'s edits (step 1, 2, …) to the base services of `corpus`; returns
-/// what was edited.
-pub fn edit(corpus: &mut [ServiceSpec], step: usize) -> Vec<(usize, Edit)> {
-    let mut edits = Vec::new();
-    for (i, svc) in corpus.iter_mut().enumerate() {
-        if matches!(svc.kind, Kind::Headless | Kind::ExternalName) || svc.other_proxy {
-            continue;
-        }
-        let edit = if !svc.present || (i * 7 + step * 3).is_multiple_of(10) {
-            Edit::Delete
-        } else {
-            match (i + step) % 5 {
-                0 => Edit::Endpoints,
-                1 => Edit::Policies,
-                2 => Edit::Terminate,
-                3 => Edit::Kind,
-                _ => continue,
-            }
-        };
-        match edit {
-            Edit::Delete => svc.present = !svc.present,
-            Edit::Endpoints => {
-                let pattern = PATTERNS[(i + step * 4) % PATTERNS.len()];
-                let slices = pattern.slices((i + step) % 3);
-                svc.slices = if slices == svc.slices {
-                    PATTERNS[(i + step * 4 + 1) % PATTERNS.len()].slices(step % 3)
-                } else {
-                    slices
-                };
-            }
-            Edit::Terminate => terminate(svc),
-            Edit::Policies => {
-                svc.etp_local = !svc.etp_local;
-                svc.itp_local = !svc.itp_local;
-                let k = AFFINITIES
-                    .iter()
-                    .position(|a| *a == svc.affinity)
-                    .unwrap_or(0);
-                svc.affinity = AFFINITIES[(k + 1) % AFFINITIES.len()];
-            }
-            Edit::Kind => {
-                let k = KINDS.iter().position(|k| *k == svc.kind).unwrap_or(0);
-                svc.kind = KINDS[(k + 1 + step) % KINDS.len()];
-            }
-        }
-        edits.push((i, edit));
-    }
-    edits
-}
-
-fn terminate(svc: &mut ServiceSpec) {
-    let mut any = false;
-    for slice in &mut svc.slices {
-        for (_, cond) in &mut slice.endpoints {
-            if *cond == Cond::Ready {
-                *cond = Cond::TerminatingServing;
-                any = true;
-            }
-        }
-    }
-    if !any {
-        let pod = Pod::Remote(svc.index % 3);
-        match svc.slices.first_mut() {
-            Some(slice) => {
-                slice.endpoints.retain(|(p, _)| *p != pod);
-                slice.endpoints.push((pod, Cond::Ready));
-            }
-            None => svc.slices.push(SliceSpec {
-                suffix: "a",
-                endpoints: vec![(pod, Cond::Ready)],
-            }),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -18,8 +18,10 @@ mod support;
 
 mod bed;
 mod corpus;
+mod edits;
 mod known;
 mod mode;
+mod objects;
 mod plan;
 mod probe;
 mod report;

@@ -6,6 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::bed::Bed;
 use crate::corpus::{self, ServiceSpec};
+use crate::edits;
 use crate::known;
 use crate::mode::Mode;
 use crate::plan;
@@ -56,7 +57,7 @@ pub fn run(mode: Mode) {
     for step in 0..=steps {
         let started = Instant::now();
         if step > 0 {
-            let edits = corpus::edit(&mut corpus, step);
+            let edits = edits::edit(&mut corpus, step);
             let mut counts: BTreeMap<String, usize> = BTreeMap::new();
             for (_, e) in &edits {
                 *counts.entry(format!("{e:?}")).or_default() += 1;
