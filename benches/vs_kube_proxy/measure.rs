@@ -128,7 +128,9 @@ pub fn measure(
     let changes = (s.rate * s.duration.as_secs_f64()).round() as usize;
     let (churn, churn_busy, churn_time) = churn(cp, &node, loaded, picker, iptables, s, changes);
     let churn_syncs = metrics::read(&node, SYNCS).unwrap_or(0.0) - syncs_before;
-    let cpu_churn = procstat::cpu(pid).unwrap_or_default().since(&cpu_before_churn);
+    let cpu_churn = procstat::cpu(pid)
+        .unwrap_or_default()
+        .since(&cpu_before_churn);
     process.assert_running();
     let peak_rss = procstat::peak_rss(pid).unwrap_or(0);
     let cpu_total = procstat::cpu(pid).unwrap_or_default();
