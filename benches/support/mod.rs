@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod env;
 #[path = "../../tests/support/http_get.rs"]
 pub mod http_get;
+pub mod kernel_poll;
 pub mod kproxy;
 #[path = "../../tests/support/metrics.rs"]
 pub mod metrics;

@@ -5,33 +5,13 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use kproxy::testing::controlplane::Process;
+use kproxy::testing::controlplane::proxies::KUBE_PROXY_RBAC;
+use kproxy::testing::controlplane::{Proxy, ProxySettings};
 
 use crate::cluster::{Cluster, POD_PORT, pods_slice, reached, svc};
 use crate::support::topology::{NODE_NAME, Topology};
 
 const WEB_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
-
-/// kube-proxy's identity, with the ClusterRole upstream gives it.
-const KUBE_PROXY_RBAC: &str = "apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: kube-proxy
-  namespace: kube-system
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata:
-  name: kube-proxy
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: system:node-proxier
-subjects:
-- kind: ServiceAccount
-  name: kube-proxy
-  namespace: kube-system
-";
 
 #[test]
 fn kube_proxy_on_a_second_node_routes_like_kproxy() {
@@ -47,30 +27,22 @@ fn kube_proxy_on_a_second_node_routes_like_kproxy() {
     let twin = Topology::new(3, &[POD_PORT]);
     c.cp.attach(&twin.node);
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kube-proxy.kubeconfig");
-    c.cp.service_account_kubeconfig("kube-system", "kube-proxy", &kubeconfig);
-    let args: Vec<String> = [
-        "--proxy-mode=iptables",
-        &format!("--kubeconfig={}", kubeconfig.display()),
-        &format!("--hostname-override={NODE_NAME}"),
-        "--cluster-cidr=10.244.0.0/16",
-        "--iptables-min-sync-period=100ms",
-        // Conntrack limits and timeouts are the host's, not a namespace's to set.
-        "--conntrack-max-per-core=0",
-        "--conntrack-tcp-timeout-established=0",
-        "--conntrack-tcp-timeout-close-wait=0",
-        "--oom-score-adj=0",
-        "--metrics-bind-address=127.0.0.1:10249",
-        "--healthz-bind-address=127.0.0.1:10256",
-    ]
-    .map(String::from)
-    .to_vec();
-    let log = dir.path().join("kube-proxy.log");
-    let kube_proxy = Process::start(
-        &twin.node.name,
-        &c.cp.binaries().path("kube-proxy"),
-        &args,
-        &log,
+    let settings = ProxySettings {
+        mode: "iptables".into(),
+        node_name: NODE_NAME.into(),
+        cluster_cidr: "10.244.0.0/16".into(),
+        min_sync_period: Duration::from_millis(100),
+        sync_period: Duration::from_secs(30),
+        extra: Vec::new(),
+    };
+    let program = c.cp.binaries().path("kube-proxy");
+    let kube_proxy = c.cp.start_proxy(
+        Proxy::KubeProxy,
+        &program,
+        &twin.node,
+        &settings,
+        dir.path(),
+        &[],
     );
 
     c.wait_traffic(WEB_IP, 80, &[0, 1, 2]);

@@ -121,6 +121,30 @@ impl Admin {
         self.apply_typed(obj, false)
     }
 
+    /// Applies every object of `objs` like [`apply`](Self::apply), up to `concurrency`
+    /// requests at a time (loading thousands of objects one by one takes minutes).
+    pub fn apply_all<K>(&self, objs: &[K], concurrency: usize)
+    where
+        K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Debug + Send + 'static,
+    {
+        use futures::StreamExt;
+        let dynamics: Vec<DynamicObject> = objs.iter().map(to_dynamic).collect();
+        let ar = ApiResource::erase::<K>(&());
+        self.run(move |client| async move {
+            futures::stream::iter(dynamics)
+                .map(|obj| {
+                    let (client, ar) = (client.clone(), &ar);
+                    async move {
+                        let namespace = obj.metadata.namespace.clone();
+                        apply_dynamic(client, ar, namespace, &obj, false).await;
+                    }
+                })
+                .buffer_unordered(concurrency.max(1))
+                .collect::<Vec<()>>()
+                .await;
+        });
+    }
+
     /// Sets the `status` of `obj` through the status subresource, as the kubelet does for
     /// pods (server-side apply of the object's `status` only).
     pub fn apply_status<K>(&self, obj: &K) -> K

@@ -25,6 +25,7 @@ mod flags;
 mod kubeconfig;
 mod pki;
 mod process;
+pub mod proxies;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ pub use binaries::{Binaries, PROGRAMS, binaries_or_skip, kubernetes_version};
 pub use kubeconfig::Credential;
 pub use pki::CertKey;
 pub use process::Process;
+pub use proxies::{Proxy, ProxySettings};
 
 use crate::testing::netns::{Netns, TEST_PREFIX, remove_orphans};
 use pki::Pki;

@@ -25,6 +25,17 @@ impl Process {
     /// Starts `program ARGS` inside the namespace `netns`, stdout and stderr appended to
     /// `log` (kept over restarts, so one file tells a component's whole story).
     pub fn start(netns: &str, program: &Path, args: &[String], log: &Path) -> Self {
+        Self::start_with_env(netns, program, args, log, &[])
+    }
+
+    /// [`start`](Self::start) with `env` added to the program's environment.
+    pub fn start_with_env(
+        netns: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Self {
         let name = program
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -47,6 +58,7 @@ impl Process {
             ])
             .arg(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
@@ -75,6 +87,16 @@ impl Process {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The program's process id (`ip netns exec` and `setpriv` exec in place).
+    pub fn pid(&self) -> u32 {
+        self.lock().id()
+    }
+
+    /// Whether the program is still running.
+    pub fn is_running(&self) -> bool {
+        matches!(self.lock().try_wait(), Ok(None))
     }
 
     pub fn log_path(&self) -> &Path {

@@ -207,6 +207,16 @@ fn packet_flows_with_cluster_cidr() {
                 both2,
                 true,
             ),
+            // Not DNATed (kproxy serves no localhost NodePorts): delivered to the node,
+            // where nothing listens, so the client is refused instead of hanging.
+            flow(
+                "node to 127.0.0.1:NodePort",
+                Ipv4Addr::LOCALHOST,
+                Ipv4Addr::LOCALHOST,
+                3002,
+                "127.0.0.1:3002",
+                false,
+            ),
             flow(
                 "outside to unknown NodePort",
                 OUTSIDE,
