@@ -266,3 +266,5 @@ fn a_failed_write_cancels_the_drift_check_and_the_retry_reads_the_kernel() {
     assert!(f.sync(false).is_err());
     assert!(f.backend.next_wakeup().is_none(), "check still pending");
 }
+
+mod idle;
