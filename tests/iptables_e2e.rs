@@ -9,13 +9,14 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+use kproxy::testing::kernel::Need;
 use support::e2e::{
     DNS_IP, EMPTY_IP, NODE_PORT, OTHER_IP, Setup, WEB_IP, all_pods, all_pods_answer, http_port,
     manifest_dir, on_node, web_port, write_service, write_shared_services,
 };
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::http_get::{get, metric};
-use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
+use support::kproxy::{Kproxy, eventually, run_once, start_on_node, start_on_node_with_env};
 use support::manifests::{service_yaml, slice_yaml, write};
 use support::metrics::{METRICS, Syncs, wait_for_syncs};
 use support::netns::{Netns, netns_available};
@@ -501,4 +502,80 @@ fn sigterm_during_a_slow_sync_stops_kproxy_within_2s_and_leaves_the_rules() {
         !rules.contains("demo/late"),
         "the hung restore wrote nothing:\n{rules}"
     );
+}
+
+/// iptables-nft: a resync with nothing changed asks nf_tables for its generation and reads
+/// nothing back; another writer's change moves the generation, and the next resync reads
+/// the kernel back and repairs it.
+#[test]
+fn idle_resyncs_read_nothing_back_until_another_writer_changes_iptables() {
+    let Some(s) = setup(&["--sync-period", "300ms"]) else {
+        return;
+    };
+    let node = &s.topo.node;
+    let idle = wait_for_syncs(node, "five idle resyncs", WAIT, |x| x.full >= 6);
+    assert_eq!(idle.drift_checks, 0, "an idle resync read the kernel back");
+
+    node.exec(&["iptables", "-t", "nat", "-F", "KUBE-SERVICES"]);
+    let repaired = wait_for_syncs(node, "the repair", WAIT, |x| x.drift_repairs > 0);
+    s.wait_for_service(WEB_IP, 80, WAIT);
+    let later = wait_for_syncs(node, "five more resyncs", WAIT, |x| {
+        x.full >= repaired.full + 5
+    });
+    assert_eq!(
+        later.drift_checks, repaired.drift_checks,
+        "kproxy's own repair was taken for another writer's"
+    );
+}
+
+/// A directory whose `iptables`, `iptables-save` and `iptables-restore` are
+/// iptables-legacy's.
+fn legacy_path() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for tool in ["iptables", "iptables-save", "iptables-restore"] {
+        let target = format!("/usr/sbin/{}", tool.replace("iptables", "iptables-legacy"));
+        std::os::unix::fs::symlink(target, dir.path().join(tool)).unwrap();
+    }
+    dir
+}
+
+/// iptables-legacy has no generation: kproxy keeps kube-proxy's canary chain in mangle,
+/// nat and filter, and a resync reads back only once the canary in mangle is gone (a
+/// firewall reload, `iptables -F; iptables -X`).
+#[test]
+fn iptables_legacy_resyncs_read_back_only_when_the_canary_is_gone() {
+    if !netns_available(&[Need::Tool("iptables-legacy-restore")]) {
+        return;
+    }
+    let legacy = legacy_path();
+    let path = format!(
+        "{}:{}",
+        legacy.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let start = |node: &Netns, dir: &Path| {
+        let args = [
+            "--proxy-mode=iptables",
+            "--min-sync-period",
+            "100ms",
+            "--sync-period",
+            "300ms",
+        ];
+        start_on_node_with_env(node, dir, &args, &[("PATH", &path)])
+    };
+    let s = Setup::start(write_manifests, start, WAIT);
+    let node = &s.topo.node;
+    let mangle = node.exec_stdout(&["iptables-legacy-save", "-t", "mangle"]);
+    assert!(mangle.contains(":KUBE-PROXY-CANARY"), "{mangle}");
+    let idle = wait_for_syncs(node, "five idle resyncs", WAIT, |x| x.full >= 6);
+    assert_eq!(idle.drift_checks, 0, "an idle resync read the kernel back");
+
+    node.exec(&["iptables-legacy", "-t", "mangle", "-X", "KUBE-PROXY-CANARY"]);
+    let repaired = wait_for_syncs(node, "the canary's repair", WAIT, |x| x.drift_repairs > 0);
+    assert_eq!(repaired.drift_checks, 1);
+    let later = wait_for_syncs(node, "five more resyncs", WAIT, |x| {
+        x.full >= repaired.full + 5
+    });
+    assert_eq!(later.drift_checks, 1, "the canary's repair was not enough");
+    s.assert_pod_reaches_web_unmasqueraded(10);
 }

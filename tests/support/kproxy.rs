@@ -27,6 +27,16 @@ pub fn run_once(args: &[&str]) -> Output {
 /// the node namespace (`/metrics` is what tests wait on: [`super::metrics`]); `extra` adds
 /// the proxy mode and its flags.
 pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> Kproxy {
+    start_on_node_with_env(node, dir, extra, &[])
+}
+
+/// [`start_on_node`] with more environment variables (`PATH`, say).
+pub fn start_on_node_with_env(
+    node: &super::netns::Netns,
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Kproxy {
     let (healthz, metrics) = (
         super::metrics::HEALTHZ.to_string(),
         super::metrics::METRICS.to_string(),
@@ -51,7 +61,7 @@ pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> 
         node.name,
         std::process::id()
     ));
-    Kproxy::start(&args, &log)
+    Kproxy::start_with_env(&args, &log, env)
 }
 
 pub struct Kproxy {
