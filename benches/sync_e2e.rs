@@ -298,7 +298,7 @@ fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
     wait_for_quiet(QUIET_LIMIT);
     let mut args = vec!["--manifests".to_string(), dir.path().display().to_string()];
     args.extend(node_args(&ns.name));
-    // The second sync is then a full resync, which reads the kernel back.
+    // The second sync is then a full resync, which reads the kernel back (once told to).
     args.extend(["--sync-period", "2s"].map(String::from));
     let log = dir.path().join("kproxy.log");
     let mut kproxy = Kproxy::start(&args, &log, flavour);
@@ -306,6 +306,14 @@ fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
     let first = kproxy.wait_for(&ns, "first sync", wait, |c| c.total() >= 1);
     let start_to_synced = kproxy.started.elapsed();
     let peak_rss = kproxy.peak_rss().expect("kproxy's /proc status");
+    // Another writer, as far as kproxy can tell: an idle resync reads nothing back.
+    ns.exec(&[
+        flavour.iptables_program(),
+        "-t",
+        "mangle",
+        "-X",
+        "KUBE-PROXY-CANARY",
+    ]);
     let second = kproxy.wait_for(&ns, "second sync", wait, |c| c.total() >= 2);
     // The resync itself returns at once; its read-back runs on a thread beside the syncs.
     let checked = kproxy.wait_for(&ns, "a finished drift check", wait, |c| c.drift_checks >= 1);

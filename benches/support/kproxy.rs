@@ -119,6 +119,21 @@ impl Kproxy {
         status_kib(self.child.id(), "VmHWM:").map(|k| k * 1024)
     }
 
+    /// CPU time kproxy and its finished children (iptables-save, -restore) used so far:
+    /// `utime + stime + cutime + cstime` of /proc/PID/stat.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+        // utime is field 14 of the whole line: index 11 after pid, comm (and state at 0).
+        let ticks: u64 = fields[11..15]
+            .iter()
+            .map(|f| f.parse::<u64>().ok())
+            .sum::<Option<u64>>()?;
+        // /proc counts in USER_HZ, 100 on every architecture Linux runs kube nodes on.
+        Some(Duration::from_millis(ticks * 10))
+    }
+
     /// Current resident memory (`VmRSS`), in bytes.
     pub fn rss(&self) -> Option<u64> {
         status_kib(self.child.id(), "VmRSS:").map(|k| k * 1024)
