@@ -20,7 +20,7 @@ use serde_json::json;
 
 use support::cluster;
 use support::env::{self, Flavour};
-use support::kproxy::{Kproxy, node_args};
+use support::kproxy::{Kproxy, start_on_cluster};
 use support::metrics::Syncs;
 use support::netns::require_kernel;
 use support::quiet::wait_for_quiet;
@@ -120,19 +120,9 @@ fn run(
     period: Duration,
     window: Duration,
 ) -> (Window, Window) {
-    let dir = tempfile::tempdir().expect("manifest directory");
-    cluster
-        .write_manifests(dir.path())
-        .expect("writing manifests");
-    let ns = Netns::for_bench("idle");
-    let mut args = vec!["--manifests".to_string(), dir.path().display().to_string()];
-    args.extend(node_args(&ns.name));
-    args.extend([
-        "--sync-period".to_string(),
-        format!("{}ms", period.as_millis()),
-    ]);
-    let log = dir.path().join("kproxy.log");
-    let mut kproxy = Kproxy::start(&args, &log, flavour);
+    let period = format!("{}ms", period.as_millis());
+    let (_dir, ns, mut kproxy) =
+        start_on_cluster(cluster, "idle", flavour, &["--sync-period", &period]);
     let wait = Duration::from_secs(600);
     let first = kproxy.wait_for(&ns, "first sync", wait, |c| c.full >= 1);
     eprintln!("  first sync {:.1} s", first.full_seconds);

@@ -15,6 +15,7 @@ use support::e2e::{
     manifest_dir, on_node, web_port, write_service, write_shared_services,
 };
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
+use support::fake_restore::FakeRestore;
 use support::http_get::{get, metric};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node, start_on_node_with_env};
 use support::manifests::{service_yaml, slice_yaml, write};
@@ -396,58 +397,9 @@ fn hostile_names_are_skipped_with_one_line_each_and_every_other_service_keeps_wo
 }
 
 /// An `iptables-restore` that hangs on every write (`--noflush`), as a restore at 10k
-/// services takes tens of seconds; anything else goes to the real tool. Put first on
-/// kproxy's `PATH`; the hanging process is killed on drop.
-struct SlowRestore {
-    dir: tempfile::TempDir,
-}
-
-impl SlowRestore {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-            .map(|d| d.join("iptables-restore"))
-            .find(|p| p.exists())
-            .expect("iptables-restore on PATH");
-        let pid = dir.path().join("pid");
-        let script = format!(
-            "#!/bin/sh\ncase \" $* \" in\n  *\" --noflush \"*) echo $$ > {pid}.tmp && mv {pid}.tmp {pid}; exec sleep 300 ;;\nesac\nexec {real} \"$@\"\n",
-            pid = pid.display(),
-            real = real.display()
-        );
-        let path = dir.path().join("iptables-restore");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        Self { dir }
-    }
-
-    /// `PATH` with this fake first.
-    fn path(&self) -> String {
-        format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap()
-        )
-    }
-
-    /// The hanging restore's pid, once kproxy has started one.
-    fn hanging(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.path().join("pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-}
-
-impl Drop for SlowRestore {
-    fn drop(&mut self) {
-        if let Some(pid) = self.hanging() {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    }
+/// services takes tens of seconds; anything else goes to the real tool.
+fn slow_restore() -> FakeRestore {
+    FakeRestore::new("case \" $* \" in *\" --noflush \"*) hang ;; esac")
 }
 
 #[test]
@@ -468,7 +420,7 @@ fn sigterm_during_a_slow_sync_stops_kproxy_within_2s_and_leaves_the_rules() {
     let late_ip = Ipv4Addr::new(10, 96, 0, 30);
     write_service(dir.path(), "late", late_ip, http_port(8080), &[1], "");
 
-    let slow = SlowRestore::new();
+    let slow = slow_restore();
     let path = slow.path();
     // Hidden: not a manifest.
     let log = dir.path().join(".kproxy.log");

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kproxy::testing::netns::Netns;
-use kproxy::testing::scale::NODE;
+use kproxy::testing::scale::{Cluster, NODE};
 
 use super::metrics::Syncs;
 
@@ -35,6 +35,26 @@ pub fn node_args(netns: &str) -> Vec<String> {
     ]
     .map(String::from)
     .into()
+}
+
+/// Starts kproxy as the node of a new namespace (`role`) on `cluster`'s objects, written
+/// as manifests into a new directory (which also holds kproxy's log), with `extra` flags.
+pub fn start_on_cluster(
+    cluster: &Cluster,
+    role: &str,
+    flavour: Flavour,
+    extra: &[&str],
+) -> (tempfile::TempDir, Netns, Kproxy) {
+    let dir = tempfile::tempdir().expect("manifest directory");
+    cluster
+        .write_manifests(dir.path())
+        .expect("writing manifests");
+    let ns = Netns::for_bench(role);
+    let mut args = vec!["--manifests".to_string(), dir.path().display().to_string()];
+    args.extend(node_args(&ns.name));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let kproxy = Kproxy::start(&args, &dir.path().join("kproxy.log"), flavour);
+    (dir, ns, kproxy)
 }
 
 /// One sync, as kproxy's counters showed it. When one poll finds several new syncs of a

@@ -1,7 +1,7 @@
 //! kill -9 in the middle of a large first sync, then a restart: the kernel ends up exactly
 //! as after a clean run, and a service programmed before keeps answering throughout.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use kproxy::testing::scale::{Cluster, ScaleSpec};
@@ -10,68 +10,20 @@ use super::node::{
     WAIT, diff, once_args, sorted_rules, topology, wait_for_web, web_answers, write_web,
 };
 use super::{figure, scale};
+use crate::support::fake_restore::FakeRestore;
 use crate::support::kproxy::{eventually, run_once, start_on_node_with_env};
 use crate::support::netns::{Netns, netns_available};
 
 /// An `iptables-restore` that passes the first `pass` writes to the real tool and hangs on
 /// the next one (after reading its input), so a kill lands between two batches of a first
-/// sync at a known point. Put first on kproxy's `PATH`; the hanging process is killed on
-/// drop.
-struct HangAfter {
-    dir: tempfile::TempDir,
-}
-
-impl HangAfter {
-    fn new(pass: usize) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-            .map(|d| d.join("iptables-restore"))
-            .find(|p| p.exists())
-            .expect("iptables-restore on PATH");
-        let d = dir.path().display();
-        // Only writes count (kproxy also runs `iptables-restore --version`).
-        let script = format!(
-            "#!/bin/sh\ncase \" $* \" in *\" --version \"*|*\" -V \"*) exec {real} \"$@\" ;; esac\n\
-             n=$(cat {d}/count 2>/dev/null || echo 0); echo $((n+1)) > {d}/count\n\
-             if [ \"$n\" -ge {pass} ]; then cat > /dev/null; echo $$ > {d}/pid.tmp && mv {d}/pid.tmp {d}/pid; exec sleep 300; fi\n\
-             exec {real} \"$@\"\n",
-            real = real.display()
-        );
-        let path = dir.path().join("iptables-restore");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        Self { dir }
-    }
-
-    fn path(&self) -> String {
-        format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap()
-        )
-    }
-
-    fn hanging(&self) -> Option<i32> {
-        std::fs::read_to_string(self.pid_file())
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-
-    fn pid_file(&self) -> PathBuf {
-        self.dir.path().join("pid")
-    }
-}
-
-impl Drop for HangAfter {
-    fn drop(&mut self) {
-        if let Some(pid) = self.hanging() {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    }
+/// sync at a known point.
+fn hang_after(pass: usize) -> FakeRestore {
+    // Only writes count (kproxy also asks `iptables-restore --version`).
+    FakeRestore::new(&format!(
+        "case \" $* \" in *\" --version \"*|*\" -V \"*) exec $REAL \"$@\" ;; esac\n\
+         n=$(cat $DIR/count 2>/dev/null || echo 0); echo $((n+1)) > $DIR/count\n\
+         if [ \"$n\" -ge {pass} ]; then cat > /dev/null; hang; fi"
+    ))
 }
 
 fn write_cluster(dir: &Path, services: usize) {
@@ -109,7 +61,7 @@ fn kill_9_during_a_large_first_sync_then_a_restart_ends_as_a_clean_run() {
 
     // About half the first sync's batches (250 chains each, ~15 chains a service) reach
     // the kernel; the next one hangs, and kproxy dies.
-    let hang = HangAfter::new(services * 15 / 250 / 2);
+    let hang = hang_after(services * 15 / 250 / 2);
     let path = hang.path();
     let mut kproxy = start_on_node_with_env(
         &topo.node,

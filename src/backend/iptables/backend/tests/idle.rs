@@ -48,58 +48,23 @@ impl IptablesRunner for NftFake {
 
 use crate::netfilter::iptables::runner::RunnerError;
 
-struct Node<R> {
-    state: ProxyState,
-    backend: IptablesBackend<R>,
-    metrics: Metrics,
-}
-
-impl<R: IptablesRunner> Node<R> {
-    fn new(runner: R, watch: Watch) -> Self {
-        let mut state = ProxyState::new("node-a");
-        for (name, last, pods) in [("a", 1, &[1u8, 2][..]), ("b", 2, &[3, 4][..])] {
-            let svc = service(name, last);
-            state.apply(Change::slice(slice(&svc, pods)));
-            state.apply(Change::service(svc));
-        }
-        let metrics = Metrics::new();
-        let backend = IptablesBackend::new(CompileOptions::default(), runner, metrics.clone())
-            .watching(watch);
-        let mut node = Self {
-            state,
-            backend,
-            metrics,
-        };
-        node.sync(true).expect("first sync");
-        node
-    }
-
-    fn sync(&mut self, full: bool) -> Result<SyncReport, SyncError> {
-        let pending = self.state.take_pending();
-        self.backend.sync(&self.state, &pending, full)
-    }
-
+impl<R: IptablesRunner> Fixture<R> {
     /// A periodic resync: whether it started a drift check, and what that repaired.
     fn resync(&mut self) -> Option<usize> {
         assert_eq!(self.sync(true).unwrap().objects_written, 0);
         self.backend.drift_check.as_ref()?;
-        let deadline = Instant::now() + std::time::Duration::from_secs(10);
-        while !self.backend.drift_check.as_ref().unwrap().is_done() {
-            assert!(Instant::now() < deadline, "drift check never finished");
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-        Some(self.backend.wakeup().unwrap().objects_written)
+        Some(self.finish_drift_check().objects_written)
     }
 }
 
-fn nft_node() -> (Node<NftFake>, Generation) {
+fn nft_node() -> (Fixture<NftFake>, Generation) {
     let generation = Generation::default();
     let runner = NftFake {
         inner: FakeRunner::default(),
         generation: generation.clone(),
     };
     let watch = Watch::Generation(GenerationWatch::new(Box::new(generation.clone())));
-    (Node::new(runner, watch), generation)
+    (Fixture::with(runner, watch), generation)
 }
 
 #[test]
@@ -138,12 +103,7 @@ fn a_write_while_the_drift_check_reads_is_found_by_the_next_resync() {
     node.backend.runner.inner.flush(Table::Nat, "KUBE-SERVICES");
     generation.bump();
     drop(reading);
-    let deadline = Instant::now() + std::time::Duration::from_secs(10);
-    while !node.backend.drift_check.as_ref().unwrap().is_done() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    assert_eq!(node.backend.wakeup().unwrap().objects_written, 0);
+    assert_eq!(node.finish_drift_check().objects_written, 0);
     assert_eq!(node.resync(), Some(1));
 }
 
@@ -161,7 +121,7 @@ fn the_kernel_is_read_back_at_least_every_full_read_period() {
 
 #[test]
 fn the_canary_tells_iptables_legacy_resyncs_when_the_tables_were_flushed() {
-    let mut node = Node::new(FakeRunner::default(), Watch::Canary);
+    let mut node = Fixture::with(FakeRunner::default(), Watch::Canary);
     for table in Table::ALL {
         let names = node.backend.runner.chain_names(table);
         assert!(names.iter().any(|n| n == CANARY), "{table:?}: {names:?}");
@@ -179,12 +139,12 @@ fn the_canary_tells_iptables_legacy_resyncs_when_the_tables_were_flushed() {
 
 #[test]
 fn rule_counts_per_table_are_what_the_kernel_holds_and_what_was_written() {
-    let mut node = Node::new(FakeRunner::default(), Watch::Blind);
-    let rules_in_kernel = |node: &mut Node<FakeRunner>, table: Table| {
+    let mut node = Fixture::new();
+    let rules_in_kernel = |node: &mut Fixture<FakeRunner>, table: Table| {
         let save = node.backend.runner.save(table).unwrap();
         save.lines().filter(|l| l.starts_with("-A KUBE-")).count()
     };
-    let gauge = |node: &Node<FakeRunner>, family: &str, table: &str| {
+    let gauge = |node: &Fixture<FakeRunner>, family: &str, table: &str| {
         let labels = crate::metrics::TableLabels {
             table: table.into(),
         };
