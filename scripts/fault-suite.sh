@@ -11,4 +11,4 @@ trap 'rm -f "$log"' EXIT
 cargo test --test faults -- --nocapture --test-threads=1 2>&1 | tee "$log"
 echo
 echo "Figures:"
-grep '^figure:' "$log" | sed 's/^figure: /- /'
+grep -o 'figure: .*' "$log" | sed 's/^figure: /- /'
