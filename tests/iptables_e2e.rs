@@ -467,6 +467,24 @@ fn idle_resyncs_read_nothing_back_until_another_writer_changes_iptables() {
     let node = &s.topo.node;
     let idle = wait_for_syncs(node, "five idle resyncs", WAIT, |x| x.full >= 6);
     assert_eq!(idle.drift_checks, 0, "an idle resync read the kernel back");
+    // kube-proxy's gauges around the syncs, as the binary serves them.
+    let text = get(node, METRICS, "/metrics").expect("/metrics").body;
+    let gauge = |name: &str, labels: &[(&str, &str)]| metric(&text, name, labels);
+    let nat_rules = node
+        .iptables_save(&["-t", "nat"])
+        .lines()
+        .filter(|l| l.starts_with("-A KUBE-"))
+        .count();
+    let total = "kubeproxy_sync_proxy_rules_iptables_total";
+    assert_eq!(
+        gauge(total, &[("table", "nat")]),
+        Some(nat_rules as f64),
+        "{text}"
+    );
+    for pending in ["service", "endpoint"] {
+        let name = format!("kubeproxy_sync_proxy_rules_{pending}_changes_pending");
+        assert_eq!(gauge(&name, &[]), Some(0.0), "{text}");
+    }
 
     node.exec(&["iptables", "-t", "nat", "-F", "KUBE-SERVICES"]);
     let repaired = wait_for_syncs(node, "the repair", WAIT, |x| x.drift_repairs > 0);
