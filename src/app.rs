@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::backend::Backend;
 use crate::backend::iptables::IptablesBackend;
@@ -228,19 +228,52 @@ async fn start_source(
     }))
 }
 
-/// Binds both HTTP servers before the first sync, so a bad address fails start-up.
+/// How often a server that could not bind tries again (upstream's 5 s).
+const BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Binds both HTTP servers before the first sync. A server that cannot bind stops start-up
+/// with `--bind-address-hard-fail`; otherwise it is logged and retried every 5 s while the
+/// proxy runs, as upstream. A server whose address is off (`--healthz-port=0`) is not started.
 async fn start_http(config: &Config, health: &ProxyHealth, metrics: &Metrics) -> Result<()> {
-    let health_server = Server::bind(
-        config.healthz_bind_address,
-        Site::health(health.clone(), metrics.clone()),
-    )
-    .await?;
-    let metrics_server =
-        Server::bind(config.metrics_bind_address, Site::metrics(config, metrics)).await?;
-    info!(healthz = %health_server.local_addr(), metrics = %metrics_server.local_addr(), "serving HTTP");
-    tokio::spawn(health_server.run());
-    tokio::spawn(metrics_server.run());
+    let servers = [
+        (
+            "healthz",
+            config.healthz_bind_address,
+            Site::health(health.clone(), metrics.clone()),
+        ),
+        (
+            "metrics",
+            config.metrics_bind_address,
+            Site::metrics(config, metrics),
+        ),
+    ];
+    for (server, addr, site) in servers {
+        let Some(addr) = addr else {
+            info!(server, "server disabled (its port is 0)");
+            continue;
+        };
+        match Server::bind(addr, site.clone()).await {
+            Ok(bound) => drop(tokio::spawn(bound.run())),
+            Err(e) if config.bind_address_hard_fail => {
+                return Err(e).context("--bind-address-hard-fail is set");
+            }
+            Err(e) => {
+                error!(error = %e, "retrying every {BIND_RETRY:?}");
+                tokio::spawn(bind_until_bound(addr, site));
+            }
+        }
+    }
     Ok(())
+}
+
+async fn bind_until_bound(addr: std::net::SocketAddr, site: Site) {
+    loop {
+        tokio::time::sleep(BIND_RETRY).await;
+        match Server::bind(addr, site.clone()).await {
+            Ok(bound) => return bound.run().await,
+            Err(e) => tracing::debug!(error = %e, "still cannot bind"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
