@@ -14,7 +14,7 @@ use kproxy::testing::objects;
 
 use crate::support::echo::{Outcome, addr, tcp_request};
 use crate::support::http_get::{get, metric};
-use crate::support::kproxy::Kproxy;
+use crate::support::kproxy::{Kproxy, start_with_kubeconfig};
 use crate::support::netns::netns_available;
 use crate::support::topology::{NODE_NAME, Topology, pod_ip};
 
@@ -84,25 +84,8 @@ impl Cluster {
         let kubeconfig = self.dir.path().join("kproxy.kubeconfig");
         self.cp
             .service_account_kubeconfig(KPROXY_SA.0, KPROXY_SA.1, &kubeconfig);
-        let args = [
-            "--proxy-mode=iptables",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--netns",
-            &self.topo.node.name,
-            "--hostname-override",
-            NODE_NAME,
-            "--cluster-cidr",
-            "10.244.0.0/16",
-            "--min-sync-period",
-            "100ms",
-            "--healthz-bind-address",
-            "127.0.0.1:10256",
-            "--metrics-bind-address",
-            &METRICS.to_string(),
-        ];
         let log = self.dir.path().join("kproxy.log");
-        self.kproxy = Some(Kproxy::start(&args, &log));
+        self.kproxy = Some(start_with_kubeconfig(&self.topo.node, &kubeconfig, &log));
     }
 
     pub fn kproxy(&mut self) -> &mut Kproxy {
