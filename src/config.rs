@@ -115,6 +115,8 @@ pub struct Config {
     /// One line each, to log once logging is up: unimplemented settings given, flags the
     /// file overrides, unknown file fields, a defaulted mode.
     pub warnings: Vec<String>,
+    /// Neither `--proxy-mode` nor `mode:` was given (upstream warns, and records an Event).
+    pub mode_defaulted: bool,
     /// The whole configuration as kube-proxy would hold it (flags or file, defaulted).
     pub effective: Arc<KubeProxyConfiguration>,
 }

@@ -116,7 +116,12 @@ impl Cluster {
     fn start_kproxy(&mut self) {
         let kubeconfig = self.api.kubeconfig_file(self.dir.path()).unwrap();
         let log = self.dir.path().join("kproxy.log");
-        self.kproxy = Some(start_with_kubeconfig(&self.topo.node, &kubeconfig, &log));
+        self.kproxy = Some(start_with_kubeconfig(
+            &self.topo.node,
+            &kubeconfig,
+            &log,
+            &[],
+        ));
     }
 
     fn kproxy(&mut self) -> &mut Kproxy {

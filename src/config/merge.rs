@@ -269,6 +269,7 @@ fn convert(
         logging,
         config_file: a.config,
         warnings,
+        mode_defaulted,
         effective: std::sync::Arc::new(o),
     })
 }

@@ -81,11 +81,21 @@ impl Cluster {
     /// Starts kproxy on the node (iptables mode) with a kubeconfig holding a bound token of
     /// the `kube-system/kproxy` service account.
     pub fn start_kproxy(&mut self) {
+        self.start_kproxy_with(&[]);
+    }
+
+    /// [`start_kproxy`](Self::start_kproxy) with more flags.
+    pub fn start_kproxy_with(&mut self, extra: &[&str]) {
         let kubeconfig = self.dir.path().join("kproxy.kubeconfig");
         self.cp
             .service_account_kubeconfig(KPROXY_SA.0, KPROXY_SA.1, &kubeconfig);
         let log = self.dir.path().join("kproxy.log");
-        self.kproxy = Some(start_with_kubeconfig(&self.topo.node, &kubeconfig, &log));
+        self.kproxy = Some(start_with_kubeconfig(
+            &self.topo.node,
+            &kubeconfig,
+            &log,
+            extra,
+        ));
     }
 
     pub fn kproxy(&mut self) -> &mut Kproxy {

@@ -56,13 +56,18 @@ pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> 
 
 /// Starts kproxy for a test node reading an API server through `kubeconfig` (iptables
 /// mode, the topology's node name and pod CIDR, 100 ms between syncs, HTTP servers as in
-/// [`start_on_node`]), logging to `log`.
-pub fn start_with_kubeconfig(node: &super::netns::Netns, kubeconfig: &Path, log: &Path) -> Kproxy {
+/// [`start_on_node`]), logging to `log`; `extra` adds flags.
+pub fn start_with_kubeconfig(
+    node: &super::netns::Netns,
+    kubeconfig: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Kproxy {
     let (healthz, metrics) = (
         super::metrics::HEALTHZ.to_string(),
         super::metrics::METRICS.to_string(),
     );
-    let args = [
+    let mut args = vec![
         "--proxy-mode=iptables",
         "--kubeconfig",
         kubeconfig.to_str().expect("UTF-8 path"),
@@ -79,6 +84,7 @@ pub fn start_with_kubeconfig(node: &super::netns::Netns, kubeconfig: &Path, log:
         "--metrics-bind-address",
         &metrics,
     ];
+    args.extend_from_slice(extra);
     Kproxy::start(&args, log)
 }
 
