@@ -20,7 +20,7 @@ use serde_json::json;
 
 use support::cluster;
 use support::env::{self, Flavour};
-use support::kproxy::{Kproxy, start_on_cluster};
+use support::kproxy::{Kproxy, delete_canary, start_on_cluster};
 use support::metrics::Syncs;
 use support::netns::require_kernel;
 use support::quiet::wait_for_quiet;
@@ -130,16 +130,7 @@ fn run(
     std::thread::sleep(Duration::from_secs(2));
     wait_for_quiet(QUIET_LIMIT);
     let idle = measure(&mut kproxy, &ns, window, || {});
-    let poke = || {
-        ns.exec(&[
-            flavour.iptables_program(),
-            "-t",
-            "mangle",
-            "-X",
-            "KUBE-PROXY-CANARY",
-        ]);
-    };
-    let poked = measure(&mut kproxy, &ns, window, poke);
+    let poked = measure(&mut kproxy, &ns, window, || delete_canary(&ns, flavour));
     (idle, poked)
 }
 

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use support::cluster::{self, compile_options};
 use support::env::{self, Flavour, Mode};
-use support::kproxy::start_on_cluster;
+use support::kproxy::{delete_canary, start_on_cluster};
 use support::netns::require_kernel;
 use support::quiet::wait_for_quiet;
 use support::report::{Report, machine};
@@ -298,14 +298,7 @@ fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
     let first = kproxy.wait_for(&ns, "first sync", wait, |c| c.total() >= 1);
     let start_to_synced = kproxy.started.elapsed();
     let peak_rss = kproxy.peak_rss().expect("kproxy's /proc status");
-    // Another writer, as far as kproxy can tell: an idle resync reads nothing back.
-    ns.exec(&[
-        flavour.iptables_program(),
-        "-t",
-        "mangle",
-        "-X",
-        "KUBE-PROXY-CANARY",
-    ]);
+    delete_canary(&ns, flavour);
     let second = kproxy.wait_for(&ns, "second sync", wait, |c| c.total() >= 2);
     // The resync itself returns at once; its read-back runs on a thread beside the syncs.
     let checked = kproxy.wait_for(&ns, "a finished drift check", wait, |c| c.drift_checks >= 1);

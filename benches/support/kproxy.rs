@@ -57,6 +57,18 @@ pub fn start_on_cluster(
     (dir, ns, kproxy)
 }
 
+/// Another writer, as far as kproxy can tell (an idle resync reads nothing back): deletes
+/// the canary chain from mangle, so that the next resync reads the kernel back and repairs.
+pub fn delete_canary(ns: &Netns, flavour: Flavour) {
+    ns.exec(&[
+        flavour.iptables_program(),
+        "-t",
+        "mangle",
+        "-X",
+        "KUBE-PROXY-CANARY",
+    ]);
+}
+
 /// One sync, as kproxy's counters showed it. When one poll finds several new syncs of a
 /// kind (closer together than the poll interval), each gets their average.
 #[derive(Clone, Debug, PartialEq)]
