@@ -49,7 +49,7 @@ for pod in "${PODS[@]}"; do
   ip -n "$ns" addr add "$ip/32" dev eth0; ip -n "$ns" link set eth0 up
   ip -n "$ns" route add 10.244.1.1 dev eth0; ip -n "$ns" route add default via 10.244.1.1
   if [ "${name%-*}" = dns ]; then
-    in_ns "$ns" socat UDP-RECVFROM:5353,fork SYSTEM:"echo answer from $name" &
+    in_ns "$ns" socat UDP-RECVFROM:5353,fork SYSTEM:"read -r _; echo answer from $name" &
   else
     in_ns "$ns" socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:"echo hello from $name" &
   fi
