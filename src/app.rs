@@ -6,6 +6,7 @@ use tracing::{info, warn};
 
 use crate::backend::Backend;
 use crate::backend::after_sync::WithAfterSync;
+use crate::backend::cleanup::OtherModesCleanup;
 use crate::backend::iptables::IptablesBackend;
 use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::backend::ipvs::compile::{
@@ -62,8 +63,8 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
     }
 }
 
-/// `--cleanup`: removes what either mode programmed (iptables chains, IPVS virtual servers
-/// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets) and exits.
+/// `--cleanup`: removes what any mode programmed (iptables chains, IPVS virtual servers
+/// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets, nftables mode's tables) and exits.
 pub fn cleanup(config: &Config) -> Result<()> {
     let cleaned = crate::backend::cleanup::cleanup(
         &mut CommandRunner::default(),
@@ -74,6 +75,7 @@ pub fn cleanup(config: &Config) -> Result<()> {
         virtual_servers = cleaned.virtual_servers,
         dummy_device = cleaned.dummy_device,
         sets = cleaned.sets,
+        nftables_tables = cleaned.nftables_tables,
         "removed kproxy's kernel state"
     );
     Ok(())
@@ -173,6 +175,10 @@ pub async fn run(config: Config) -> Result<()> {
     };
     let health = ProxyHealth::new(health_timeout(periods.sync)).reporting_to(&metrics);
     let backend = with_health_checks(backend(&config, &metrics)?, &config, &metrics, &health);
+    let backend = Box::new(WithAfterSync::new(
+        backend,
+        OtherModesCleanup::new(config.mode, config.ipvs.exclude_cidrs.clone()),
+    ));
     let backend = conntrack::with_conntrack_cleanup(backend, &metrics);
     let source = start_source(&config, &node_name, tx, &metrics, &health).await?;
     start_http(&config, &health, &metrics).await?;
