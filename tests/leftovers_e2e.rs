@@ -2,14 +2,17 @@
 //! iptables mode removes, after its first sync, what an IPVS-mode and an nftables-mode
 //! kube-proxy left on the node (IPVS-only chains and the jumps into them, the ipsets they
 //! match, the `kube-proxy` nftables tables); `--cleanup` removes the nftables
-//! tables too. IPVS virtual servers and kube-ipvs0
-//! need the VM (tests/ipvs).
+//! tables too. IPVS virtual servers and kube-ipvs0 need the VM
+//! (tests/vm/run-ipvs-tests.sh), where a node first run by IPVS mode is taken over.
 
+mod ipvs;
 mod support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use ipvs::ipvs_available;
+use ipvs::ipvsadm::ipvsadm;
 use kproxy::nftables::client::NftHandle;
 use kproxy::nftables::{Batch, Chain, Family, Hook, NftMessage, Table, priority};
 use support::e2e::{Setup, WEB_IP, on_node, web_port, write_shared_services};
@@ -87,6 +90,10 @@ fn leave_ipvs_state(node: &Netns) {
     assert!(ipsets(node).contains("KUBE-CLUSTER-IP"));
 }
 
+fn has_kube_ipvs0(node: &Netns) -> bool {
+    String::from_utf8_lossy(&node.ip(&["-o", "link", "show"]).stdout).contains(" kube-ipvs0:")
+}
+
 fn ipsets(node: &Netns) -> String {
     node.exec_stdout(&["ipset", "list", "-n"])
 }
@@ -131,4 +138,52 @@ fn iptables_mode_removes_ipvs_and_nftables_leftovers_and_cleanup_the_tables() {
     assert_eq!(kube_proxy_tables(node), 0);
     assert!(!node.iptables_save(&[]).contains("KUBE-"));
     drop(dir);
+}
+
+/// In the VM: a node IPVS mode programmed (virtual servers, kube-ipvs0, sets, its chains)
+/// is taken over by iptables mode, which leaves nothing of IPVS mode behind and serves.
+#[test]
+fn iptables_mode_takes_over_a_node_ipvs_mode_programmed() {
+    if !ipvs_available() {
+        return;
+    }
+    let ipvs_mode = |node: &Netns, dir: &Path| {
+        let args = [
+            "--proxy-mode=ipvs",
+            "--nodeport-addresses",
+            "192.168.100.0/24",
+            "--ipvs-min-sync-period",
+            "100ms",
+        ];
+        start_on_node(node, dir, &args)
+    };
+    let Setup { topo, dir, kproxy } = Setup::start(write_manifests, ipvs_mode, WAIT);
+    let node = &topo.node;
+    assert!(has_kube_ipvs0(node));
+    assert!(ipvsadm(&node.name, &["-Ln"]).contains("10.96.0.10:80"));
+    assert!(ipsets(node).contains("KUBE-CLUSTER-IP"));
+    kproxy.stop();
+
+    let iptables_mode = start_on_node(
+        node,
+        dir.path(),
+        &["--proxy-mode=iptables", "--min-sync-period", "100ms"],
+    );
+    eventually(WAIT, "IPVS mode's state to go", || {
+        let save = node.iptables_save(&[]);
+        let gone = !ipvsadm(&node.name, &["-Ln"]).contains("->")
+            && !ipvsadm(&node.name, &["-Ln"]).contains("TCP")
+            && !has_kube_ipvs0(node)
+            && ipsets(node).trim().is_empty()
+            && !save.contains("KUBE-NODE-PORT ")
+            && !save.contains("KUBE-LOAD-BALANCER")
+            && !save.contains("KUBE-IPVS-FILTER");
+        gone.then_some(())
+    });
+    let setup = Setup {
+        topo,
+        dir,
+        kproxy: iptables_mode,
+    };
+    setup.wait_for_service(WEB_IP, 80, WAIT);
 }
