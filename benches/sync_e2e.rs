@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use support::cluster::{self, compile_options};
 use support::env::{self, Flavour, Mode};
-use support::kproxy::{Kproxy, node_args};
+use support::kproxy::{delete_canary, start_on_cluster};
 use support::netns::require_kernel;
 use support::quiet::wait_for_quiet;
 use support::report::{Report, machine};
@@ -290,22 +290,15 @@ fn timed_sync(
 /// The real binary on the same cluster as manifests: peak RSS (`VmHWM`) after its first
 /// sync, and the time from start to that sync done.
 fn run_binary(cluster: &Cluster, flavour: Flavour) -> BinaryRun {
-    let dir = tempfile::tempdir().expect("manifest directory");
-    cluster
-        .write_manifests(dir.path())
-        .expect("writing manifests");
-    let ns = Netns::for_bench("binary");
     wait_for_quiet(QUIET_LIMIT);
-    let mut args = vec!["--manifests".to_string(), dir.path().display().to_string()];
-    args.extend(node_args(&ns.name));
-    // The second sync is then a full resync, which reads the kernel back.
-    args.extend(["--sync-period", "2s"].map(String::from));
-    let log = dir.path().join("kproxy.log");
-    let mut kproxy = Kproxy::start(&args, &log, flavour);
+    // The second sync is then a full resync, which reads the kernel back (once told to).
+    let (_dir, ns, mut kproxy) =
+        start_on_cluster(cluster, "binary", flavour, &["--sync-period", "2s"]);
     let wait = Duration::from_secs(600);
     let first = kproxy.wait_for(&ns, "first sync", wait, |c| c.total() >= 1);
     let start_to_synced = kproxy.started.elapsed();
     let peak_rss = kproxy.peak_rss().expect("kproxy's /proc status");
+    delete_canary(&ns, flavour);
     let second = kproxy.wait_for(&ns, "second sync", wait, |c| c.total() >= 2);
     // The resync itself returns at once; its read-back runs on a thread beside the syncs.
     let checked = kproxy.wait_for(&ns, "a finished drift check", wait, |c| c.drift_checks >= 1);

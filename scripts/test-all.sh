@@ -13,6 +13,7 @@ export KPROXY_UPSTREAM_BIN
 # (kproxy::testing::kernel). IPVS tests still skip on the host, whose kernel has no IPVS:
 # the VM run below requires IPVS for them.
 export KPROXY_REQUIRE_KERNEL=1
+# Includes the fault suite's short version (tests/faults; in full: scripts/fault-suite.sh).
 cargo test --lib --bins --tests 2>&1
 if [ -x tests/vm/run-ipvs-tests.sh ]; then
   tests/vm/run-ipvs-tests.sh

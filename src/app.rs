@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result, bail};
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::backend::Backend;
 use crate::backend::after_sync::WithAfterSync;
@@ -180,8 +180,8 @@ pub async fn run(config: Config) -> Result<()> {
         OtherModesCleanup::new(config.mode, config.ipvs.exclude_cidrs.clone()),
     ));
     let backend = conntrack::with_conntrack_cleanup(backend, &metrics);
-    let source = start_source(&config, &node_name, tx, &metrics, &health).await?;
-    start_http(&config, &health, &metrics).await?;
+    let (source, events) = start_source(&config, &node_name, tx, &metrics, &health).await?;
+    start_http(&config, &health, &metrics, events.as_ref()).await?;
     let state = ProxyState::new(node_name);
     let sync = SyncLoop::new(state, backend, periods, metrics, health, 1);
     let synced = async {
@@ -228,43 +228,124 @@ async fn start_source(
     tx: mpsc::Sender<Change>,
     metrics: &Metrics,
     health: &ProxyHealth,
-) -> Result<tokio::task::JoinHandle<Result<()>>> {
+) -> Result<(
+    tokio::task::JoinHandle<Result<()>>,
+    Option<kube::NodeEvents>,
+)> {
     let metrics = metrics.clone();
     if let Some(dir) = config.manifests.clone() {
         info!(dir = %dir.display(), "reading Services and EndpointSlices from manifests");
-        return Ok(tokio::spawn(async move {
+        let source = tokio::spawn(async move {
             manifests::run(dir, tx, metrics)
                 .await
                 .context("manifest source")
-        }));
+        });
+        return Ok((source, None));
     }
     let client = kube::client(config.kubeconfig.as_deref(), config.master.as_deref())
         .await
         .context("connecting to the API server")?;
     let node_name = node_name.to_string();
-    tokio::spawn(kube::record_start(client.clone(), node_name.clone()));
+    let events = kube::NodeEvents::new(client.clone(), node_name.clone());
+    let start_warnings = start_warnings(config);
+    let recorder = events.clone();
+    tokio::spawn(async move { recorder.record_start(start_warnings).await });
     let health = health.clone();
     let eligible = move |eligible| health.set_node_eligible(eligible);
-    Ok(tokio::spawn(async move {
+    let source = tokio::spawn(async move {
         kube::run_reporting_eligibility(client, node_name, tx, metrics, eligible)
             .await
             .context("API source")
-    }))
+    });
+    Ok((source, Some(events)))
 }
 
-/// Binds both HTTP servers before the first sync, so a bad address fails start-up.
-async fn start_http(config: &Config, health: &ProxyHealth, metrics: &Metrics) -> Result<()> {
-    let health_server = Server::bind(
-        config.healthz_bind_address,
-        Site::health(health.clone(), metrics.clone()),
-    )
-    .await?;
-    let metrics_server =
-        Server::bind(config.metrics_bind_address, Site::metrics(config, metrics)).await?;
-    info!(healthz = %health_server.local_addr(), metrics = %metrics_server.local_addr(), "serving HTTP");
-    tokio::spawn(health_server.run());
-    tokio::spawn(metrics_server.run());
+/// How long a fatal error waits for its Event to reach the API server.
+const EVENT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The start-up warnings upstream also records as Events on the Node.
+fn start_warnings(config: &Config) -> Vec<(&'static str, String)> {
+    let mut warnings = Vec::new();
+    if config.mode_defaulted {
+        warnings.push((
+            "KubeProxyDefaultMode",
+            "No proxy mode specified: defaulting to 'iptables'. kube-proxy's default becomes \
+             'nftables' in Kubernetes 1.40; set 'mode: iptables' or '--proxy-mode iptables' \
+             to keep iptables mode."
+                .to_string(),
+        ));
+    }
+    if config.mode == ProxyMode::Ipvs {
+        warnings.push((
+            "IPVSDeprecation",
+            "The ipvs proxier is deprecated upstream (disabled by default in Kubernetes 1.40, \
+             removed in 1.43). Migrate to the 'nftables' proxier instead."
+                .to_string(),
+        ));
+    }
+    warnings
+}
+
+/// How often a server that could not bind tries again (upstream's 5 s).
+const BIND_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Binds both HTTP servers before the first sync. A server that cannot bind stops start-up
+/// with `--bind-address-hard-fail`; otherwise it is logged and retried every 5 s while the
+/// proxy runs, as upstream. A server whose address is off (`--healthz-port=0`) is not started.
+async fn start_http(
+    config: &Config,
+    health: &ProxyHealth,
+    metrics: &Metrics,
+    events: Option<&kube::NodeEvents>,
+) -> Result<()> {
+    let servers = [
+        (
+            "healthz",
+            config.healthz_bind_address,
+            Site::health(health.clone(), metrics.clone()),
+        ),
+        (
+            "metrics",
+            config.metrics_bind_address,
+            Site::metrics(config, metrics),
+        ),
+    ];
+    for (server, addr, site) in servers {
+        let Some(addr) = addr else {
+            info!(server, "server disabled (its port is 0)");
+            continue;
+        };
+        match Server::bind(addr, site.clone()).await {
+            Ok(bound) => drop(tokio::spawn(bound.run())),
+            Err(e) if config.bind_address_hard_fail => {
+                if let Some(events) = events {
+                    let reason = match server {
+                        "healthz" => "FailedToStartProxierHealthcheck",
+                        _ => "FailedToStartMetricServer",
+                    };
+                    let published = events.warning(reason, e.to_string());
+                    // The process is about to exit: the event must not hold it up for long.
+                    let _ = tokio::time::timeout(EVENT_DEADLINE, published).await;
+                }
+                return Err(e).context("--bind-address-hard-fail is set");
+            }
+            Err(e) => {
+                error!(error = %e, "retrying every {BIND_RETRY:?}");
+                tokio::spawn(bind_until_bound(addr, site));
+            }
+        }
+    }
     Ok(())
+}
+
+async fn bind_until_bound(addr: std::net::SocketAddr, site: Site) {
+    loop {
+        tokio::time::sleep(BIND_RETRY).await;
+        match Server::bind(addr, site.clone()).await {
+            Ok(bound) => return bound.run().await,
+            Err(e) => tracing::debug!(error = %e, "still cannot bind"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -86,9 +86,11 @@ pub struct Config {
     pub nodeport_addresses: Vec<Ipv4Net>,
     pub iptables: IptablesConfig,
     pub ipvs: IpvsConfig,
-    pub healthz_bind_address: SocketAddr,
-    pub metrics_bind_address: SocketAddr,
-    /// Exit when a server cannot bind, instead of retrying.
+    /// `None`: no health server (`--healthz-port=0` without `--config`, as upstream).
+    pub healthz_bind_address: Option<SocketAddr>,
+    /// `None`: no metrics server (`--metrics-port=0` without `--config`).
+    pub metrics_bind_address: Option<SocketAddr>,
+    /// Exit when a server cannot bind, instead of logging and retrying every 5 s.
     pub bind_address_hard_fail: bool,
     /// `--bind-address` / `bindAddress` when it names an IPv4 address: the node's primary IP.
     pub node_ip: Option<Ipv4Addr>,
@@ -113,6 +115,8 @@ pub struct Config {
     /// One line each, to log once logging is up: unimplemented settings given, flags the
     /// file overrides, unknown file fields, a defaulted mode.
     pub warnings: Vec<String>,
+    /// Neither `--proxy-mode` nor `mode:` was given (upstream warns, and records an Event).
+    pub mode_defaulted: bool,
     /// The whole configuration as kube-proxy would hold it (flags or file, defaulted).
     pub effective: Arc<KubeProxyConfiguration>,
 }

@@ -30,6 +30,10 @@ use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{Change, PendingChanges, ProxyState};
 
+mod upstream_counts;
+
+use upstream_counts::{ChangeKind, NoLocalEndpoints, PendingCounts};
+
 /// Called around syncs, for the health endpoints.
 pub trait SyncObserver: Send {
     /// A change is waiting for the next sync.
@@ -65,6 +69,10 @@ pub struct SyncLoop<B, O = ()> {
     observer: O,
     /// Sources that have not yet sent `InitialSyncDone`.
     sources_pending: usize,
+    /// kube-proxy's pending-change gauges.
+    pending_counts: PendingCounts,
+    /// kube-proxy's no-local-endpoints gauges (moved to the sync's thread and back).
+    no_local: NoLocalEndpoints,
 }
 
 /// What the first sync of a `--once` run did.
@@ -91,6 +99,8 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
             metrics,
             observer,
             sources_pending: sources,
+            pending_counts: PendingCounts::default(),
+            no_local: NoLocalEndpoints::default(),
         }
     }
 
@@ -122,6 +132,8 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
         let mut need_full = true;
         // When the backend asked to be woken between syncs (see `Backend::next_wakeup`).
         let mut wake_at: Option<Instant> = None;
+        // kube-proxy: "synthesize 'last change queued' time as the informers are syncing".
+        self.metrics.queued_now();
         loop {
             let due = self.next_sync(last_start, next_full, need_full);
             tokio::select! {
@@ -186,8 +198,14 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
                     "initial snapshot complete"
                 );
             }
-        } else if self.state.apply(change) {
-            self.observer.queued();
+        } else {
+            let kind = ChangeKind::of(&change);
+            if self.state.apply(change) {
+                self.metrics.queued_now();
+                self.pending_counts
+                    .applied(kind, &self.state, &self.metrics);
+                self.observer.queued();
+            }
         }
     }
 
@@ -211,14 +229,23 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
 
     async fn sync_once(&mut self, full: bool) -> Result<(SyncReport, Duration), SyncError> {
         let pending = self.state.take_pending();
+        self.pending_counts.taken(&self.metrics);
+        let mut no_local = std::mem::take(&mut self.no_local);
         let started = std::time::Instant::now();
-        let (pending, result) = self
+        let (pending, no_local, result) = self
             .off_runtime(move |backend, state| {
                 let result = backend.sync(state, &pending, full);
-                (pending, result)
+                if result.is_ok() {
+                    no_local.update(state, &pending.dirty);
+                }
+                (pending, no_local, result)
             })
             .await;
         let elapsed = started.elapsed();
+        if result.is_ok() {
+            no_local.publish(&self.metrics);
+        }
+        self.no_local = no_local;
         match result {
             Ok(report) => {
                 self.record_success(&pending, elapsed, &report);

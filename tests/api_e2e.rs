@@ -21,7 +21,7 @@ use kproxy::testing::{NetnsApiServer, Resource};
 
 use support::echo::{Outcome, tcp_request};
 use support::http_get::{get, metric};
-use support::kproxy::{Kproxy, eventually};
+use support::kproxy::{Kproxy, eventually, start_with_kubeconfig};
 use support::metrics::{HEALTHZ, METRICS};
 use support::netns::netns_available;
 use support::topology::{NODE_NAME, Topology, pod_ip};
@@ -115,25 +115,13 @@ impl Cluster {
     /// Starts kproxy on the node, reading the API server through `--kubeconfig`.
     fn start_kproxy(&mut self) {
         let kubeconfig = self.api.kubeconfig_file(self.dir.path()).unwrap();
-        let args = [
-            "--proxy-mode=iptables",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--netns",
-            &self.topo.node.name,
-            "--hostname-override",
-            NODE_NAME,
-            "--cluster-cidr",
-            "10.244.0.0/16",
-            "--min-sync-period",
-            "100ms",
-            "--healthz-bind-address",
-            &HEALTHZ.to_string(),
-            "--metrics-bind-address",
-            &METRICS.to_string(),
-        ];
         let log = self.dir.path().join("kproxy.log");
-        self.kproxy = Some(Kproxy::start(&args, &log));
+        self.kproxy = Some(start_with_kubeconfig(
+            &self.topo.node,
+            &kubeconfig,
+            &log,
+            &[],
+        ));
     }
 
     fn kproxy(&mut self) -> &mut Kproxy {

@@ -9,13 +9,15 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
+use kproxy::testing::kernel::Need;
 use support::e2e::{
     DNS_IP, EMPTY_IP, NODE_PORT, OTHER_IP, Setup, WEB_IP, all_pods, all_pods_answer, http_port,
     manifest_dir, on_node, web_port, write_service, write_shared_services,
 };
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
+use support::fake_restore::FakeRestore;
 use support::http_get::{get, metric};
-use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
+use support::kproxy::{Kproxy, eventually, run_once, start_on_node, start_on_node_with_env};
 use support::manifests::{service_yaml, slice_yaml, write};
 use support::metrics::{METRICS, Syncs, wait_for_syncs};
 use support::netns::{Netns, netns_available};
@@ -395,58 +397,9 @@ fn hostile_names_are_skipped_with_one_line_each_and_every_other_service_keeps_wo
 }
 
 /// An `iptables-restore` that hangs on every write (`--noflush`), as a restore at 10k
-/// services takes tens of seconds; anything else goes to the real tool. Put first on
-/// kproxy's `PATH`; the hanging process is killed on drop.
-struct SlowRestore {
-    dir: tempfile::TempDir,
-}
-
-impl SlowRestore {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let real = std::env::split_paths(&std::env::var_os("PATH").unwrap())
-            .map(|d| d.join("iptables-restore"))
-            .find(|p| p.exists())
-            .expect("iptables-restore on PATH");
-        let pid = dir.path().join("pid");
-        let script = format!(
-            "#!/bin/sh\ncase \" $* \" in\n  *\" --noflush \"*) echo $$ > {pid}.tmp && mv {pid}.tmp {pid}; exec sleep 300 ;;\nesac\nexec {real} \"$@\"\n",
-            pid = pid.display(),
-            real = real.display()
-        );
-        let path = dir.path().join("iptables-restore");
-        std::fs::write(&path, script).unwrap();
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .unwrap();
-        Self { dir }
-    }
-
-    /// `PATH` with this fake first.
-    fn path(&self) -> String {
-        format!(
-            "{}:{}",
-            self.dir.path().display(),
-            std::env::var("PATH").unwrap()
-        )
-    }
-
-    /// The hanging restore's pid, once kproxy has started one.
-    fn hanging(&self) -> Option<i32> {
-        std::fs::read_to_string(self.dir.path().join("pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
-    }
-}
-
-impl Drop for SlowRestore {
-    fn drop(&mut self) {
-        if let Some(pid) = self.hanging() {
-            let pid = nix::unistd::Pid::from_raw(pid);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-        }
-    }
+/// services takes tens of seconds; anything else goes to the real tool.
+fn slow_restore() -> FakeRestore {
+    FakeRestore::new("case \" $* \" in *\" --noflush \"*) hang ;; esac")
 }
 
 #[test]
@@ -467,7 +420,7 @@ fn sigterm_during_a_slow_sync_stops_kproxy_within_2s_and_leaves_the_rules() {
     let late_ip = Ipv4Addr::new(10, 96, 0, 30);
     write_service(dir.path(), "late", late_ip, http_port(8080), &[1], "");
 
-    let slow = SlowRestore::new();
+    let slow = slow_restore();
     let path = slow.path();
     // Hidden: not a manifest.
     let log = dir.path().join(".kproxy.log");
@@ -501,4 +454,98 @@ fn sigterm_during_a_slow_sync_stops_kproxy_within_2s_and_leaves_the_rules() {
         !rules.contains("demo/late"),
         "the hung restore wrote nothing:\n{rules}"
     );
+}
+
+/// iptables-nft: a resync with nothing changed asks nf_tables for its generation and reads
+/// nothing back; another writer's change moves the generation, and the next resync reads
+/// the kernel back and repairs it.
+#[test]
+fn idle_resyncs_read_nothing_back_until_another_writer_changes_iptables() {
+    let Some(s) = setup(&["--sync-period", "300ms"]) else {
+        return;
+    };
+    let node = &s.topo.node;
+    let idle = wait_for_syncs(node, "five idle resyncs", WAIT, |x| x.full >= 6);
+    assert_eq!(idle.drift_checks, 0, "an idle resync read the kernel back");
+    // kube-proxy's gauges around the syncs, as the binary serves them.
+    let text = get(node, METRICS, "/metrics").expect("/metrics").body;
+    let gauge = |name: &str, labels: &[(&str, &str)]| metric(&text, name, labels);
+    let nat_rules = node
+        .iptables_save(&["-t", "nat"])
+        .lines()
+        .filter(|l| l.starts_with("-A KUBE-"))
+        .count();
+    let total = "kubeproxy_sync_proxy_rules_iptables_total";
+    assert_eq!(
+        gauge(total, &[("table", "nat")]),
+        Some(nat_rules as f64),
+        "{text}"
+    );
+    for pending in ["service", "endpoint"] {
+        let name = format!("kubeproxy_sync_proxy_rules_{pending}_changes_pending");
+        assert_eq!(gauge(&name, &[]), Some(0.0), "{text}");
+    }
+
+    node.exec(&["iptables", "-t", "nat", "-F", "KUBE-SERVICES"]);
+    let repaired = wait_for_syncs(node, "the repair", WAIT, |x| x.drift_repairs > 0);
+    s.wait_for_service(WEB_IP, 80, WAIT);
+    let later = wait_for_syncs(node, "five more resyncs", WAIT, |x| {
+        x.full >= repaired.full + 5
+    });
+    assert_eq!(
+        later.drift_checks, repaired.drift_checks,
+        "kproxy's own repair was taken for another writer's"
+    );
+}
+
+/// A directory whose `iptables`, `iptables-save` and `iptables-restore` are
+/// iptables-legacy's.
+fn legacy_path() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for tool in ["iptables", "iptables-save", "iptables-restore"] {
+        let target = format!("/usr/sbin/{}", tool.replace("iptables", "iptables-legacy"));
+        std::os::unix::fs::symlink(target, dir.path().join(tool)).unwrap();
+    }
+    dir
+}
+
+/// iptables-legacy has no generation: kproxy keeps kube-proxy's canary chain in mangle,
+/// nat and filter, and a resync reads back only once the canary in mangle is gone (a
+/// firewall reload, `iptables -F; iptables -X`).
+#[test]
+fn iptables_legacy_resyncs_read_back_only_when_the_canary_is_gone() {
+    if !netns_available(&[Need::Tool("iptables-legacy-restore")]) {
+        return;
+    }
+    let legacy = legacy_path();
+    let path = format!(
+        "{}:{}",
+        legacy.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let start = |node: &Netns, dir: &Path| {
+        let args = [
+            "--proxy-mode=iptables",
+            "--min-sync-period",
+            "100ms",
+            "--sync-period",
+            "300ms",
+        ];
+        start_on_node_with_env(node, dir, &args, &[("PATH", &path)])
+    };
+    let s = Setup::start(write_manifests, start, WAIT);
+    let node = &s.topo.node;
+    let mangle = node.exec_stdout(&["iptables-legacy-save", "-t", "mangle"]);
+    assert!(mangle.contains(":KUBE-PROXY-CANARY"), "{mangle}");
+    let idle = wait_for_syncs(node, "five idle resyncs", WAIT, |x| x.full >= 6);
+    assert_eq!(idle.drift_checks, 0, "an idle resync read the kernel back");
+
+    node.exec(&["iptables-legacy", "-t", "mangle", "-X", "KUBE-PROXY-CANARY"]);
+    let repaired = wait_for_syncs(node, "the canary's repair", WAIT, |x| x.drift_repairs > 0);
+    assert_eq!(repaired.drift_checks, 1);
+    let later = wait_for_syncs(node, "five more resyncs", WAIT, |x| {
+        x.full >= repaired.full + 5
+    });
+    assert_eq!(later.drift_checks, 1, "the canary's repair was not enough");
+    s.assert_pod_reaches_web_unmasqueraded(10);
 }

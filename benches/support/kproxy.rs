@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kproxy::testing::netns::Netns;
-use kproxy::testing::scale::NODE;
+use kproxy::testing::scale::{Cluster, NODE};
 
 use super::metrics::Syncs;
 
@@ -35,6 +35,38 @@ pub fn node_args(netns: &str) -> Vec<String> {
     ]
     .map(String::from)
     .into()
+}
+
+/// Starts kproxy as the node of a new namespace (`role`) on `cluster`'s objects, written
+/// as manifests into a new directory (which also holds kproxy's log), with `extra` flags.
+pub fn start_on_cluster(
+    cluster: &Cluster,
+    role: &str,
+    flavour: Flavour,
+    extra: &[&str],
+) -> (tempfile::TempDir, Netns, Kproxy) {
+    let dir = tempfile::tempdir().expect("manifest directory");
+    cluster
+        .write_manifests(dir.path())
+        .expect("writing manifests");
+    let ns = Netns::for_bench(role);
+    let mut args = vec!["--manifests".to_string(), dir.path().display().to_string()];
+    args.extend(node_args(&ns.name));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let kproxy = Kproxy::start(&args, &dir.path().join("kproxy.log"), flavour);
+    (dir, ns, kproxy)
+}
+
+/// Another writer, as far as kproxy can tell (an idle resync reads nothing back): deletes
+/// the canary chain from mangle, so that the next resync reads the kernel back and repairs.
+pub fn delete_canary(ns: &Netns, flavour: Flavour) {
+    ns.exec(&[
+        flavour.iptables_program(),
+        "-t",
+        "mangle",
+        "-X",
+        "KUBE-PROXY-CANARY",
+    ]);
 }
 
 /// One sync, as kproxy's counters showed it. When one poll finds several new syncs of a
@@ -117,6 +149,21 @@ impl Kproxy {
     /// Peak resident memory so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
         status_kib(self.child.id(), "VmHWM:").map(|k| k * 1024)
+    }
+
+    /// CPU time kproxy and its finished children (iptables-save, -restore) used so far:
+    /// `utime + stime + cutime + cstime` of /proc/PID/stat.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).ok()?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+        // utime is field 14 of the whole line: index 11 after pid, comm (and state at 0).
+        let ticks: u64 = fields[11..15]
+            .iter()
+            .map(|f| f.parse::<u64>().ok())
+            .sum::<Option<u64>>()?;
+        // /proc counts in USER_HZ, 100 on every architecture Linux runs kube nodes on.
+        Some(Duration::from_millis(ticks * 10))
     }
 
     /// Current resident memory (`VmRSS`), in bytes.

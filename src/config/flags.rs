@@ -64,26 +64,11 @@ pub fn unimplemented(given: &[String], a: &Args) -> Vec<String> {
             f.as_str() != "iptables-localhost-nodeports" || a.accepted.iptables_localhost_nodeports
         })
         .cloned()
-        .chain(
-            ["healthz-port", "metrics-port"]
-                .into_iter()
-                .filter(|f| given.iter().any(|g| g == f))
-                .filter(|f| port_flag(a, f) == 0)
-                .map(String::from),
-        )
         .collect()
 }
 
 fn is_cluster_cidr_mode(a: &Args) -> bool {
     a.accepted.detect_local_mode.as_deref() == Some("ClusterCIDR")
-}
-
-fn port_flag(a: &Args, name: &str) -> i32 {
-    if name == "healthz-port" {
-        a.healthz_port
-    } else {
-        a.metrics_port
-    }
 }
 
 /// The configuration the flags describe, as kube-proxy builds it when there is no
@@ -101,27 +86,35 @@ pub fn to_configuration(a: &Args, m: &ArgMatches) -> KubeProxyConfiguration {
     c.node_port_addresses = a.nodeport_addresses.clone();
     c.bind_address_hard_fail = a.bind_address_hard_fail;
     c.oom_score_adj = Some(a.oom_score_adj);
-    // --healthz-port / --metrics-port replace the address's port (0 would disable the
-    // server in kube-proxy; kproxy keeps it and warns).
-    let with_port = |addr: std::net::SocketAddr, port: i32| match u16::try_from(port) {
-        Ok(p) if p != 0 => std::net::SocketAddr::new(addr.ip(), p),
-        _ => addr,
+    // --healthz-port / --metrics-port replace the address's port unless the address flag is
+    // given too; 0 turns that server off either way (an empty address, as upstream's
+    // addressFromDeprecatedFlags).
+    let address = |addr: std::net::SocketAddr, addr_id: &str, port: i32, port_id: &str| match (
+        given(port_id),
+        u16::try_from(port),
+    ) {
+        (true, Ok(0)) => Some(String::new()),
+        (true, Ok(p)) if !given(addr_id) => {
+            Some(std::net::SocketAddr::new(addr.ip(), p).to_string())
+        }
+        _ if given(addr_id) => Some(addr.to_string()),
+        _ => None,
     };
-    let healthz = if given("healthz_bind_address") || !given("healthz_port") {
-        a.healthz_bind_address
-    } else {
-        with_port(a.healthz_bind_address, a.healthz_port)
-    };
-    let metrics = if given("metrics_bind_address") || !given("metrics_port") {
-        a.metrics_bind_address
-    } else {
-        with_port(a.metrics_bind_address, a.metrics_port)
-    };
-    if given("healthz_bind_address") || given("healthz_port") {
-        c.healthz_bind_address = healthz.to_string();
+    if let Some(healthz) = address(
+        a.healthz_bind_address,
+        "healthz_bind_address",
+        a.healthz_port,
+        "healthz_port",
+    ) {
+        c.healthz_bind_address = healthz;
     }
-    if given("metrics_bind_address") || given("metrics_port") {
-        c.metrics_bind_address = metrics.to_string();
+    if let Some(metrics) = address(
+        a.metrics_bind_address,
+        "metrics_bind_address",
+        a.metrics_port,
+        "metrics_port",
+    ) {
+        c.metrics_bind_address = metrics;
     }
     c.client_connection.kubeconfig = a
         .kubeconfig

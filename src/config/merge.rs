@@ -162,8 +162,14 @@ fn convert(
         )
     };
     let nodeport_addresses = nodeport_addresses(&o, node_ip, &namer, &mut warnings)?;
+    // Empty only when a deprecated port flag was 0: that server is off.
     let bind = |flag: &str, field: &str, s: &str, port: u16| {
-        args::parse_bind_address(s, port).map_err(|e| namer.error(flag, field, e))
+        if s.is_empty() {
+            return Ok(None);
+        }
+        args::parse_bind_address(s, port)
+            .map(Some)
+            .map_err(|e| namer.error(flag, field, e))
     };
     let masquerade_bit = o.iptables.masquerade_bit.unwrap_or(14);
     let masquerade_bit = u8::try_from(masquerade_bit)
@@ -263,6 +269,7 @@ fn convert(
         logging,
         config_file: a.config,
         warnings,
+        mode_defaulted,
         effective: std::sync::Arc::new(o),
     })
 }

@@ -54,11 +54,11 @@ fn defaults_are_kube_proxys() {
     assert_eq!(c.ipvs.scheduler, "rr");
     assert_eq!(
         c.healthz_bind_address,
-        "0.0.0.0:10256".parse::<SocketAddr>().unwrap()
+        Some("0.0.0.0:10256".parse::<SocketAddr>().unwrap())
     );
     assert_eq!(
         c.metrics_bind_address,
-        "127.0.0.1:10249".parse::<SocketAddr>().unwrap()
+        Some("127.0.0.1:10249".parse::<SocketAddr>().unwrap())
     );
     assert_eq!(c.oom_score_adj, Some(-999));
     assert_eq!(c.node_ip, None);
@@ -145,11 +145,11 @@ fn flags_parse_with_kube_proxy_spellings() {
     );
     assert_eq!(
         c.healthz_bind_address,
-        "127.0.0.1:10256".parse::<SocketAddr>().unwrap()
+        Some("127.0.0.1:10256".parse::<SocketAddr>().unwrap())
     );
     assert_eq!(
         c.metrics_bind_address,
-        "0.0.0.0:9999".parse::<SocketAddr>().unwrap()
+        Some("0.0.0.0:9999".parse::<SocketAddr>().unwrap())
     );
     assert_eq!(c.kubeconfig, Some("/etc/kube.conf".into()));
     assert_eq!(c.master.as_deref(), Some("https://10.0.0.1:6443"));
@@ -210,6 +210,28 @@ fn unimplemented_flags_are_accepted_and_named_in_one_warning() {
     );
     assert_eq!(c.effective.conntrack.max_per_core, Some(0));
     assert_eq!(c.effective.feature_gates.get("B"), Some(&false));
+}
+
+#[test]
+fn a_deprecated_port_flag_of_0_turns_its_server_off() {
+    let c = with_flags(&[
+        "--proxy-mode=iptables",
+        "--healthz-port=0",
+        "--metrics-port=10999",
+    ])
+    .unwrap();
+    assert_eq!(c.healthz_bind_address, None);
+    assert_eq!(
+        c.metrics_bind_address,
+        Some("127.0.0.1:10999".parse::<SocketAddr>().unwrap())
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Port 0 wins over an address given beside it, as upstream's addressFromDeprecatedFlags.
+    let c = with_flags(&["--metrics-bind-address=0.0.0.0:1", "--metrics-port=0"]).unwrap();
+    assert_eq!(c.metrics_bind_address, None);
+    // With --config the deprecated flags are ignored, as upstream ignores them.
+    let c = with_file(HEADER, &["--healthz-port=0"]).unwrap();
+    assert!(c.healthz_bind_address.is_some());
 }
 
 #[test]
@@ -403,11 +425,11 @@ fn kubeadm_config_maps_load_without_error_or_warning() {
         );
         assert_eq!(
             c.healthz_bind_address,
-            "0.0.0.0:10256".parse::<SocketAddr>().unwrap()
+            Some("0.0.0.0:10256".parse::<SocketAddr>().unwrap())
         );
         assert_eq!(
             c.metrics_bind_address,
-            "127.0.0.1:10249".parse::<SocketAddr>().unwrap()
+            Some("127.0.0.1:10249".parse::<SocketAddr>().unwrap())
         );
         assert_eq!((c.sync_period(), c.min_sync_period()), (secs(30), secs(1)));
         assert_eq!(c.oom_score_adj, Some(-999));

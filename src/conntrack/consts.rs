@@ -3,8 +3,6 @@
 
 /// nfnetlink subsystem of conntrack: the high byte of `nlmsg_type`.
 pub const NFNL_SUBSYS_CTNETLINK: u8 = 1;
-/// `nfgenmsg.version`.
-pub const NFNETLINK_V0: u8 = 0;
 
 // Address families (`nfgenmsg.nfgen_family`): which table a dump reads.
 pub const AF_UNSPEC: u8 = 0;

@@ -10,7 +10,7 @@ use netlink_packet_core::{
 use super::attr::ConntrackAttr;
 use super::consts::*;
 
-const NFGENMSG_LEN: usize = 4;
+use crate::netlink::nfnetlink::{self, NFGENMSG_LEN};
 
 /// A conntrack command (`enum cntl_msg_types`). The kernel answers a dump with `New`
 /// messages, one per entry.
@@ -66,7 +66,7 @@ impl ConntrackMessage {
 
 impl NetlinkSerializable for ConntrackMessage {
     fn message_type(&self) -> u16 {
-        (u16::from(NFNL_SUBSYS_CTNETLINK) << 8) | u16::from(u8::from(self.command))
+        nfnetlink::message_type(NFNL_SUBSYS_CTNETLINK, self.command.into())
     }
 
     fn buffer_len(&self) -> usize {
@@ -74,9 +74,7 @@ impl NetlinkSerializable for ConntrackMessage {
     }
 
     fn serialize(&self, buffer: &mut [u8]) {
-        buffer[0] = self.family;
-        buffer[1] = NFNETLINK_V0;
-        buffer[2..4].copy_from_slice(&0u16.to_be_bytes());
+        nfnetlink::emit_header(buffer, self.family);
         self.attrs.as_slice().emit(&mut buffer[NFGENMSG_LEN..]);
     }
 }
@@ -85,21 +83,15 @@ impl NetlinkDeserializable for ConntrackMessage {
     type Error = DecodeError;
 
     fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
-        let subsystem = (header.message_type >> 8) as u8;
-        if subsystem != NFNL_SUBSYS_CTNETLINK {
-            return Err(format!("netfilter subsystem {subsystem} is not conntrack").into());
-        }
-        let command = (header.message_type & 0xff) as u8;
-        if payload.len() < NFGENMSG_LEN {
-            return Err(DecodeError::buffer_too_small(payload.len(), NFGENMSG_LEN));
-        }
-        let attrs = NlasIterator::new(&payload[NFGENMSG_LEN..])
+        let (command, family, attrs) =
+            nfnetlink::split(header, payload, NFNL_SUBSYS_CTNETLINK, "conntrack")?;
+        let attrs = NlasIterator::new(attrs)
             .map(|nla| ConntrackAttr::parse(&nla?))
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("failed to parse conntrack message {command}"))?;
         Ok(Self {
             command: command.into(),
-            family: payload[0],
+            family,
             attrs,
         })
     }

@@ -1,9 +1,7 @@
 //! The requests kproxy sends: a dump of one table (optionally of one protocol only) and
 //! the delete of one entry by its original tuple.
 
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::{NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkMessage};
 
 use super::attr::ConntrackAttr;
 use super::consts::*;
@@ -11,6 +9,7 @@ use super::entry::Entry;
 use super::filter::FilterAttr;
 use super::message::{ConntrackCommand, ConntrackMessage};
 use super::tuple::{ProtoAttr, TupleAttr};
+use crate::netlink::nfnetlink;
 
 /// A request: its netlink flags and payload. The sequence number comes at send time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,12 +61,7 @@ impl Request {
 
     /// The netlink message with `seq`, ready to serialize.
     pub fn into_netlink(self, seq: u32) -> NetlinkMessage<ConntrackMessage> {
-        let mut header = NetlinkHeader::default();
-        header.flags = self.flags;
-        header.sequence_number = seq;
-        let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(self.message));
-        message.finalize();
-        message
+        nfnetlink::request(self.flags, seq, self.message)
     }
 
     /// Appends the bytes sent to the kernel to `out` (several requests go in one send).

@@ -3,8 +3,6 @@
 
 /// nfnetlink subsystem of ipset: the high byte of `nlmsg_type`.
 pub const NFNL_SUBSYS_IPSET: u8 = 6;
-/// `nfgenmsg.version`.
-pub const NFNETLINK_V0: u8 = 0;
 /// `nfgenmsg.nfgen_family` and `IPSET_ATTR_FAMILY` for IPv4.
 pub const NFPROTO_IPV4: u8 = 2;
 /// `IPSET_ATTR_FAMILY` of types without an address family (bitmap:port).

@@ -11,7 +11,7 @@ use super::attr::CommandAttr;
 use super::consts::*;
 use super::data::DataAttr;
 
-const NFGENMSG_LEN: usize = 4;
+use crate::netlink::nfnetlink::{self, NFGENMSG_LEN};
 
 /// An ipset command (`enum ipset_cmd`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +169,7 @@ impl IpsetMessage {
 
 impl NetlinkSerializable for IpsetMessage {
     fn message_type(&self) -> u16 {
-        (u16::from(NFNL_SUBSYS_IPSET) << 8) | u16::from(u8::from(self.command))
+        nfnetlink::message_type(NFNL_SUBSYS_IPSET, self.command.into())
     }
 
     fn buffer_len(&self) -> usize {
@@ -177,9 +177,7 @@ impl NetlinkSerializable for IpsetMessage {
     }
 
     fn serialize(&self, buffer: &mut [u8]) {
-        buffer[0] = self.family;
-        buffer[1] = NFNETLINK_V0;
-        buffer[2..4].copy_from_slice(&0u16.to_be_bytes());
+        nfnetlink::emit_header(buffer, self.family);
         self.attrs.as_slice().emit(&mut buffer[NFGENMSG_LEN..]);
     }
 }
@@ -188,21 +186,15 @@ impl NetlinkDeserializable for IpsetMessage {
     type Error = DecodeError;
 
     fn deserialize(header: &NetlinkHeader, payload: &[u8]) -> Result<Self, DecodeError> {
-        let subsystem = (header.message_type >> 8) as u8;
-        if subsystem != NFNL_SUBSYS_IPSET {
-            return Err(format!("netfilter subsystem {subsystem} is not ipset").into());
-        }
-        let command = (header.message_type & 0xff) as u8;
-        if payload.len() < NFGENMSG_LEN {
-            return Err(DecodeError::buffer_too_small(payload.len(), NFGENMSG_LEN));
-        }
-        let attrs = NlasIterator::new(&payload[NFGENMSG_LEN..])
+        let (command, family, attrs) =
+            nfnetlink::split(header, payload, NFNL_SUBSYS_IPSET, "ipset")?;
+        let attrs = NlasIterator::new(attrs)
             .map(|nla| CommandAttr::parse_with_param(&nla?, command))
             .collect::<Result<Vec<_>, _>>()
             .with_context(|| format!("failed to parse ipset command {command}"))?;
         Ok(Self {
             command: command.into(),
-            family: payload[0],
+            family,
             attrs,
         })
     }

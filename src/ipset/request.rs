@@ -2,8 +2,7 @@
 //! attributes, order and netlink flags), so the byte fixtures can compare them.
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkMessage,
 };
 
 use super::attr::CommandAttr;
@@ -12,6 +11,7 @@ use super::data::DataAttr;
 use super::entry::Entry;
 use super::message::{IpsetCommand, IpsetMessage};
 use super::set_type::{CreateOptions, SetType};
+use crate::netlink::nfnetlink;
 
 /// A request: its netlink flags and payload. The sequence number comes at send time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,12 +41,7 @@ impl Request {
 
     /// The netlink message with `seq`, ready to serialize.
     pub fn into_netlink(self, seq: u32) -> NetlinkMessage<IpsetMessage> {
-        let mut header = NetlinkHeader::default();
-        header.flags = self.flags;
-        header.sequence_number = seq;
-        let mut message = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(self.message));
-        message.finalize();
-        message
+        nfnetlink::request(self.flags, seq, self.message)
     }
 
     /// The bytes sent to the kernel.

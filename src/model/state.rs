@@ -269,6 +269,11 @@ impl ProxyState {
         }
     }
 
+    /// Whether `service` changed since the last sync (and did not change back).
+    pub fn is_pending(&self, service: &ServiceName) -> bool {
+        self.dirty.contains_key(service)
+    }
+
     /// Whether changes are waiting for a sync.
     pub fn has_pending(&self) -> bool {
         !self.dirty.is_empty() || (self.node != self.synced_node && !self.services.is_empty())

@@ -5,6 +5,7 @@
 //! [`reply`] step, tested on captured bytes.
 
 mod connection;
+pub mod nfnetlink;
 pub mod reply;
 
 pub use connection::{Connection, NetlinkError};

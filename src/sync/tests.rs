@@ -357,3 +357,77 @@ async fn the_state_comes_back_from_a_slow_sync() {
         "the state came back from the backend call"
     );
 }
+
+/// The gauges kube-proxy computes around its syncs move as kube-proxy's do: pending changes
+/// while they wait, zero once a sync took them; the last queued time with each change; the
+/// Local-policy ports without a local endpoint after each sync.
+#[tokio::test(start_paused = true)]
+async fn upstreams_pending_queued_and_no_local_gauges_move_with_the_syncs() {
+    let backend = FakeBackend::new();
+    let metrics = Metrics::new();
+    let (tx, rx) = mpsc::channel(64);
+    let sync = SyncLoop::new(
+        ProxyState::new("n"),
+        backend.clone(),
+        PERIODS,
+        metrics.clone(),
+        (),
+        1,
+    );
+    tokio::spawn(sync.run(rx, false));
+    let pending = || {
+        (
+            metrics.service_changes_pending.get(),
+            metrics.endpoint_changes_pending.get(),
+        )
+    };
+    let no_local = |policy: &str| {
+        metrics
+            .no_local_endpoints
+            .get_or_create(&crate::metrics::TrafficPolicyLabels {
+                traffic_policy: policy.into(),
+            })
+            .get()
+    };
+    run_for(Duration::from_millis(10)).await;
+    let started = metrics.last_queued_timestamp.get();
+    assert!(started > 0.0, "set as the loop starts");
+
+    let mut local = Service::new("ns", "local", Ipv4Addr::new(10, 96, 0, 9)).with_port(
+        "",
+        80,
+        Protocol::Tcp,
+        None,
+    );
+    local.internal_traffic_policy = crate::model::TrafficPolicy::Local;
+    let slice = crate::model::EndpointSlice::new(&local.name, "local-1")
+        .with_port("", 8080, Protocol::Tcp)
+        .with_endpoint(
+            Ipv4Addr::new(10, 244, 0, 9),
+            Some("elsewhere"),
+            crate::model::Conditions::READY,
+        );
+    tx.send(svc("a", 1)).await.unwrap();
+    tx.send(Change::service(local)).await.unwrap();
+    tx.send(Change::slice(slice)).await.unwrap();
+    run_for(Duration::from_millis(10)).await;
+    assert_eq!(pending(), (2, 1));
+    assert_eq!(no_local("internal"), 0, "not synced yet");
+
+    tx.send(Change::InitialSyncDone).await.unwrap();
+    run_for(Duration::from_millis(10)).await;
+    assert_eq!(backend.calls().len(), 1);
+    assert_eq!(pending(), (0, 0));
+    assert_eq!((no_local("internal"), no_local("external")), (1, 0));
+
+    run_for(Duration::from_secs(5)).await;
+    let before = metrics.last_queued_timestamp.get();
+    tx.send(Change::ServiceDeleted(ServiceName::new("ns", "local")))
+        .await
+        .unwrap();
+    run_for(Duration::from_millis(1)).await;
+    assert!(metrics.last_queued_timestamp.get() >= before);
+    run_for(Duration::from_secs(2)).await;
+    assert_eq!(backend.calls().len(), 2);
+    assert_eq!(no_local("internal"), 0);
+}

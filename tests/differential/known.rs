@@ -53,10 +53,6 @@ fn kube_proxy_only(d: &RuleDiff) -> bool {
 
 pub const RULES: &[KnownRule] = &[
     KnownRule {
-        id: "canary-chains",
-        covers: |d| kube_proxy_only(d) && d.chain == "KUBE-PROXY-CANARY",
-    },
-    KnownRule {
         id: "load-balancer-source-ranges",
         covers: |d| {
             kube_proxy_only(d)

@@ -1,15 +1,17 @@
 //! The API source against the real server, through the real kproxy binary: what reaches
 //! the node's rules and real traffic, and what kproxy asked the server (its audit log).
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
+use k8s_openapi::api::events::v1 as events;
 use kproxy::testing::controlplane::Options;
 use kproxy::testing::objects::with_label;
 
 use crate::cluster::{Cluster, NS, RBAC, pods_slice, routes_to, svc};
+use crate::support::metrics::HEALTHZ;
 
 const WEB_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 const API_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 20);
@@ -247,4 +249,38 @@ fn watch_starts(c: &Cluster, resource: &str) -> usize {
         .iter()
         .filter(|e| e.verb == "watch" && e.resource == resource && e.stage == "ResponseStarted")
         .count()
+}
+
+/// A server that cannot bind ends kproxy under `--bind-address-hard-fail`, as it ends
+/// kube-proxy, and leaves upstream's Warning Event on the Node saying why (with
+/// deploy/rbac.yaml's permissions: recording events is one of them).
+#[test]
+fn a_fatal_bind_failure_is_an_event_on_the_node() {
+    let Some(mut c) = Cluster::new(Options::default()) else {
+        return;
+    };
+    c.apply_rbac();
+    let _squatter = c
+        .topo
+        .node
+        .run_in(|| TcpListener::bind(HEALTHZ).expect("bind the healthz port"));
+    c.start_kproxy_with(&["--bind-address-hard-fail"]);
+    c.wait("kproxy to exit", |c| {
+        c.kproxy_log().contains("bind-address-hard-fail is set")
+    });
+    c.wait("the FailedToStartProxierHealthcheck event", |c| {
+        c.cp.admin()
+            .list::<events::Event>(Some("default"))
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("FailedToStartProxierHealthcheck")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.action.as_deref() == Some("StartKubeProxy")
+                    && e.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains(&HEALTHZ.to_string()))
+            })
+    });
+    let status = c.kproxy().exited();
+    assert!(status.is_some_and(|s| !s.success()), "kproxy: {status:?}");
 }

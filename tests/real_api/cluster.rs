@@ -14,7 +14,7 @@ use kproxy::testing::objects;
 
 use crate::support::echo::{Outcome, addr, tcp_request};
 use crate::support::http_get::{get, metric};
-use crate::support::kproxy::Kproxy;
+use crate::support::kproxy::{Kproxy, start_with_kubeconfig};
 use crate::support::netns::netns_available;
 use crate::support::topology::{NODE_NAME, Topology, pod_ip};
 
@@ -81,28 +81,21 @@ impl Cluster {
     /// Starts kproxy on the node (iptables mode) with a kubeconfig holding a bound token of
     /// the `kube-system/kproxy` service account.
     pub fn start_kproxy(&mut self) {
+        self.start_kproxy_with(&[]);
+    }
+
+    /// [`start_kproxy`](Self::start_kproxy) with more flags.
+    pub fn start_kproxy_with(&mut self, extra: &[&str]) {
         let kubeconfig = self.dir.path().join("kproxy.kubeconfig");
         self.cp
             .service_account_kubeconfig(KPROXY_SA.0, KPROXY_SA.1, &kubeconfig);
-        let args = [
-            "--proxy-mode=iptables",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--netns",
-            &self.topo.node.name,
-            "--hostname-override",
-            NODE_NAME,
-            "--cluster-cidr",
-            "10.244.0.0/16",
-            "--min-sync-period",
-            "100ms",
-            "--healthz-bind-address",
-            "127.0.0.1:10256",
-            "--metrics-bind-address",
-            &METRICS.to_string(),
-        ];
         let log = self.dir.path().join("kproxy.log");
-        self.kproxy = Some(Kproxy::start(&args, &log));
+        self.kproxy = Some(start_with_kubeconfig(
+            &self.topo.node,
+            &kubeconfig,
+            &log,
+            extra,
+        ));
     }
 
     pub fn kproxy(&mut self) -> &mut Kproxy {

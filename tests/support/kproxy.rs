@@ -27,6 +27,16 @@ pub fn run_once(args: &[&str]) -> Output {
 /// the node namespace (`/metrics` is what tests wait on: [`super::metrics`]); `extra` adds
 /// the proxy mode and its flags.
 pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> Kproxy {
+    start_on_node_with_env(node, dir, extra, &[])
+}
+
+/// [`start_on_node`] with more environment variables (`PATH`, say).
+pub fn start_on_node_with_env(
+    node: &super::netns::Netns,
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Kproxy {
     let (healthz, metrics) = (
         super::metrics::HEALTHZ.to_string(),
         super::metrics::METRICS.to_string(),
@@ -51,7 +61,41 @@ pub fn start_on_node(node: &super::netns::Netns, dir: &Path, extra: &[&str]) -> 
         node.name,
         std::process::id()
     ));
-    Kproxy::start(&args, &log)
+    Kproxy::start_with_env(&args, &log, env)
+}
+
+/// Starts kproxy for a test node reading an API server through `kubeconfig` (iptables
+/// mode, the topology's node name and pod CIDR, 100 ms between syncs, HTTP servers as in
+/// [`start_on_node`]), logging to `log`; `extra` adds flags.
+pub fn start_with_kubeconfig(
+    node: &super::netns::Netns,
+    kubeconfig: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Kproxy {
+    let (healthz, metrics) = (
+        super::metrics::HEALTHZ.to_string(),
+        super::metrics::METRICS.to_string(),
+    );
+    let mut args = vec![
+        "--proxy-mode=iptables",
+        "--kubeconfig",
+        kubeconfig.to_str().expect("UTF-8 path"),
+        "--netns",
+        &node.name,
+        "--hostname-override",
+        super::topology::NODE_NAME,
+        "--cluster-cidr",
+        "10.244.0.0/16",
+        "--min-sync-period",
+        "100ms",
+        "--healthz-bind-address",
+        &healthz,
+        "--metrics-bind-address",
+        &metrics,
+    ];
+    args.extend_from_slice(extra);
+    Kproxy::start(&args, log)
 }
 
 pub struct Kproxy {

@@ -4,6 +4,7 @@
 pub mod conntrack;
 pub mod e2e;
 pub mod echo;
+pub mod fake_restore;
 pub mod http_get;
 pub mod kproxy;
 pub mod manifests;

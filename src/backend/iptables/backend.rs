@@ -2,7 +2,7 @@
 //! difference with iptables-restore.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
@@ -13,13 +13,15 @@ use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
 use crate::netfilter::iptables::plan::{ChainMap, JumpMap, Plan};
 use crate::netfilter::iptables::read_back::read_kernel_against;
-use crate::netfilter::iptables::ruleset::Ruleset;
+use crate::netfilter::iptables::ruleset::{Chain, Ruleset, Table};
 use crate::netfilter::iptables::runner::IptablesRunner;
 use crate::netfilter::iptables::write::write_plan;
 
 mod drift_check;
+pub mod watch;
 
 use drift_check::DriftCheck;
+use watch::{Counting, FULL_READ_PERIOD, Watch};
 
 pub struct IptablesBackend<R> {
     compiler: Compiler,
@@ -31,19 +33,37 @@ pub struct IptablesBackend<R> {
     desired: Ruleset,
     /// A periodic resync's read-back, running beside the syncs.
     drift_check: Option<DriftCheck>,
+    /// Tells a resync whether anyone else wrote since kproxy last looked.
+    watch: Watch,
+    /// When the kernel was last read back.
+    last_read: Option<Instant>,
+    /// kube-proxy's canary chains, added to every desired ruleset.
+    canaries: Vec<Arc<Chain>>,
     metrics: Metrics,
 }
 
 impl<R: IptablesRunner> IptablesBackend<R> {
-    pub fn new(options: CompileOptions, runner: R, metrics: Metrics) -> Self {
+    /// The backend, noticing other writers as `runner`'s iptables allows (see
+    /// [`watch`]); an nf_tables socket opens in the calling thread's network namespace.
+    pub fn new(options: CompileOptions, mut runner: R, metrics: Metrics) -> Self {
+        let watch = Watch::for_runner(&mut runner);
         Self {
             compiler: Compiler::new(options),
             runner,
             written: None,
             desired: Ruleset::default(),
             drift_check: None,
+            watch,
+            last_read: None,
+            canaries: watch::canaries(),
             metrics,
         }
+    }
+
+    /// The same backend with another way of noticing other writers (tests).
+    pub fn watching(mut self, watch: Watch) -> Self {
+        self.watch = watch;
+        self
     }
 
     pub fn runner_mut(&mut self) -> &mut R {
@@ -87,7 +107,20 @@ impl<R: IptablesRunner> IptablesBackend<R> {
             Some(_) => vec![&self.metrics.restore_failures],
             None => vec![&self.metrics.restore_failures, partial],
         };
-        if let Err(e) = write_plan(&mut self.runner, &plan, &failures) {
+        let result = if plan.is_empty() {
+            Ok(0)
+        } else {
+            self.watch.before_write();
+            let mut counting = Counting {
+                inner: &mut self.runner,
+                sections: 0,
+            };
+            let result = write_plan(&mut counting, &plan, &failures);
+            let sections = counting.sections;
+            self.watch.after_write(sections);
+            result
+        };
+        if let Err(e) = result {
             // What the kernel holds is unknown now: the retry reads it back.
             self.written = None;
             self.drift_check = None;
@@ -110,15 +143,56 @@ impl<R: IptablesRunner> IptablesBackend<R> {
                 kernel.remove(table, name);
             }
         }
+        self.record_rule_counts(&kernel, &plan);
         self.written = Some(kernel);
         Ok(plan.size())
+    }
+
+    /// kube-proxy's `iptables_total` and `iptables_last` per table: the rules of kproxy's
+    /// chains in the kernel now, and of the chains this write wrote.
+    fn record_rule_counts(&self, kernel: &ChainMap, plan: &Plan) {
+        let rules_of = |table: Table, chains: &mut dyn Iterator<Item = &Arc<Chain>>| -> usize {
+            chains
+                .filter(|c| c.table() == table)
+                .map(|c| c.rules().len())
+                .sum()
+        };
+        for table in [Table::Filter, Table::Nat] {
+            let total = rules_of(table, &mut kernel.iter());
+            let written = rules_of(table, &mut plan.written());
+            self.metrics
+                .set_iptables_rules(table.as_str(), total, written);
+        }
+    }
+
+    /// Whether a resync should read the kernel back: someone else may have written since
+    /// kproxy last looked, or the last read-back is [`FULL_READ_PERIOD`] old.
+    fn read_back_due(&mut self) -> bool {
+        let backstop = self
+            .last_read
+            .is_none_or(|t| t.elapsed() >= FULL_READ_PERIOD);
+        if backstop || self.watch.may_have_changed(&mut self.runner) {
+            return true;
+        }
+        debug!("nobody wrote iptables since kproxy last looked; not reading it back");
+        false
+    }
+
+    /// Notes that the kernel is read back from now on.
+    fn reading(&mut self) {
+        self.watch.reading();
+        self.last_read = Some(Instant::now());
     }
 
     fn start_drift_check(&mut self) {
         if self.drift_check.is_some() {
             return;
         }
-        if let Some(reader) = self.runner.reader() {
+        let Some(reader) = self.runner.reader() else {
+            return;
+        };
+        if self.read_back_due() {
+            self.reading();
             self.drift_check = DriftCheck::start(reader, self.desired.chains.clone());
         }
     }
@@ -129,9 +203,10 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
     /// chains back with iptables-save and rewrites only those that differ, so a restart
     /// leaves matching chains — and their counters — alone. Other syncs compile only the
     /// changed services and write only the chains whose rules changed since the last write.
-    /// A full sync also starts a drift check that reads the kernel back beside the syncs; a
-    /// wakeup repairs whatever it found changed by hand (without a reader, the full sync
-    /// reads the kernel itself).
+    /// A full sync also starts a drift check that reads the kernel back beside the syncs,
+    /// when the [`Watch`] says someone else may have written since kproxy last looked (or
+    /// the last read-back is an hour old); a wakeup repairs whatever it found changed by
+    /// hand (without a reader, the full sync reads the kernel itself).
     fn sync(
         &mut self,
         state: &ProxyState,
@@ -139,14 +214,16 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
         full: bool,
     ) -> Result<SyncReport, SyncError> {
         let cold = self.written.is_none();
-        let read_here = cold || (full && self.runner.reader().is_none());
-        let desired = if cold {
+        let read_here = cold || (full && self.runner.reader().is_none() && self.read_back_due());
+        let mut desired = if cold {
             self.compiler.compile_all(state)
         } else {
             self.compiler.compile(state, &changes.dirty)
         };
+        desired.chains.extend(self.canaries.iter().cloned());
         let (known, jumps) = if read_here {
             self.drift_check = None;
+            self.reading();
             let (chains, jumps) =
                 read_kernel_against(&mut self.runner, &desired.chains, &is_owned_chain)
                     .map_err(SyncError::Read)?;

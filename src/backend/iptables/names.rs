@@ -72,10 +72,16 @@ const SERVICE_CHAIN_PREFIXES: [&str; 6] = [
     "KUBE-XLB-",
 ];
 
+/// kube-proxy's canary: an empty chain in mangle, nat and filter whose disappearance says
+/// the tables were flushed (see `backend/watch.rs`).
+pub const KUBE_PROXY_CANARY: &str = "KUBE-PROXY-CANARY";
+
 /// Whether iptables mode owns (creates, rewrites, deletes) a chain of this name in this
 /// table.
 pub fn is_owned_chain(table: Table, name: &str) -> bool {
-    is_service_chain(name) || FIXED_CHAINS.iter().any(|(t, n)| *t == table && *n == name)
+    is_service_chain(name)
+        || name == KUBE_PROXY_CANARY
+        || FIXED_CHAINS.iter().any(|(t, n)| *t == table && *n == name)
 }
 
 /// Whether `name` is a per-service chain (kproxy's or a kube-proxy's before it).

@@ -24,7 +24,7 @@ struct TablePlan {
 /// What one sync writes.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Plan {
-    tables: [TablePlan; 2],
+    tables: [TablePlan; Table::ALL.len()],
 }
 
 impl Plan {

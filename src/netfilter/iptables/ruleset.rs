@@ -4,20 +4,23 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-/// The two tables kproxy programs.
+/// The tables kproxy programs. Its rules are in filter and nat; mangle holds only
+/// kube-proxy's canary chain (see `backend/iptables/backend/watch.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Filter,
     Nat,
+    Mangle,
 }
 
 impl Table {
-    pub const ALL: [Table; 2] = [Table::Filter, Table::Nat];
+    pub const ALL: [Table; 3] = [Table::Filter, Table::Nat, Table::Mangle];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Table::Filter => "filter",
             Table::Nat => "nat",
+            Table::Mangle => "mangle",
         }
     }
 }

@@ -47,6 +47,20 @@ pub trait IptablesRunner: Send {
     fn max_chains_per_restore(&mut self) -> Option<usize> {
         None
     }
+    /// Which iptables this runner drives, when it knows: how the backend notices other
+    /// writers depends on it. `None` (test fakes) makes every periodic resync read back.
+    fn flavour(&mut self) -> Option<Flavour> {
+        None
+    }
+}
+
+/// The two iptables implementations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    /// iptables-nft: the rules live in nf_tables.
+    Nft,
+    /// iptables-legacy: the rules live in the kernel's xtables blobs.
+    Legacy,
 }
 
 /// The batch size for iptables-nft: tens of milliseconds per batch at 10k services, and
@@ -99,6 +113,14 @@ impl CommandRunner {
 impl IptablesRunner for CommandRunner {
     fn max_chains_per_restore(&mut self) -> Option<usize> {
         (!self.is_legacy()).then_some(NFT_MAX_CHAINS_PER_RESTORE)
+    }
+
+    fn flavour(&mut self) -> Option<Flavour> {
+        Some(if self.is_legacy() {
+            Flavour::Legacy
+        } else {
+            Flavour::Nft
+        })
     }
 
     fn restore(&mut self, input: &str) -> Result<(), RunnerError> {

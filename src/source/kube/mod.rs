@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::model::Change;
 
 pub use client::client;
-pub use events::record_start;
+pub use events::NodeEvents;
 pub use node::{ZONE_LABEL, node_eligible, node_info};
 
 use state::{SourceState, Update};

@@ -35,14 +35,15 @@ fn slice(svc: &Service, pods: &[u8]) -> EndpointSlice {
     )
 }
 
-struct Fixture {
+struct Fixture<R = FakeRunner> {
     state: ProxyState,
-    backend: IptablesBackend<FakeRunner>,
+    backend: IptablesBackend<R>,
     metrics: Metrics,
 }
 
-impl Fixture {
-    fn new() -> Self {
+impl<R: IptablesRunner> Fixture<R> {
+    /// Services a and b, synced once through `runner`, other writers noticed by `watch`.
+    fn with(runner: R, watch: Watch) -> Self {
         let mut state = ProxyState::new("node-a");
         for (name, last, pods) in [("a", 1, &[1u8, 2][..]), ("b", 2, &[3, 4][..])] {
             let svc = service(name, last);
@@ -50,11 +51,8 @@ impl Fixture {
             state.apply(Change::service(svc));
         }
         let metrics = Metrics::new();
-        let backend = IptablesBackend::new(
-            CompileOptions::default(),
-            FakeRunner::default(),
-            metrics.clone(),
-        );
+        let backend = IptablesBackend::new(CompileOptions::default(), runner, metrics.clone())
+            .watching(watch);
         let mut f = Self {
             state,
             backend,
@@ -88,6 +86,12 @@ impl Fixture {
         let report = self.backend.wakeup().expect("repair");
         assert!(self.backend.next_wakeup().is_none());
         report
+    }
+}
+
+impl Fixture {
+    fn new() -> Self {
+        Self::with(FakeRunner::default(), Watch::Blind)
     }
 
     fn restores(&self) -> usize {
@@ -266,3 +270,5 @@ fn a_failed_write_cancels_the_drift_check_and_the_retry_reads_the_kernel() {
     assert!(f.sync(false).is_err());
     assert!(f.backend.next_wakeup().is_none(), "check still pending");
 }
+
+mod idle;
