@@ -171,8 +171,10 @@ fn iptables_mode_takes_over_a_node_ipvs_mode_programmed() {
     );
     eventually(WAIT, "IPVS mode's state to go", || {
         let save = node.iptables_save(&[]);
-        let gone = !ipvsadm(&node.name, &["-Ln"]).contains("->")
-            && !ipvsadm(&node.name, &["-Ln"]).contains("TCP")
+        // The listing's header has no protocol; a virtual server line starts with one.
+        let listing = ipvsadm(&node.name, &["-Ln"]);
+        let gone = !listing.contains("TCP")
+            && !listing.contains("UDP")
             && !has_kube_ipvs0(node)
             && ipsets(node).trim().is_empty()
             && !save.contains("KUBE-NODE-PORT ")
