@@ -5,6 +5,8 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::backend::Backend;
+use crate::backend::after_sync::WithAfterSync;
+use crate::backend::cleanup::OtherModesCleanup;
 use crate::backend::iptables::IptablesBackend;
 use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::backend::ipvs::compile::{
@@ -17,6 +19,7 @@ use crate::backend::ipvs::{self, Handles, IpvsBackend, IpvsOptions};
 use crate::config::{Config, ProxyMode};
 use crate::conntrack;
 use crate::health::{ProxyHealth, health_timeout};
+use crate::health_check;
 use crate::http::{Server, Site};
 use crate::metrics::Metrics;
 use crate::model::{Change, ProxyState};
@@ -60,8 +63,8 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
     }
 }
 
-/// `--cleanup`: removes what either mode programmed (iptables chains, IPVS virtual servers
-/// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets) and exits.
+/// `--cleanup`: removes what any mode programmed (iptables chains, IPVS virtual servers
+/// outside `--ipvs-exclude-cidrs`, kube-ipvs0, ipsets, nftables mode's tables) and exits.
 pub fn cleanup(config: &Config) -> Result<()> {
     let cleaned = crate::backend::cleanup::cleanup(
         &mut CommandRunner::default(),
@@ -72,6 +75,7 @@ pub fn cleanup(config: &Config) -> Result<()> {
         virtual_servers = cleaned.virtual_servers,
         dummy_device = cleaned.dummy_device,
         sets = cleaned.sets,
+        nftables_tables = cleaned.nftables_tables,
         "removed kproxy's kernel state"
     );
     Ok(())
@@ -141,6 +145,21 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
     }
 }
 
+/// `backend`, followed after each sync by the health-check node port decision, which the
+/// listeners (spawned here, on the node-port addresses) follow.
+fn with_health_checks(
+    backend: Box<dyn Backend>,
+    config: &Config,
+    metrics: &Metrics,
+    health: &ProxyHealth,
+) -> Box<dyn Backend> {
+    let (publisher, checks) = health_check::channel(metrics);
+    let addresses = health_check::bind_addresses(&config.nodeport_addresses, &local_addresses());
+    let servers = health_check::Servers::new(addresses, health.clone());
+    tokio::spawn(servers.run(checks));
+    Box::new(WithAfterSync::new(backend, publisher))
+}
+
 /// Runs kproxy until a signal or, with `--once`, until the first sync (then prints
 /// [`once_report`] on stdout). A signal is acted on at once, even in the middle of a sync:
 /// syncs run on the blocking pool, so the caller must shut the runtime down without
@@ -148,7 +167,6 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
 pub async fn run(config: Config) -> Result<()> {
     let metrics = Metrics::new();
     crate::sys::conntrack_settings::apply(&config.effective.conntrack);
-    let backend = conntrack::with_conntrack_cleanup(backend(&config, &metrics)?, &metrics);
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
     let periods = Periods {
@@ -156,6 +174,12 @@ pub async fn run(config: Config) -> Result<()> {
         sync: config.sync_period(),
     };
     let health = ProxyHealth::new(health_timeout(periods.sync)).reporting_to(&metrics);
+    let backend = with_health_checks(backend(&config, &metrics)?, &config, &metrics, &health);
+    let backend = Box::new(WithAfterSync::new(
+        backend,
+        OtherModesCleanup::new(config.mode, config.ipvs.exclude_cidrs.clone()),
+    ));
+    let backend = conntrack::with_conntrack_cleanup(backend, &metrics);
     let (source, events) = start_source(&config, &node_name, tx, &metrics, &health).await?;
     start_http(&config, &health, &metrics, events.as_ref()).await?;
     let state = ProxyState::new(node_name);

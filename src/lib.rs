@@ -6,6 +6,7 @@ pub mod backend;
 pub mod config;
 pub mod conntrack;
 pub mod health;
+pub mod health_check;
 pub mod http;
 pub mod ipset;
 pub mod logging;

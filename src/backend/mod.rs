@@ -1,6 +1,7 @@
 //! Backends turn the state into kernel state, one per `--proxy-mode`. Each splits into a
 //! pure compiler and an executor, the only code that touches the kernel.
 
+pub mod after_sync;
 pub mod cleanup;
 mod error;
 pub mod iptables;

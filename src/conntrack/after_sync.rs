@@ -1,34 +1,23 @@
 //! The cleanup's place in the sync path: any backend, followed by the reconciler after
-//! each successful sync, as kube-proxy's proxiers call it at the end of `syncProxyRules`.
+//! each successful sync (an [`AfterSync`] step), as kube-proxy's proxiers call it at the end of `syncProxyRules`.
 //! Backend-neutral: iptables and IPVS mode (with `net.ipv4.vs.conntrack=1`) both leave
 //! entries whose reply source is the endpoint.
-
-use std::time::Duration;
 
 use tracing::warn;
 
 use super::handle::ConntrackHandle;
 use super::reconciler::{ConntrackTable, Reconciler};
-use crate::backend::{Backend, SyncError, SyncReport};
+use crate::backend::Backend;
+use crate::backend::after_sync::{AfterSync, WithAfterSync};
 use crate::metrics::Metrics;
-use crate::model::{PendingChanges, ProxyState};
+use crate::model::ProxyState;
 
 /// `backend`, with stale UDP and SCTP entries deleted after each sync that succeeded.
-pub struct CleanupAfterSync<B, T = ConntrackHandle> {
-    backend: B,
-    reconciler: Reconciler<T>,
-}
+pub type CleanupAfterSync<B, T = ConntrackHandle> = WithAfterSync<B, Reconciler<T>>;
 
 impl<B: Backend, T: ConntrackTable> CleanupAfterSync<B, T> {
-    pub fn new(backend: B, reconciler: Reconciler<T>) -> Self {
-        Self {
-            backend,
-            reconciler,
-        }
-    }
-
     pub fn reconciler(&self) -> &Reconciler<T> {
-        &self.reconciler
+        self.step()
     }
 }
 
@@ -48,27 +37,12 @@ pub fn with_conntrack_cleanup(backend: Box<dyn Backend>, metrics: &Metrics) -> B
     }
 }
 
-impl<B: Backend, T: ConntrackTable> Backend for CleanupAfterSync<B, T> {
+impl<T: ConntrackTable> AfterSync for Reconciler<T> {
     /// A failed cleanup is logged and never fails the sync: the rules are in place, and
     /// the next sync reconciles again.
-    fn sync(
-        &mut self,
-        state: &ProxyState,
-        changes: &PendingChanges,
-        full: bool,
-    ) -> Result<SyncReport, SyncError> {
-        let report = self.backend.sync(state, changes, full)?;
-        if let Err(e) = self.reconciler.reconcile(state) {
+    fn after_sync(&mut self, state: &ProxyState, _full: bool) {
+        if let Err(e) = self.reconcile(state) {
             warn!(error = %e, "conntrack cleanup failed; retrying after the next sync");
         }
-        Ok(report)
-    }
-
-    fn next_wakeup(&self) -> Option<Duration> {
-        self.backend.next_wakeup()
-    }
-
-    fn wakeup(&mut self) -> Result<SyncReport, SyncError> {
-        self.backend.wakeup()
     }
 }

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::health::ProxyHealth;
 use crate::metrics::Metrics;
-pub use routes::{Site, configz};
+pub use routes::{Body, Site, configz};
 
 /// A client gets this long to send its request headers; the healthz port is open to the
 /// node's network, so an idle connection must not hold a task forever.
@@ -51,6 +51,7 @@ impl Server {
         let server = match site {
             Site::Health { .. } => "healthz",
             Site::Metrics { .. } => "metrics",
+            Site::ServiceHealth(_) => "health check",
         };
         let bind_err = |source| HttpError::Bind {
             server,

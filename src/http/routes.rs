@@ -8,6 +8,7 @@ use hyper::{Method, Response, StatusCode};
 
 use crate::config::Config;
 use crate::health::{HealthReport, ProxyHealth};
+use crate::health_check::ServiceHealthSite;
 use crate::metrics::{Format, Metrics};
 
 /// The endpoints one server answers.
@@ -27,6 +28,8 @@ pub enum Site {
         /// `/configz`'s body, made once: the configuration does not change while running.
         configz: String,
     },
+    /// A service's health-check node port: any method, any path (as kube-proxy).
+    ServiceHealth(ServiceHealthSite),
 }
 
 pub type Body = Full<Bytes>;
@@ -47,6 +50,9 @@ impl Site {
 
     /// Answers one request; `accept` is its `Accept` header, which picks the metrics format.
     pub fn respond(&self, method: &Method, path: &str, accept: Option<&str>) -> Response<Body> {
+        if let Site::ServiceHealth(site) = self {
+            return site.respond();
+        }
         if method != Method::GET && method != Method::HEAD {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
             r.headers_mut()

@@ -18,8 +18,8 @@ pub use cache::ServiceCache;
 pub use change::Change;
 pub use endpoint::{Conditions, Endpoint, EndpointPort, EndpointSlice, ServiceEndpoint, SliceName};
 pub use service::{
-    Protocol, Service, ServiceName, ServicePort, ServicePortName, TrafficPolicy,
-    is_kproxy_annotation,
+    HealthCheckNodePort, Protocol, Service, ServiceName, ServicePort, ServicePortName,
+    TrafficPolicy, is_kproxy_annotation,
 };
 pub use state::{NodeInfo, PendingChanges, ProxyState};
 pub use view::{PortView, ServiceSnapshot, VirtualAddresses};

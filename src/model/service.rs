@@ -110,11 +110,43 @@ pub struct Service {
     pub external_ips: Vec<Ipv4Addr>,
     /// `status.loadBalancer.ingress[].ip`.
     pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// `spec.healthCheckNodePort` of a service kube-proxy serves a health check for (type
+    /// LoadBalancer with `externalTrafficPolicy: Local`); `None` for every other service,
+    /// whose field kube-proxy ignores, as kproxy does.
+    pub health_check_node_port: Option<HealthCheckNodePort>,
     /// The service's annotations under kproxy's own domain ([`is_kproxy_annotation`]),
     /// values trimmed, unvalidated: the backend that reads one knows what it means (the IPVS
     /// backend reads `ipvs.kproxy.dev/scheduler`). Other annotations are not kept: a
     /// `last-applied-configuration` can be as large as the object.
     pub annotations: BTreeMap<String, String>,
+}
+
+/// `spec.healthCheckNodePort` of a service that needs one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HealthCheckNodePort {
+    Port(u16),
+    /// Missing (0) or out of range, as the object gives it: the service keeps working
+    /// without a health check, and [`crate::health_check`] logs it once (kube-proxy logs
+    /// "Service has no healthcheck nodeport" on every sync).
+    Invalid(i32),
+}
+
+impl HealthCheckNodePort {
+    /// From the object's value: a port in 1..=65535, else [`HealthCheckNodePort::Invalid`].
+    pub fn from_spec(raw: Option<i32>) -> Self {
+        let raw = raw.unwrap_or(0);
+        match u16::try_from(raw) {
+            Ok(port) if port != 0 => Self::Port(port),
+            _ => Self::Invalid(raw),
+        }
+    }
+
+    pub fn port(self) -> Option<u16> {
+        match self {
+            Self::Port(port) => Some(port),
+            Self::Invalid(_) => None,
+        }
+    }
 }
 
 /// Whether an annotation key is kproxy's (its prefix is `kproxy.dev` or a subdomain of it),
@@ -140,6 +172,12 @@ impl Service {
         port.node_port().is_some()
             || !self.external_ips.is_empty()
             || !self.load_balancer_ips.is_empty()
+    }
+
+    /// The health-check node port to serve and let in, when the service has a valid one.
+    pub fn health_check_port(&self) -> Option<u16> {
+        self.health_check_node_port
+            .and_then(HealthCheckNodePort::port)
     }
 
     /// The ports that get rules, in the service's order: a port repeating an earlier one's

@@ -10,9 +10,11 @@
 //!   before its ready → serving+terminating fallback. The local list is never filtered.
 //! * `loadBalancerSourceRanges`: a [`Service`] field, exposed in [`VirtualAddresses`] next
 //!   to the load-balancer IPs it restricts.
-//! * `healthCheckNodePort`: a [`Service`] field, exposed on [`PortView`] for ports with
-//!   [`PortView::external_policy_local`]; the answer it gives is
-//!   [`PortView::has_local_endpoints`].
+//! * `healthCheckNodePort`: a [`Service`] field (set only where kube-proxy serves one),
+//!   exposed on every [`PortView`] of the service for the rules that let it in; what it
+//!   answers is decided in [`crate::health_check`] from the ready local endpoints (not
+//!   [`PortView::has_local_endpoints`]: a node whose endpoints only drain must fail the
+//!   check, as kube-proxy's `LocalReadyEndpoints`).
 //! * IPv6 / dual-stack (issue #13): [`ServiceSnapshot::read`] takes the IP family and keeps
 //!   that family's addresses and endpoints only, so every view (and every compiler run) is
 //!   single-family; a dual-stack service is two snapshots.
@@ -109,6 +111,9 @@ pub struct PortView<'a> {
     /// `externalTrafficPolicy: Local` on a port reachable from outside (on any other port
     /// the policy means nothing, so it is taken as `Cluster`).
     pub external_policy_local: bool,
+    /// The service's valid `healthCheckNodePort` (TCP), which the filter rules let in
+    /// (kube-proxy writes one rule per service port).
+    pub health_check_node_port: Option<u16>,
     /// Every endpoint of the port, usable or not, sorted by address.
     all: &'a [ServiceEndpoint],
     /// Empty when no traffic of this port uses the Cluster policy.
@@ -139,6 +144,7 @@ impl<'a> PortView<'a> {
                 .map(|t| u32::try_from(t.as_secs().max(1)).unwrap_or(u32::MAX)),
             internal_policy_local: service.internal_traffic_policy == TrafficPolicy::Local,
             external_policy_local,
+            health_check_node_port: service.health_check_port(),
             all,
             cluster: Cow::Borrowed(&[]),
             local: Cow::Borrowed(&[]),

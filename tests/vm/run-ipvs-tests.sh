@@ -20,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export MEM=${MEM:-1024}
 root=$(cd "$here/../.." && pwd)
 # Test targets that need IPVS. Add new ones here.
-DEFAULT_TESTS="ipvs_netlink ipvs_e2e conntrack_e2e"
+DEFAULT_TESTS="ipvs_netlink ipvs_e2e conntrack_e2e leftovers_e2e"
 
 tests=() extra=()
 while [ $# -gt 0 ]; do

@@ -66,6 +66,8 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
         .filter(|(_, value)| !value.is_empty())
         .collect();
 
+    let health_check_node_port = health_check_node_port(spec, external_traffic_policy);
+
     let svc = model::Service {
         name,
         cluster_ip,
@@ -75,6 +77,7 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
         internal_traffic_policy,
         external_ips,
         load_balancer_ips,
+        health_check_node_port,
         annotations,
     };
     // externalTrafficPolicy is reported as given: the model's port view decides, once, that
@@ -167,6 +170,20 @@ fn session_affinity(spec: &core::ServiceSpec) -> Result<Option<Duration>, Object
         }
         Some(other) => Err(ObjectError::InvalidSessionAffinity(other.to_string())),
     }
+}
+
+/// `spec.healthCheckNodePort`, for the services kube-proxy serves one for (its
+/// `NeedsHealthCheck`: type LoadBalancer with `externalTrafficPolicy: Local`). Elsewhere the
+/// field is ignored, as kube-proxy ignores it (the API server refuses it there anyway). A
+/// missing or out-of-range value does not reject the service: only its health check is
+/// skipped (logged once and counted by [`crate::health_check`]).
+fn health_check_node_port(
+    spec: &core::ServiceSpec,
+    external_traffic_policy: TrafficPolicy,
+) -> Option<model::HealthCheckNodePort> {
+    (spec.type_.as_deref() == Some("LoadBalancer")
+        && external_traffic_policy == TrafficPolicy::Local)
+        .then(|| model::HealthCheckNodePort::from_spec(spec.health_check_node_port))
 }
 
 fn traffic_policy(field: &'static str, raw: Option<&str>) -> Result<TrafficPolicy, ObjectError> {

@@ -77,6 +77,7 @@ fn minimal_service_gets_kubernetes_defaults() {
             internal_traffic_policy: TrafficPolicy::Cluster,
             external_ips: vec![],
             load_balancer_ips: vec![],
+            health_check_node_port: None,
             annotations: Default::default(),
         }
     );
@@ -123,6 +124,36 @@ fn full_service_keeps_every_field() {
             .map(String::as_str),
         Some("wlc")
     );
+}
+
+#[test]
+fn health_check_node_port_is_read_where_kube_proxy_reads_it() {
+    use crate::model::HealthCheckNodePort::{Invalid, Port};
+    let read = |type_: &str, policy: &str, port: Value| {
+        let spec = json!({
+            "type": type_, "externalTrafficPolicy": policy, "healthCheckNodePort": port,
+            "ports": [{"name": "http", "port": 80, "nodePort": 30080}],
+        });
+        service(&svc(json!({ "spec": spec })))
+            .unwrap()
+            .unwrap()
+            .health_check_node_port
+    };
+    assert_eq!(
+        read("LoadBalancer", "Local", json!(30999)),
+        Some(Port(30999))
+    );
+    // Missing or out of range: the service stays, its health check is skipped.
+    assert_eq!(read("LoadBalancer", "Local", Value::Null), Some(Invalid(0)));
+    assert_eq!(read("LoadBalancer", "Local", json!(0)), Some(Invalid(0)));
+    assert_eq!(
+        read("LoadBalancer", "Local", json!(70000)),
+        Some(Invalid(70000))
+    );
+    assert_eq!(read("LoadBalancer", "Local", json!(-1)), Some(Invalid(-1)));
+    // Ignored without a Local policy or on another type, as kube-proxy ignores it.
+    assert_eq!(read("LoadBalancer", "Cluster", json!(30999)), None);
+    assert_eq!(read("NodePort", "Local", json!(30999)), None);
 }
 
 #[test]
