@@ -152,10 +152,21 @@ fn with_health_checks(
     config: &Config,
     metrics: &Metrics,
     health: &ProxyHealth,
+    events: Option<&kube::NodeEvents>,
 ) -> Box<dyn Backend> {
     let (publisher, checks) = health_check::channel(metrics);
     let addresses = health_check::bind_addresses(&config.nodeport_addresses, &local_addresses());
-    let servers = health_check::Servers::new(addresses, health.clone());
+    let mut servers = health_check::Servers::new(addresses, health.clone());
+    if let Some(events) = events.cloned() {
+        servers = servers.reporting_failures_to(Box::new(move |service, port, error| {
+            let (events, service, error) = (events.clone(), service.clone(), error.to_string());
+            tokio::spawn(async move {
+                events
+                    .health_check_failed(&service.namespace, &service.name, port, &error)
+                    .await;
+            });
+        }));
+    }
     tokio::spawn(servers.run(checks));
     Box::new(WithAfterSync::new(backend, publisher))
 }
@@ -174,13 +185,14 @@ pub async fn run(config: Config) -> Result<()> {
         sync: config.sync_period(),
     };
     let health = ProxyHealth::new(health_timeout(periods.sync)).reporting_to(&metrics);
-    let backend = with_health_checks(backend(&config, &metrics)?, &config, &metrics, &health);
+    let backend = backend(&config, &metrics)?;
+    let (source, events) = start_source(&config, &node_name, tx, &metrics, &health).await?;
+    let backend = with_health_checks(backend, &config, &metrics, &health, events.as_ref());
     let backend = Box::new(WithAfterSync::new(
         backend,
         OtherModesCleanup::new(config.mode, config.ipvs.exclude_cidrs.clone()),
     ));
     let backend = conntrack::with_conntrack_cleanup(backend, &metrics);
-    let (source, events) = start_source(&config, &node_name, tx, &metrics, &health).await?;
     start_http(&config, &health, &metrics, events.as_ref()).await?;
     let state = ProxyState::new(node_name);
     let sync = SyncLoop::new(state, backend, periods, metrics, health, 1);

@@ -28,7 +28,7 @@ use crate::model::{ProxyState, ServiceName};
 
 pub use decide::{Check, Checks, Decision, decide};
 pub use response::{ServiceHealthSite, answer};
-pub use servers::{RETRY, Servers, bind_addresses};
+pub use servers::{FailureReporter, RETRY, Servers, bind_addresses};
 
 /// `kproxy_rejected_objects_total` reasons (kind `Service`): the service is proxied, only
 /// its health check is left out.

@@ -17,6 +17,11 @@ use super::decide::Checks;
 use super::response::ServiceHealthSite;
 use crate::health::ProxyHealth;
 use crate::http::{Server, Site};
+use crate::model::ServiceName;
+
+/// Told once per failure streak of a port: the service, the port and the error (kproxy
+/// records it as upstream's `FailedToStartServiceHealthcheck` Event on the Service).
+pub type FailureReporter = Box<dyn Fn(&ServiceName, u16, &str) + Send + Sync>;
 
 /// How often a port that could not be bound is tried again.
 pub const RETRY: Duration = Duration::from_secs(5);
@@ -45,6 +50,7 @@ pub struct Servers {
     open: BTreeMap<u16, Vec<JoinHandle<()>>>,
     /// Ports that could not be bound, with the error last logged.
     failing: BTreeMap<u16, String>,
+    report_failure: Option<FailureReporter>,
 }
 
 impl Servers {
@@ -56,7 +62,14 @@ impl Servers {
             health,
             open: BTreeMap::new(),
             failing: BTreeMap::new(),
+            report_failure: None,
         }
+    }
+
+    /// Tells `report` about each port that starts failing to bind.
+    pub fn reporting_failures_to(mut self, report: FailureReporter) -> Self {
+        self.report_failure = Some(report);
+        self
     }
 
     /// Follows `checks` until its sender is dropped, then closes every listener.
@@ -110,6 +123,10 @@ impl Servers {
                 }
                 Err(e) => {
                     let error = e.to_string();
+                    let new_streak = !self.failing.contains_key(&port);
+                    if new_streak && let Some(report) = &self.report_failure {
+                        report(&check.service, port, &error);
+                    }
                     if self.failing.get(&port) != Some(&error) {
                         warn!(
                             service = %check.service, port, error = %error,

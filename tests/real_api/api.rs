@@ -284,3 +284,44 @@ fn a_fatal_bind_failure_is_an_event_on_the_node() {
     let status = c.kproxy().exited();
     assert!(status.is_some_and(|s| !s.success()), "kproxy: {status:?}");
 }
+
+/// A health-check node port that cannot be bound leaves upstream's Warning Event on its
+/// Service (`FailedToStartServiceHealthcheck`, action `Listen`), and the service is still
+/// proxied.
+#[test]
+fn a_health_check_port_that_cannot_be_bound_is_an_event_on_the_service() {
+    const PORT: u16 = 32_100;
+    let Some(mut c) = Cluster::new(Options::default()) else {
+        return;
+    };
+    c.apply_rbac();
+    let _squatter = c.topo.node.run_in(|| {
+        TcpListener::bind((Ipv4Addr::UNSPECIFIED, PORT)).expect("bind the health-check port")
+    });
+    let mut lb = svc("lb", WEB_IP, 80);
+    let spec = lb.spec.as_mut().unwrap();
+    spec.type_ = Some("LoadBalancer".into());
+    spec.external_traffic_policy = Some("Local".into());
+    spec.health_check_node_port = Some(i32::from(PORT));
+    let admin = c.cp.admin();
+    admin.apply(&lb);
+    admin.apply(&pods_slice("lb-1", "lb", &[0]));
+    c.start_kproxy();
+    c.wait_traffic(WEB_IP, 80, &[0]);
+    c.wait("the FailedToStartServiceHealthcheck event", |c| {
+        c.cp.admin()
+            .list::<events::Event>(Some(NS))
+            .iter()
+            .any(|e| {
+                let regarding = e.regarding.as_ref();
+                e.reason.as_deref() == Some("FailedToStartServiceHealthcheck")
+                    && e.action.as_deref() == Some("Listen")
+                    && regarding.and_then(|r| r.kind.as_deref()) == Some("Service")
+                    && regarding.and_then(|r| r.name.as_deref()) == Some("lb")
+                    && e.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains(&format!("on port {PORT}")))
+            })
+    });
+    c.assert_rbac_was_enough();
+}
