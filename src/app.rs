@@ -70,14 +70,7 @@ pub fn cleanup(config: &Config) -> Result<()> {
         &mut CommandRunner::default(),
         &config.ipvs.exclude_cidrs,
     )?;
-    info!(
-        chains_and_jumps = cleaned.chains_and_jumps,
-        virtual_servers = cleaned.virtual_servers,
-        dummy_device = cleaned.dummy_device,
-        sets = cleaned.sets,
-        nftables_tables = cleaned.nftables_tables,
-        "removed kproxy's kernel state"
-    );
+    cleaned.log("kproxy's kernel state");
     Ok(())
 }
 

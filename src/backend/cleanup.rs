@@ -53,6 +53,20 @@ pub struct Cleaned {
     pub nftables_tables: usize,
 }
 
+impl Cleaned {
+    /// One info line: `what` was removed, and how much of each kind.
+    pub fn log(&self, what: &str) {
+        info!(
+            chains_and_jumps = self.chains_and_jumps,
+            virtual_servers = self.virtual_servers,
+            dummy_device = self.dummy_device,
+            sets = self.sets,
+            nftables_tables = self.nftables_tables,
+            "removed {what}"
+        );
+    }
+}
+
 /// Whether any proxy mode owns this iptables chain.
 pub fn owned_by_any_mode(table: Table, name: &str) -> bool {
     is_owned_chain(table, name) || ipvs::rules::is_ipvs_chain(table, name)
@@ -158,14 +172,7 @@ impl AfterSync for OtherModesCleanup {
             Ok(c) => {
                 self.done = true;
                 if c != Cleaned::default() {
-                    info!(
-                        chains_and_jumps = c.chains_and_jumps,
-                        virtual_servers = c.virtual_servers,
-                        dummy_device = c.dummy_device,
-                        sets = c.sets,
-                        nftables_tables = c.nftables_tables,
-                        "removed other proxy modes' leftovers"
-                    );
+                    c.log("other proxy modes' leftovers");
                 }
             }
             Err(e) => {

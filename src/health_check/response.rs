@@ -76,17 +76,9 @@ impl ServiceHealthSite {
 
 #[cfg(test)]
 mod tests {
-    use http_body_util::BodyExt;
-
     use super::*;
+    use crate::http::body_text as body;
     use crate::model::ServiceName;
-
-    fn body(r: Response<Body>) -> String {
-        let bytes = futures::executor::block_on(r.into_body().collect())
-            .unwrap()
-            .to_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
 
     fn check(n: usize) -> Check {
         Check {

@@ -119,3 +119,13 @@ pub async fn serve_health(
         .await;
     Ok(())
 }
+
+/// A response's body as text, for tests of the handlers.
+#[cfg(test)]
+pub fn body_text(r: hyper::Response<Body>) -> String {
+    use http_body_util::BodyExt;
+    let bytes = futures::executor::block_on(r.into_body().collect())
+        .unwrap()
+        .to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}

@@ -127,17 +127,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use http_body_util::BodyExt;
-
     use super::*;
     use crate::health::ManualClock;
-
-    fn body(r: Response<Body>) -> String {
-        let bytes = futures::executor::block_on(r.into_body().collect())
-            .unwrap()
-            .to_bytes();
-        String::from_utf8(bytes.to_vec()).unwrap()
-    }
+    use crate::http::body_text as body;
 
     fn metrics_site() -> Site {
         let config = crate::config::load(["kproxy", "--proxy-mode=ipvs"]).unwrap();

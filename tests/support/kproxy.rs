@@ -37,25 +37,10 @@ pub fn start_on_node_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Kproxy {
-    let (healthz, metrics) = (
-        super::metrics::HEALTHZ.to_string(),
-        super::metrics::METRICS.to_string(),
-    );
-    let mut args = vec![
-        "--manifests",
-        dir.to_str().expect("UTF-8 path"),
-        "--netns",
-        &node.name,
-        "--hostname-override",
-        super::topology::NODE_NAME,
-        "--cluster-cidr",
-        "10.244.0.0/16",
-        "--healthz-bind-address",
-        &healthz,
-        "--metrics-bind-address",
-        &metrics,
-    ];
-    args.extend_from_slice(extra);
+    let mut args = vec!["--manifests".to_string(), path(dir)];
+    args.extend(node_args(node));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let log = dir.join(format!(
         "../kproxy-{}-{}.log",
         node.name,
@@ -73,29 +58,41 @@ pub fn start_with_kubeconfig(
     log: &Path,
     extra: &[&str],
 ) -> Kproxy {
-    let (healthz, metrics) = (
-        super::metrics::HEALTHZ.to_string(),
-        super::metrics::METRICS.to_string(),
-    );
     let mut args = vec![
-        "--proxy-mode=iptables",
-        "--kubeconfig",
-        kubeconfig.to_str().expect("UTF-8 path"),
+        "--proxy-mode=iptables".to_string(),
+        "--kubeconfig".to_string(),
+        path(kubeconfig),
+        "--min-sync-period".to_string(),
+        "100ms".to_string(),
+    ];
+    args.extend(node_args(node));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Kproxy::start(&args, log)
+}
+
+/// The flags every test node's kproxy gets, whatever its source: all kernel work in
+/// `node`, the topology's node name and pod CIDR, HTTP servers on kube-proxy's ports in the
+/// node namespace.
+fn node_args(node: &super::netns::Netns) -> Vec<String> {
+    [
         "--netns",
         &node.name,
         "--hostname-override",
         super::topology::NODE_NAME,
         "--cluster-cidr",
         "10.244.0.0/16",
-        "--min-sync-period",
-        "100ms",
         "--healthz-bind-address",
-        &healthz,
+        &super::metrics::HEALTHZ.to_string(),
         "--metrics-bind-address",
-        &metrics,
-    ];
-    args.extend_from_slice(extra);
-    Kproxy::start(&args, log)
+        &super::metrics::METRICS.to_string(),
+    ]
+    .map(String::from)
+    .into()
+}
+
+fn path(p: &Path) -> String {
+    p.to_str().expect("UTF-8 path").to_string()
 }
 
 pub struct Kproxy {
