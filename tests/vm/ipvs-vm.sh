@@ -19,7 +19,7 @@
 #     A command can also come on the kernel command line: KAPPEND="ivm_cmd=$(base64 -w0 <<<'cmd')".
 #     Exit status = the guest command's status (125 = no status seen, e.g. guest crashed/timeout).
 #   ipvs-vm.sh demo           IPVS / dummy / iptables smoke test
-# Env: WORK=/var/tmp/kproxy-ipvs-vm MEM=512 SMP=1 ACCEL=auto|kvm|tcg TIMEOUT=300 IVM_CWD=dir-in-guest
+# Env: WORK=/var/tmp/kproxy-ipvs-vm MEM=512 SMP=1 ACCEL=auto|kvm|tcg TIMEOUT=900 IVM_CWD=dir-in-guest
 #      KAPPEND='extra kernel args' QEMU_EXTRA='extra qemu args'
 set -euo pipefail
 
@@ -28,7 +28,7 @@ WORK=${WORK:-/var/tmp/kproxy-ipvs-vm}
 MEM=${MEM:-512}
 SMP=${SMP:-1}
 ACCEL=${ACCEL:-auto}
-TIMEOUT=${TIMEOUT:-300}
+TIMEOUT=${TIMEOUT:-900}
 KDIR=$WORK/kernel            # unpacked kernel .deb
 BASE=$WORK/initramfs.cpio
 ARCH_LIB=x86_64-linux-gnu
