@@ -162,9 +162,11 @@ pub struct OpenConnection {
 impl OpenConnection {
     pub fn open(ns: &Netns, dst: SocketAddr) -> Self {
         let conn = ns.run_in(move || {
-            TcpStream::connect_timeout(&dst, Duration::from_secs(2)).expect("connect")
+            TcpStream::connect_timeout(&dst, super::metrics::scaled(Duration::from_secs(2)))
+                .expect("connect")
         });
-        conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        conn.set_read_timeout(Some(super::metrics::scaled(Duration::from_secs(2))))
+            .unwrap();
         let mut reader = BufReader::new(conn.try_clone().unwrap());
         let mut line = String::new();
         reader.read_line(&mut line).expect("greeting");

@@ -164,6 +164,7 @@ impl Drop for Kproxy {
 
 /// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
 pub fn eventually<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let timeout = super::metrics::scaled(timeout);
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {

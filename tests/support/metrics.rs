@@ -83,6 +83,7 @@ pub fn wait_for_syncs(
     timeout: Duration,
     done: impl Fn(&Syncs) -> bool,
 ) -> Syncs {
+    let timeout = scaled(timeout);
     let deadline = Instant::now() + timeout;
     let mut last = None;
     loop {
@@ -98,4 +99,15 @@ pub fn wait_for_syncs(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `timeout` times `KPROXY_TEST_TIMEOUT_SCALE` (default 1): the VM runner raises it, since
+/// an emulated (TCG) guest on a busy host syncs many times slower than the host does.
+pub fn scaled(timeout: Duration) -> Duration {
+    let scale = std::env::var("KPROXY_TEST_TIMEOUT_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .unwrap_or(1)
+        .max(1);
+    timeout * scale
 }

@@ -12,7 +12,8 @@
 #   tests/vm/run-ipvs-tests.sh                 all IPVS test binaries
 #   tests/vm/run-ipvs-tests.sh ipvs_netlink    only these (names of tests/*.rs)
 #   tests/vm/run-ipvs-tests.sh ipvs_netlink -- timeouts     extra args go to the test binary
-# Env: CARGO_TARGET_DIR, and ipvs-vm.sh's (WORK, MEM, TIMEOUT, ...).
+# Env: KPROXY_TEST_TIMEOUT_SCALE (default 4: the tests' poll deadlines, for a TCG guest),
+# CARGO_TARGET_DIR, and ipvs-vm.sh's (WORK, MEM, TIMEOUT, ...).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,7 +65,7 @@ for exe in "${exes[@]}"; do
   name=$(basename "$exe")
   t=$(now)
   echo "[run-ipvs-tests] ==> $name (one VM)" >&2
-  cmd="RUST_BACKTRACE=1 KPROXY_REQUIRE_KERNEL=1 KPROXY_REQUIRE_IPVS=1 $(printf '%q ' "$exe" --test-threads=1 "${extra[@]}")"
+  cmd="RUST_BACKTRACE=1 KPROXY_TEST_TIMEOUT_SCALE=${KPROXY_TEST_TIMEOUT_SCALE:-4} KPROXY_REQUIRE_KERNEL=1 KPROXY_REQUIRE_IPVS=1 $(printf '%q ' "$exe" --test-threads=1 "${extra[@]}")"
   rc=0
   IVM_CWD=$root "$here/ipvs-vm.sh" run --hostroot "${share[@]}" -- "$cmd" || rc=$?
   echo "[run-ipvs-tests] <== $name: exit $rc, $(since "$t") (boot + tests + poweroff)" >&2
