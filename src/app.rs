@@ -36,6 +36,7 @@ pub fn compile_options(config: &Config) -> CompileOptions {
         masquerade_bit: config.iptables.masquerade_bit,
         cluster_cidr: config.cluster_cidr,
         nodeport_addresses: config.nodeport_addresses.clone(),
+        node_ip: config.node_ip,
     }
 }
 

@@ -20,6 +20,7 @@ impl Service {
             internal_traffic_policy: TrafficPolicy::Cluster,
             external_ips: Vec::new(),
             load_balancer_ips: Vec::new(),
+            load_balancer_source_ranges: Vec::new(),
             health_check_node_port: None,
             annotations: BTreeMap::new(),
         }

@@ -3,6 +3,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use ipnet::Ipv4Net;
+
 /// Transport protocol of a service port, as the kernel's rules name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
@@ -110,6 +112,10 @@ pub struct Service {
     pub external_ips: Vec<Ipv4Addr>,
     /// `status.loadBalancer.ingress[].ip`.
     pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// `spec.loadBalancerSourceRanges`, IPv4 ones, host bits cleared: the only clients the
+    /// load-balancer IPs accept. Empty for everyone (a `/0` among them also means everyone,
+    /// as in kube-proxy).
+    pub load_balancer_source_ranges: Vec<Ipv4Net>,
     /// `spec.healthCheckNodePort` of a service kube-proxy serves a health check for (type
     /// LoadBalancer with `externalTrafficPolicy: Local`); `None` for every other service,
     /// whose field kube-proxy ignores, as kproxy does.

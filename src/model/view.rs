@@ -23,6 +23,8 @@ use std::borrow::Cow;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use ipnet::Ipv4Net;
+
 use super::{
     Protocol, ProxyState, Service, ServiceEndpoint, ServiceName, ServicePort, ServicePortName,
     TrafficPolicy,
@@ -92,6 +94,9 @@ pub struct VirtualAddresses<'a> {
     pub external_ips: &'a [Ipv4Addr],
     /// `status.loadBalancer.ingress[].ip`.
     pub load_balancer_ips: &'a [Ipv4Addr],
+    /// The clients `load_balancer_ips` accept (`loadBalancerSourceRanges`); empty for all.
+    /// Node ports and external IPs are never filtered, as in kube-proxy.
+    pub source_ranges: &'a [Ipv4Net],
     /// On every node address (that `--nodeport-addresses` allows).
     pub node_port: Option<u16>,
 }
@@ -137,6 +142,7 @@ impl<'a> PortView<'a> {
                 port: port.port,
                 external_ips: &service.external_ips,
                 load_balancer_ips: &service.load_balancer_ips,
+                source_ranges: &service.load_balancer_source_ranges,
                 node_port: port.node_port(),
             },
             affinity_seconds: service
@@ -181,6 +187,20 @@ impl<'a> PortView<'a> {
     /// Some traffic of this port uses the Local policy (kube-proxy's `UsesLocalEndpoints`).
     pub fn uses_local_endpoints(&self) -> bool {
         self.internal_policy_local || self.external_policy_local
+    }
+
+    /// Traffic to the load-balancer IPs is filtered by source (kube-proxy's `usesFWChain`):
+    /// there are some, with source ranges, and endpoints to send what passes to.
+    pub fn filters_load_balancer_sources(&self) -> bool {
+        self.any_usable
+            && !self.addresses.load_balancer_ips.is_empty()
+            && !self.addresses.source_ranges.is_empty()
+    }
+
+    /// Whether a source range holds `ip` (the node's own IP: then the load-balancer IPs
+    /// are let in as sources too, for a VIP that loops the node's requests back).
+    pub fn source_ranges_admit(&self, ip: Ipv4Addr) -> bool {
+        self.addresses.source_ranges.iter().any(|r| r.contains(&ip))
     }
 
     /// Some endpoint anywhere in the cluster is usable; without one, traffic is refused

@@ -13,20 +13,22 @@ pub use crate::netfilter::iptables::chains::{
     KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES,
 };
 
-/// nat: NodePort dispatch, entered from the last rule of nat `KUBE-SERVICES`.
+/// nat: NodePort dispatch, entered from the last rule of nat `KUBE-SERVICES`; filter: lets
+/// the health-check node ports in.
 pub const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
+/// filter: drops traffic to load-balancer IPs from outside their `loadBalancerSourceRanges`
+/// (what the nat `KUBE-FW-` chains did not DNAT).
+pub const KUBE_PROXY_FIREWALL: &str = "KUBE-PROXY-FIREWALL";
 /// filter: REJECT/DROP for external destinations (external IPs, LB IPs, NodePorts).
 pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
 
-/// Every fixed chain kproxy writes, in the order the compiler emits them.
-///
-/// kube-proxy also creates the filter chains `KUBE-NODEPORTS` (health-check node ports) and
-/// `KUBE-PROXY-FIREWALL` (`loadBalancerSourceRanges`); kproxy's model has neither feature
-/// yet, so it does not create those always-empty chains and their five jumps.
+/// Every fixed chain kproxy writes, in the order the compiler emits them (kube-proxy's).
 pub const FIXED_CHAINS: &[(Table, &str)] = &[
     (Table::Filter, KUBE_SERVICES),
     (Table::Filter, KUBE_EXTERNAL_SERVICES),
     (Table::Filter, KUBE_FORWARD),
+    (Table::Filter, KUBE_NODEPORTS),
+    (Table::Filter, KUBE_PROXY_FIREWALL),
     (Table::Nat, KUBE_SERVICES),
     (Table::Nat, KUBE_NODEPORTS),
     (Table::Nat, KUBE_POSTROUTING),
@@ -42,7 +44,8 @@ pub enum ChainKind {
     Svl,
     /// `KUBE-EXT-`: entry for external destinations (NodePort, external and LB IPs).
     Ext,
-    /// `KUBE-FW-`: `loadBalancerSourceRanges` firewall (named for cleanup; not emitted).
+    /// `KUBE-FW-`: `loadBalancerSourceRanges` firewall: the allowed sources go on to
+    /// `KUBE-EXT-`.
     Fw,
     /// `KUBE-SEP-`: one endpoint: hairpin masquerade and DNAT.
     Sep(SocketAddrV4),

@@ -257,6 +257,7 @@ fn addresses_come_by_kind_and_node_port_zero_is_none() {
             port: 80,
             external_ips: &[Ipv4Addr::new(192, 0, 2, 1)],
             load_balancer_ips: &[Ipv4Addr::new(198, 51, 100, 7)],
+            source_ranges: &[],
             node_port: None,
         }
     );

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1 as core;
 
+use super::source_ranges::{log_invalid, source_ranges};
 use super::{NameRule, ObjectError, names, port_label, port_name, port_number, protocol};
 use crate::model::{self, ServiceName, ServicePort, TrafficPolicy};
 
@@ -53,9 +54,20 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
             .iter()
             .filter_map(|s| s.load_balancer.as_ref())
             .flat_map(|lb| lb.ingress.iter().flatten())
+            // `ipMode: Proxy` (KEP-1860): the load balancer proxies to the nodes, so its IP
+            // is not short-circuited on them (kube-proxy's `IsVIPMode`); VIP and unset are.
+            .filter(|ingress| ingress.ip_mode.as_deref() != Some("Proxy"))
             .filter_map(|ingress| ingress.ip.as_deref()),
         ObjectError::InvalidLoadBalancerIp,
     )?;
+    let (load_balancer_source_ranges, invalid_ranges) = source_ranges(
+        spec.load_balancer_source_ranges
+            .as_deref()
+            .unwrap_or_default(),
+    );
+    for value in &invalid_ranges {
+        log_invalid(&name, value);
+    }
     let annotations = obj
         .metadata
         .annotations
@@ -77,6 +89,7 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
         internal_traffic_policy,
         external_ips,
         load_balancer_ips,
+        load_balancer_source_ranges,
         health_check_node_port,
         annotations,
     };

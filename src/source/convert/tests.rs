@@ -77,6 +77,7 @@ fn minimal_service_gets_kubernetes_defaults() {
             internal_traffic_policy: TrafficPolicy::Cluster,
             external_ips: vec![],
             load_balancer_ips: vec![],
+            load_balancer_source_ranges: vec![],
             health_check_node_port: None,
             annotations: Default::default(),
         }
@@ -513,4 +514,47 @@ fn port_names_are_dns_labels_as_the_api_server_checks_them() {
 fn object_ref_escapes_what_would_break_a_log_line() {
     let s = svc(json!({"metadata": {"name": "web\nCOMMIT", "namespace": "a\"b"}}));
     assert_eq!(object_ref(&s.metadata), r#"a\"b/web\nCOMMIT"#);
+}
+
+#[test]
+fn source_ranges_are_trimmed_ipv4_truncated_and_invalid_ones_skipped() {
+    let got = service(&svc(
+        json!({"spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": [
+            " 203.0.113.7/24 ", "2001:db8::/32", "not-a-cidr", "10.0.0.0/8", "10.0.0.0/8"
+        ]}}),
+    ))
+    .unwrap()
+    .unwrap();
+    let want: Vec<ipnet::Ipv4Net> = vec![
+        "10.0.0.0/8".parse().unwrap(),
+        "203.0.113.0/24".parse().unwrap(),
+    ];
+    assert_eq!(got.load_balancer_source_ranges, want);
+    let open = service(&svc(
+        json!({"spec": {"loadBalancerSourceRanges": ["10.0.0.0/8", "0.0.0.0/0"]}}),
+    ))
+    .unwrap()
+    .unwrap();
+    assert!(
+        open.load_balancer_source_ranges.is_empty(),
+        "a /0 admits everyone"
+    );
+}
+
+#[test]
+fn proxy_mode_ingress_ips_are_not_load_balancer_ips() {
+    let got = service(&svc(json!({"status": {"loadBalancer": {"ingress": [
+        {"ip": "198.51.100.1", "ipMode": "Proxy"},
+        {"ip": "198.51.100.2", "ipMode": "VIP"},
+        {"ip": "198.51.100.3"},
+    ]}}})))
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        got.load_balancer_ips,
+        vec![
+            Ipv4Addr::new(198, 51, 100, 2),
+            Ipv4Addr::new(198, 51, 100, 3)
+        ]
+    );
 }

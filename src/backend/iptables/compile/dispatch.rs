@@ -58,19 +58,34 @@ pub fn write_dispatch(plan: &PortPlan, out: &mut DispatchLines) {
             r.target,
         ),
     }
-    for (ips, suffix) in [
-        (addresses.external_ips, " external IP"),
-        (addresses.load_balancer_ips, " loadbalancer IP"),
+    for (ips, suffix, target) in [
+        (
+            addresses.external_ips,
+            " external IP",
+            plan.ext_chain.as_str(),
+        ),
+        (
+            addresses.load_balancer_ips,
+            " loadbalancer IP",
+            plan.load_balancer_chain(),
+        ),
     ] {
         for &ip in ips {
             if has_endpoints {
-                let target = plan.ext_chain.as_str();
                 dest_rule(&mut out.nat_services.rule(), plan, ip, suffix, port, target);
             }
             if let Some(r) = external_refusal {
                 let rule = &mut out.filter_external.rule();
                 dest_rule(rule, plan, ip, r.comment_suffix, port, r.target);
             }
+        }
+    }
+    if !plan.fw_chain.is_empty() {
+        // What the `KUBE-FW-` chain did not DNAT comes from outside the source ranges.
+        let suffix = format!(" traffic not accepted by {}", plan.fw_chain.as_str());
+        for &ip in addresses.load_balancer_ips {
+            let rule = &mut out.filter_firewall.rule();
+            dest_rule(rule, plan, ip, &suffix, port, "DROP");
         }
     }
     if let Some(node_port) = addresses.node_port {
@@ -95,6 +110,17 @@ pub fn write_dispatch(plan: &PortPlan, out: &mut DispatchLines) {
                 r.target,
             );
         }
+    }
+}
+
+/// Lets a health-check node port in, whether or not this node has endpoints (one rule
+/// per service port, as kube-proxy writes them).
+pub fn write_health_check(plan: &PortPlan, out: &mut DispatchLines) {
+    if let Some(port) = plan.view.health_check_node_port {
+        let r = &mut out.filter_nodeports.rule();
+        r.push_str("-p tcp");
+        plan.comment.push(r, "", " health check node port");
+        push_dport_target(r, "tcp", port, "ACCEPT");
     }
 }
 

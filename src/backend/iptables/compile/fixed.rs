@@ -2,7 +2,9 @@
 //! jumps from the built-in chains into kproxy's chains.
 
 use super::text::push_comment;
-use crate::backend::iptables::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
+use crate::backend::iptables::names::{
+    KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES,
+};
 use crate::backend::iptables::ruleset::{Jump, RuleList, Table};
 use crate::netfilter::iptables::chains::{
     DROP_INVALID, MasqueradeChains, forward_jump, jump, masquerade_chains, postrouting_jump,
@@ -49,12 +51,12 @@ pub fn nodeport_tail(cidrs: &[String]) -> RuleList {
     rules
 }
 
-/// The rules kproxy needs in built-in chains, kube-proxy's list minus the jumps to chains
-/// kproxy does not create (see [`crate::backend::iptables::names::FIXED_CHAINS`]).
+/// The rules kproxy needs in built-in chains, kube-proxy's list in its order.
 pub fn jumps() -> Vec<Jump> {
     let new = "-m conntrack --ctstate NEW";
     let portals = "kubernetes service portals";
     let external = "kubernetes externally-visible service portals";
+    let firewall = "kubernetes load balancer firewall";
     let mut jumps = vec![
         jump(
             Table::Filter,
@@ -70,10 +72,26 @@ pub fn jumps() -> Vec<Jump> {
             external,
             KUBE_EXTERNAL_SERVICES,
         ),
+        jump(
+            Table::Filter,
+            "INPUT",
+            "",
+            "kubernetes health check service ports",
+            KUBE_NODEPORTS,
+        ),
         jump(Table::Filter, "FORWARD", new, portals, KUBE_SERVICES),
         jump(Table::Filter, "OUTPUT", new, portals, KUBE_SERVICES),
         forward_jump(),
     ];
+    for builtin in ["INPUT", "OUTPUT", "FORWARD"] {
+        jumps.push(jump(
+            Table::Filter,
+            builtin,
+            new,
+            firewall,
+            KUBE_PROXY_FIREWALL,
+        ));
+    }
     jumps.extend(service_portal_jumps());
     jumps.push(postrouting_jump());
     jumps

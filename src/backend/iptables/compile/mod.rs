@@ -27,13 +27,14 @@ pub use self::text::push_quoted;
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ipnet::Ipv4Net;
 
 use self::fixed::StaticChains;
 use self::service::{CompiledService, PodDetector, compile_service};
-use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
+use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
 use crate::model::{ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
 use crate::netfilter::iptables::chains::masquerade_mark;
@@ -52,6 +53,9 @@ pub struct CompileOptions {
     pub cluster_cidr: Option<Ipv4Net>,
     /// `--nodeport-addresses`: the node addresses NodePorts answer on; empty for all.
     pub nodeport_addresses: Vec<Ipv4Net>,
+    /// This node's primary IP (`--bind-address`), when known: a source range holding it
+    /// lets the node reach its load-balancer IPs (kube-proxy's `allowFromNode`).
+    pub node_ip: Option<Ipv4Addr>,
 }
 
 impl Default for CompileOptions {
@@ -61,6 +65,7 @@ impl Default for CompileOptions {
             masquerade_bit: 14,
             cluster_cidr: None,
             nodeport_addresses: Vec::new(),
+            node_ip: None,
         }
     }
 }
@@ -69,6 +74,7 @@ impl Default for CompileOptions {
 pub(crate) struct Ctx {
     masquerade_all: bool,
     pods: PodDetector,
+    node_ip: Option<Ipv4Addr>,
     /// `probabilities[n]` is the text for 1/n.
     probabilities: Vec<String>,
 }
@@ -83,6 +89,7 @@ impl Ctx {
         Self {
             masquerade_all: opts.masquerade_all,
             pods,
+            node_ip: opts.node_ip,
             probabilities: (0..=256).map(probability).collect(),
         }
     }
@@ -99,6 +106,8 @@ impl Ctx {
 struct Dispatch {
     filter_services: Arc<Chain>,
     filter_external: Arc<Chain>,
+    filter_nodeports: Arc<Chain>,
+    filter_firewall: Arc<Chain>,
     nat_services: Arc<Chain>,
     nat_nodeports: Arc<Chain>,
 }
@@ -108,6 +117,8 @@ struct Dispatch {
 struct Changed {
     filter_services: bool,
     filter_external: bool,
+    filter_nodeports: bool,
+    filter_firewall: bool,
     nat_services: bool,
     nat_nodeports: bool,
 }
@@ -116,6 +127,8 @@ impl Changed {
     const ALL: Self = Self {
         filter_services: true,
         filter_external: true,
+        filter_nodeports: true,
+        filter_firewall: true,
         nat_services: true,
         nat_nodeports: true,
     };
@@ -126,6 +139,8 @@ impl Changed {
         let (old, new) = (&old.lines, &new.lines);
         self.filter_services |= old.filter_services != new.filter_services;
         self.filter_external |= old.filter_external != new.filter_external;
+        self.filter_nodeports |= old.filter_nodeports != new.filter_nodeports;
+        self.filter_firewall |= old.filter_firewall != new.filter_firewall;
         self.nat_services |= old.nat_services != new.nat_services;
         self.nat_nodeports |= old.nat_nodeports != new.nat_nodeports;
     }
@@ -306,6 +321,30 @@ impl Compiler {
                     )
                 },
             ),
+            filter_nodeports: rebuild(
+                prev.map(|d| &d.filter_nodeports),
+                changed.filter_nodeports,
+                &|| {
+                    concat(
+                        Table::Filter,
+                        KUBE_NODEPORTS,
+                        |s| &s.lines.filter_nodeports,
+                        &empty,
+                    )
+                },
+            ),
+            filter_firewall: rebuild(
+                prev.map(|d| &d.filter_firewall),
+                changed.filter_firewall,
+                &|| {
+                    concat(
+                        Table::Filter,
+                        KUBE_PROXY_FIREWALL,
+                        |s| &s.lines.filter_firewall,
+                        &empty,
+                    )
+                },
+            ),
             nat_services: rebuild(prev.map(|d| &d.nat_services), changed.nat_services, &|| {
                 concat(
                     Table::Nat,
@@ -329,11 +368,13 @@ impl Compiler {
         };
 
         let own = services.outputs().map(|s| s.chains.len()).sum::<usize>();
-        let mut chains = Vec::with_capacity(7 + own);
+        let mut chains = Vec::with_capacity(9 + own);
         // The order of names::FIXED_CHAINS.
         chains.push(Arc::clone(&dispatch.filter_services));
         chains.push(Arc::clone(&dispatch.filter_external));
         chains.push(Arc::clone(&self.statics.forward));
+        chains.push(Arc::clone(&dispatch.filter_nodeports));
+        chains.push(Arc::clone(&dispatch.filter_firewall));
         chains.push(Arc::clone(&dispatch.nat_services));
         chains.push(Arc::clone(&dispatch.nat_nodeports));
         chains.push(Arc::clone(&self.statics.postrouting));

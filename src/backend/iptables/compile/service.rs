@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::Ctx;
 use super::chain_name::ChainName;
-use super::dispatch::{dest_rule, write_dispatch};
+use super::dispatch::{dest_rule, write_dispatch, write_health_check};
 use super::numbers::{AddrText, push_ip, push_u32};
 use super::text::{CommentName, Out};
 use crate::backend::iptables::names::{KUBE_MARK_MASQ, hash16};
@@ -38,6 +38,10 @@ pub struct DispatchLines {
     pub filter_services: RuleList,
     /// Rules for filter `KUBE-EXTERNAL-SERVICES` (external destinations without endpoints).
     pub filter_external: RuleList,
+    /// Rules for filter `KUBE-NODEPORTS` (health-check node ports let in).
+    pub filter_nodeports: RuleList,
+    /// Rules for filter `KUBE-PROXY-FIREWALL` (load-balancer IPs with source ranges).
+    pub filter_firewall: RuleList,
 }
 
 impl DispatchLines {
@@ -46,6 +50,8 @@ impl DispatchLines {
         self.nat_nodeports.clear();
         self.filter_services.clear();
         self.filter_external.clear();
+        self.filter_nodeports.clear();
+        self.filter_firewall.clear();
     }
 
     fn capacity(&self) -> usize {
@@ -53,6 +59,8 @@ impl DispatchLines {
             + self.nat_nodeports.capacity()
             + self.filter_services.capacity()
             + self.filter_external.capacity()
+            + self.filter_nodeports.capacity()
+            + self.filter_firewall.capacity()
     }
 }
 
@@ -105,6 +113,8 @@ pub struct PortPlan<'a> {
     pub svc_chain: ChainName,
     pub svl_chain: ChainName,
     pub ext_chain: ChainName,
+    /// `KUBE-FW-`: the load-balancer IPs' source-range filter.
+    pub fw_chain: ChainName,
 }
 
 impl PortPlan<'_> {
@@ -114,6 +124,15 @@ impl PortPlan<'_> {
             self.svl_chain.as_str()
         } else {
             self.svc_chain.as_str()
+        }
+    }
+
+    /// Where load-balancer traffic goes: through the source-range filter when there is one.
+    pub fn load_balancer_chain(&self) -> &str {
+        if self.fw_chain.is_empty() {
+            self.ext_chain.as_str()
+        } else {
+            self.fw_chain.as_str()
         }
     }
 
@@ -201,8 +220,10 @@ fn compile_port(
         svc_chain: named("KUBE-SVC-", !cluster_eps.is_empty()),
         svl_chain: named("KUBE-SVL-", !local_eps.is_empty()),
         ext_chain: named("KUBE-EXT-", view.routes_external_traffic()),
+        fw_chain: named("KUBE-FW-", view.filters_load_balancer_sources()),
     };
     write_dispatch(&plan, &mut scratch.lines);
+    write_health_check(&plan, &mut scratch.lines);
     if !view.has_endpoints() {
         return;
     }
@@ -240,6 +261,11 @@ fn compile_port(
     if !plan.ext_chain.is_empty() {
         builder.start(Table::Nat, plan.ext_chain.as_str());
         ext_rules(&plan, ctx, builder);
+        chains.push(Arc::new(builder.to_chain()));
+    }
+    if !plan.fw_chain.is_empty() {
+        builder.start(Table::Nat, plan.fw_chain.as_str());
+        fw_rules(&plan, ctx, builder);
         chains.push(Arc::new(builder.to_chain()));
     }
     for (chain, list) in [(&plan.svc_chain, cluster_eps), (&plan.svl_chain, local_eps)] {
@@ -301,6 +327,39 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
         r.push_str("-j ");
         r.push_str(plan.external_policy_chain());
     }
+}
+
+/// `KUBE-FW-`: the allowed sources go on to `KUBE-EXT-`; the rest falls through to filter
+/// `KUBE-PROXY-FIREWALL`, which drops it. When a range holds the node's own IP, so does
+/// the load-balancer IP itself: a VIP routed locally loops the node's requests back from it.
+fn fw_rules(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
+    let addresses = &plan.view.addresses;
+    let ext = plan.ext_chain.as_str();
+    let mut allow = |source: &str| {
+        let mut r = out.rule();
+        r.push_str("-s ");
+        r.push_str(source);
+        plan.comment.push(&mut r, "", " loadbalancer IP");
+        r.push_str(" -j ");
+        r.push_str(ext);
+    };
+    for range in addresses.source_ranges {
+        allow(&range.to_string());
+    }
+    if ctx
+        .node_ip
+        .is_some_and(|ip| plan.view.source_ranges_admit(ip))
+    {
+        for ip in addresses.load_balancer_ips {
+            allow(&format!("{ip}/32"));
+        }
+    }
+    let mut r = out.rule();
+    plan.comment.push(
+        &mut r,
+        "other traffic to ",
+        " will be dropped by KUBE-PROXY-FIREWALL",
+    );
 }
 
 /// The first rule of the cluster-IP chain: masquerade clients that are not pods (they may

@@ -130,6 +130,7 @@ pub fn compile_options() -> impl Strategy<Value = CompileOptions> {
                 masquerade_bit,
                 cluster_cidr,
                 nodeport_addresses,
+                node_ip: None,
             },
         )
 }

@@ -114,7 +114,7 @@ fn flow_state() -> ProxyState {
     state(&services, &slices)
 }
 
-struct Flow {
+pub(super) struct Flow {
     name: &'static str,
     src: Ipv4Addr,
     proto: Protocol,
@@ -124,7 +124,7 @@ struct Flow {
     masq: bool,
 }
 
-fn flow(
+pub(super) fn flow(
     name: &'static str,
     src: Ipv4Addr,
     dst: Ipv4Addr,
@@ -143,7 +143,7 @@ fn flow(
     }
 }
 
-fn run_flows(tables: &Tables, flows: &[Flow]) {
+pub(super) fn run_flows(tables: &Tables, flows: &[Flow]) {
     let tracer = Tracer::new(tables, &[NODE_IP]);
     let mut failures = Vec::new();
     for f in flows {

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use super::fixtures::*;
 use crate::backend::iptables::compile::{CompileOptions, compile};
-use crate::model::{Conditions, EndpointSlice, Protocol, ProxyState, Service, TrafficPolicy};
+use crate::model::{
+    Conditions, EndpointSlice, HealthCheckNodePort, Protocol, ProxyState, Service, TrafficPolicy,
+};
 
 use TrafficPolicy::{Cluster, Local};
 
@@ -65,8 +67,29 @@ fn cases() -> Vec<(&'static str, ProxyState, CompileOptions)> {
     let sctp_slice = EndpointSlice::new(&sctp.name, "sctp-1")
         .with_port("", 3868, Protocol::Sctp)
         .with_endpoint(remote_pod(7), Some(OTHER_NODE), READY);
+    let mut health = lb(with_policies(
+        service("health", 56, Some(3016)),
+        Local,
+        Cluster,
+    ));
+    health.health_check_node_port = Some(HealthCheckNodePort::Port(32000));
+    let mut ranges = lb(service("ranges", 57, Some(3017)));
+    ranges.load_balancer_source_ranges = vec![
+        "192.168.0.0/24".parse().unwrap(),
+        "203.0.113.0/25".parse().unwrap(),
+    ];
     vec![
         ("empty", state(&[], &[]), options()),
+        ("health_check_node_port", one(health), options()),
+        ("source_ranges", one(ranges.clone()), options()),
+        (
+            "source_ranges_node_allowed",
+            one(ranges),
+            CompileOptions {
+                node_ip: Some(NODE_IP),
+                ..options()
+            },
+        ),
         ("cluster_ip", one(service("clusterip", 41, None)), options()),
         ("multi_port", state(&[multi], &[multi_slice]), options()),
         (

@@ -9,4 +9,5 @@ mod golden;
 mod incremental;
 mod kernel;
 mod netns;
+mod traffic_flows;
 mod view_agreement;
