@@ -19,6 +19,7 @@
 mod chain_name;
 mod dispatch;
 mod fixed;
+mod localhost;
 mod numbers;
 mod service;
 mod text;
@@ -32,11 +33,12 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use self::fixed::StaticChains;
-use self::service::{CompiledService, PodDetector, compile_service};
+use self::service::{CompiledService, compile_service};
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
-use crate::model::{ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
+use crate::model::{LocalTraffic, ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
 use crate::netfilter::iptables::chains::masquerade_mark;
+use crate::netfilter::iptables::local_match::{LocalMatch, if_local, if_not_local};
 use crate::netfilter::iptables::read_back::jump_target;
 
 use self::text::probability;
@@ -48,10 +50,13 @@ pub struct CompileOptions {
     pub masquerade_all: bool,
     /// `--iptables-masquerade-bit` (0–31, default 14): the fwmark bit that asks for SNAT.
     pub masquerade_bit: u8,
-    /// `--cluster-cidr`: tells pod traffic from other traffic.
-    pub cluster_cidr: Option<Ipv4Net>,
+    /// `--detect-local-mode` and its setting: tells pod traffic from other traffic.
+    pub local_traffic: LocalTraffic,
     /// `--nodeport-addresses`: the node addresses NodePorts answer on; empty for all.
     pub nodeport_addresses: Vec<Ipv4Net>,
+    /// `--iptables-localhost-nodeports`: NodePorts also answer on 127.0.0.1 when the
+    /// node-port addresses include loopback (see [`serves_localhost_node_ports`]).
+    pub localhost_node_ports: bool,
 }
 
 impl Default for CompileOptions {
@@ -59,8 +64,9 @@ impl Default for CompileOptions {
         Self {
             masquerade_all: false,
             masquerade_bit: 14,
-            cluster_cidr: None,
+            local_traffic: LocalTraffic::Unknown,
             nodeport_addresses: Vec::new(),
+            localhost_node_ports: false,
         }
     }
 }
@@ -68,21 +74,19 @@ impl Default for CompileOptions {
 /// The options turned into the text pieces the rules use, computed once.
 pub(crate) struct Ctx {
     masquerade_all: bool,
-    pods: PodDetector,
+    /// Matches this node's pods' traffic, and everything else (`None`: nothing can).
+    local_pods: Option<LocalMatch>,
+    not_local: Option<LocalMatch>,
     /// `probabilities[n]` is the text for 1/n.
     probabilities: Vec<String>,
 }
 
 impl Ctx {
     fn new(opts: &CompileOptions) -> Self {
-        let pods = match opts.cluster_cidr {
-            None => PodDetector::None,
-            Some(net) if net.prefix_len() == 0 => PodDetector::All,
-            Some(net) => PodDetector::Cidr(net.trunc().to_string()),
-        };
         Self {
             masquerade_all: opts.masquerade_all,
-            pods,
+            local_pods: if_local(&opts.local_traffic),
+            not_local: if_not_local(&opts.local_traffic),
             probabilities: (0..=256).map(probability).collect(),
         }
     }
@@ -139,6 +143,8 @@ pub struct Compiler {
     statics: StaticChains,
     nodeport_tail: RuleList,
     jumps: Vec<Jump>,
+    /// `KUBE-FIREWALL`, when NodePorts answer on 127.0.0.1.
+    localhost_firewall: Option<Arc<Chain>>,
     /// Each service's output, reused while its snapshot and the large-cluster mode (the
     /// key) stay the same.
     services: ServiceCache<CompiledService, bool>,
@@ -164,11 +170,17 @@ impl Compiler {
                 .collect()
         };
         cidrs.dedup();
+        let localhost = serves_localhost_node_ports(&opts);
+        let mut jumps = fixed::jumps();
+        if localhost {
+            jumps.splice(0..0, localhost::firewall_jumps());
+        }
         Self {
             ctx: Ctx::new(&opts),
             statics: fixed::static_chains(&mark),
-            nodeport_tail: fixed::nodeport_tail(&cidrs),
-            jumps: fixed::jumps(),
+            nodeport_tail: fixed::nodeport_tail(&cidrs, localhost),
+            jumps,
+            localhost_firewall: localhost.then(localhost::firewall_chain),
             services: ServiceCache::default(),
             total_endpoints: 0,
             large: false,
@@ -338,6 +350,7 @@ impl Compiler {
         chains.push(Arc::clone(&dispatch.nat_nodeports));
         chains.push(Arc::clone(&self.statics.postrouting));
         chains.push(Arc::clone(&self.statics.mark_masq));
+        chains.extend(self.localhost_firewall.iter().cloned());
         for s in services.outputs() {
             chains.extend(s.chains.iter().cloned());
         }
@@ -347,6 +360,12 @@ impl Compiler {
             jumps: self.jumps.clone(),
         }
     }
+}
+
+/// Whether NodePorts answer on 127.0.0.1, as kube-proxy decides it: asked for, and the
+/// node-port addresses (all of them when none are given) include an IPv4 loopback address.
+pub fn serves_localhost_node_ports(opts: &CompileOptions) -> bool {
+    opts.localhost_node_ports && localhost::includes_loopback(&opts.nodeport_addresses)
 }
 
 /// kube-proxy's `largeClusterEndpointsThreshold`: above this many endpoints, the rules of

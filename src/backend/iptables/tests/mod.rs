@@ -8,5 +8,6 @@ mod flows;
 mod golden;
 mod incremental;
 mod kernel;
+mod local_flows;
 mod netns;
 mod view_agreement;
