@@ -34,9 +34,10 @@ pub fn compile_options(config: &Config) -> CompileOptions {
     CompileOptions {
         masquerade_all: config.iptables.masquerade_all,
         masquerade_bit: config.iptables.masquerade_bit,
-        cluster_cidr: config.cluster_cidr,
+        local_traffic: config.local_traffic.clone(),
         nodeport_addresses: config.nodeport_addresses.clone(),
         node_ip: config.node_ip,
+        localhost_node_ports: config.iptables.localhost_node_ports,
     }
 }
 
@@ -51,7 +52,7 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
         rules: RuleOptions {
             masquerade_all: config.iptables.masquerade_all,
             masquerade_bit: config.iptables.masquerade_bit,
-            cluster_cidr: config.cluster_cidr,
+            local_traffic: config.local_traffic.clone(),
         },
         exclude_cidrs: config.ipvs.exclude_cidrs.clone(),
         strict_arp: config.ipvs.strict_arp,
@@ -82,6 +83,11 @@ pub fn dry_run(config: &Config, metrics: &Metrics) -> Result<String> {
         bail!("--dry-run needs --manifests");
     };
     let snapshot = manifests::load_dir(dir, metrics)?;
+    let mut config = config.clone();
+    for warning in config.resolve_node(None, &local_addresses()) {
+        warn!("{warning}");
+    }
+    let config = &config;
     let mut state = ProxyState::new(config.node_name()?);
     let services = snapshot.services.into_values().map(Change::ServiceUpdated);
     let slices = snapshot.slices.into_values().map(Change::SliceUpdated);
@@ -169,11 +175,19 @@ fn with_health_checks(
 /// [`once_report`] on stdout). A signal is acted on at once, even in the middle of a sync:
 /// syncs run on the blocking pool, so the caller must shut the runtime down without
 /// waiting for it (`Runtime::shutdown_background`); the rules stay as the kernel has them.
-pub async fn run(config: Config) -> Result<()> {
+pub async fn run(mut config: Config) -> Result<()> {
     let metrics = Metrics::new();
     crate::sys::conntrack_settings::apply(&config.effective.conntrack);
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
+    resolve_node(&mut config, &node_name).await?;
+    let localhost = config.mode == ProxyMode::Iptables
+        && crate::backend::iptables::compile::serves_localhost_node_ports(&compile_options(
+            &config,
+        ));
+    if localhost {
+        crate::sys::route_localnet::ensure().context("setting route_localnet")?;
+    }
     let periods = Periods {
         min_sync: config.min_sync_period(),
         sync: config.sync_period(),
@@ -186,6 +200,14 @@ pub async fn run(config: Config) -> Result<()> {
         backend,
         OtherModesCleanup::new(config.mode, config.ipvs.exclude_cidrs.clone()),
     ));
+    let backend: Box<dyn Backend> = if localhost {
+        Box::new(WithAfterSync::new(
+            backend,
+            crate::sys::route_localnet::KeepRouteLocalnet,
+        ))
+    } else {
+        backend
+    };
     let backend = conntrack::with_conntrack_cleanup(backend, &metrics);
     start_http(&config, &health, &metrics, events.as_ref()).await?;
     let state = ProxyState::new(node_name);
@@ -211,6 +233,33 @@ pub async fn run(config: Config) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Completes the settings that depend on this node ([`Config::resolve_node`]): with the API
+/// source, from the Node object read once before the first sync (only when a setting
+/// needs it); in manifest mode, from the host.
+async fn resolve_node(config: &mut Config, node_name: &str) -> Result<()> {
+    let (wanted, pod_cidrs) = config.needs_node();
+    let node = if wanted && config.manifests.is_none() {
+        let client = kube::client(config.kubeconfig.as_deref(), config.master.as_deref())
+            .await
+            .context("connecting to the API server")?;
+        kube::read_at_start(client, node_name, pod_cidrs)
+            .await
+            .map_err(anyhow::Error::msg)?
+    } else {
+        None
+    };
+    for warning in config.resolve_node(node.as_ref(), &local_addresses()) {
+        warn!("{warning}");
+    }
+    info!(
+        local_traffic = ?config.local_traffic,
+        nodeport_addresses = ?config.nodeport_addresses,
+        mode = config.detect_local_mode.as_str(),
+        "node settings"
+    );
+    Ok(())
 }
 
 /// What `--once` prints on stdout: one JSON line saying what the sync did, for scripts and

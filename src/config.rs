@@ -9,6 +9,7 @@ pub mod duration;
 mod file;
 mod flags;
 mod merge;
+mod node;
 #[cfg(test)]
 mod tests;
 pub mod v1alpha1;
@@ -25,7 +26,10 @@ use thiserror::Error;
 
 pub use args::{ACCEPTED_FLAGS, Args, HEALTHZ_PORT, LogFormat, METRICS_PORT};
 pub use file::schema_paths;
+pub use node::NODE_PORT_ADDRESSES_UNSET;
 pub use v1alpha1::{API_VERSION, KIND, KubeProxyConfiguration};
+
+use crate::model::{DetectLocalMode, LocalTraffic};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyMode {
@@ -49,6 +53,8 @@ pub struct IptablesConfig {
     pub masquerade_bit: u8,
     pub sync_period: Duration,
     pub min_sync_period: Duration,
+    /// `--iptables-localhost-nodeports` / `iptables.localhostNodePorts` (default true).
+    pub localhost_node_ports: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -82,8 +88,16 @@ pub struct Config {
     pub mode: ProxyMode,
     pub hostname_override: Option<String>,
     pub cluster_cidr: Option<Ipv4Net>,
+    /// `--detect-local-mode` with its interface setting.
+    pub detect_local_mode: DetectLocalMode,
+    /// Which traffic is this node's pods': decided by [`Config::resolve_node`] from the
+    /// mode (until then, the cluster CIDR's detector).
+    pub local_traffic: LocalTraffic,
     /// Empty means every local address.
     pub nodeport_addresses: Vec<Ipv4Net>,
+    /// `primary` was given and no `--bind-address` names the node IP: the Node object's
+    /// (or the host's) addresses join `nodeport_addresses` in [`Config::resolve_node`].
+    pub nodeport_primary: bool,
     pub iptables: IptablesConfig,
     pub ipvs: IpvsConfig,
     /// `None`: no health server (`--healthz-port=0` without `--config`, as upstream).

@@ -12,7 +12,9 @@ use kproxy::backend::iptables::compile::{CompileOptions, compile};
 use kproxy::backend::ipvs::rules::{RuleOptions, is_owned, ruleset};
 use kproxy::backend::ipvs::sets::IpvsSet;
 use kproxy::ipset::{IpsetHandle, sync_set};
-use kproxy::model::{Change, Conditions, EndpointSlice, Protocol, ProxyState, Service};
+use kproxy::model::{
+    Change, Conditions, EndpointSlice, LocalTraffic, Protocol, ProxyState, Service,
+};
 use kproxy::netfilter::iptables::plan::Plan;
 use kproxy::netfilter::iptables::read_back::read_kernel_owned;
 use kproxy::netfilter::iptables::ruleset::Ruleset;
@@ -45,11 +47,22 @@ fn the_compiled_rules_are_what_iptables_save_prints() {
         (None, false, 14),
         (Some("10.244.0.0/16"), true, 3),
     ];
-    for (cidr, masquerade_all, bit) in variants {
+    let interfaces = [
+        LocalTraffic::FromInterface("cbr0".into()),
+        LocalTraffic::FromInterfacePrefix("veth".into()),
+    ];
+    let variants = variants
+        .into_iter()
+        .map(|(cidr, all, bit)| {
+            let local = LocalTraffic::from_cidr(cidr.map(|c| c.parse().unwrap()));
+            (local, all, bit)
+        })
+        .chain(interfaces.into_iter().map(|local| (local, false, 14)));
+    for (local_traffic, masquerade_all, bit) in variants {
         let opts = RuleOptions {
             masquerade_all,
             masquerade_bit: bit,
-            cluster_cidr: cidr.map(|c| c.parse().unwrap()),
+            local_traffic: local_traffic.clone(),
         };
         let ns = Netns::new("ipvs-rules");
         let left = ns.run_in(move || {
@@ -62,7 +75,7 @@ fn the_compiled_rules_are_what_iptables_save_prints() {
         });
         assert_eq!(
             left, "",
-            "{cidr:?} masquerade_all={masquerade_all}: kernel differs"
+            "{local_traffic:?} masquerade_all={masquerade_all}: kernel differs"
         );
     }
 }
@@ -98,7 +111,7 @@ fn one_plan_turns_an_iptables_mode_node_into_an_ipvs_mode_node() {
         let rules = ruleset(&RuleOptions {
             masquerade_all: false,
             masquerade_bit: 14,
-            cluster_cidr: None,
+            local_traffic: LocalTraffic::Unknown,
         });
         let plan = remaining_plan(&rules);
         runner.restore(&plan).expect("the switch plan");

@@ -21,7 +21,9 @@ pub const CLUSTER_CIDR: &str = "10.128.0.0/9";
 /// most clusters run it (it adds the `! -s CIDR -j KUBE-MARK-MASQ` rule per service port).
 pub fn compile_options() -> CompileOptions {
     CompileOptions {
-        cluster_cidr: Some(CLUSTER_CIDR.parse().expect("valid CIDR")),
+        local_traffic: kproxy::model::LocalTraffic::from_cidr(Some(
+            CLUSTER_CIDR.parse().expect("valid CIDR"),
+        )),
         ..CompileOptions::default()
     }
 }

@@ -55,20 +55,12 @@ pub fn overridden_by_file(given: &[String]) -> Vec<String> {
 }
 
 /// Given flags kproxy accepts without implementing.
-pub fn unimplemented(given: &[String], a: &Args) -> Vec<String> {
+pub fn unimplemented(given: &[String]) -> Vec<String> {
     given
         .iter()
         .filter(|f| ACCEPTED_FLAGS.contains(&f.as_str()))
-        .filter(|f| !(f.as_str() == "detect-local-mode" && is_cluster_cidr_mode(a)))
-        .filter(|f| {
-            f.as_str() != "iptables-localhost-nodeports" || a.accepted.iptables_localhost_nodeports
-        })
         .cloned()
         .collect()
-}
-
-fn is_cluster_cidr_mode(a: &Args) -> bool {
-    a.accepted.detect_local_mode.as_deref() == Some("ClusterCIDR")
 }
 
 /// The configuration the flags describe, as kube-proxy builds it when there is no

@@ -15,6 +15,7 @@ use super::v1alpha1::KubeProxyConfiguration;
 use super::{
     Config, ConfigError, IptablesConfig, IpvsConfig, LogSettings, ProxyMode, duration, file, flags,
 };
+use crate::model::{DetectLocalMode, LocalTraffic};
 
 /// The kernel's IPVS schedulers (net/netfilter/ipvs/ip_vs_*.c).
 const IPVS_SCHEDULERS: &[&str] = &[
@@ -57,7 +58,7 @@ pub fn load(
         }
         None => (
             flags::to_configuration(&flags, &matches),
-            flags::unimplemented(&given, &flags)
+            flags::unimplemented(&given)
                 .into_iter()
                 .map(|f| format!("--{f}"))
                 .collect(),
@@ -161,7 +162,8 @@ fn convert(
                 .map_err(|e| namer.error("cluster-cidr", "clusterCIDR", e))?,
         )
     };
-    let nodeport_addresses = nodeport_addresses(&o, node_ip, &namer, &mut warnings)?;
+    let (nodeport_addresses, nodeport_primary) = nodeport_addresses(&o, node_ip, &namer)?;
+    let detect_local_mode = detect_local_mode(&o, &namer)?;
     // Empty only when a deprecated port flag was 0: that server is off.
     let bind = |flag: &str, field: &str, s: &str, port: u16| {
         if s.is_empty() {
@@ -221,12 +223,16 @@ fn convert(
         mode,
         hostname_override: Some(o.hostname_override.clone()).filter(|s| !s.trim().is_empty()),
         cluster_cidr,
+        local_traffic: LocalTraffic::from_cidr(cluster_cidr),
+        detect_local_mode,
         nodeport_addresses,
+        nodeport_primary,
         iptables: IptablesConfig {
             masquerade_all: o.iptables.masquerade_all,
             masquerade_bit,
             sync_period: o.iptables.sync_period.0,
             min_sync_period: o.iptables.min_sync_period.0,
+            localhost_node_ports: o.iptables.localhost_node_ports.unwrap_or(true),
         },
         ipvs: IpvsConfig {
             scheduler: Some(o.ipvs.scheduler.clone())
@@ -274,26 +280,22 @@ fn convert(
     })
 }
 
-/// nodePortAddresses: CIDRs and keywords; `primary` is the node IP from `--bind-address`
-/// (kube-proxy also knows the Node object's IPs; without a bind address kproxy, like
-/// kube-proxy with no node IP, leaves NodePorts on every address).
+/// nodePortAddresses: CIDRs and keywords, and whether `primary` is still to be resolved.
+/// `primary` is the node IP: `--bind-address` when it names one (as kube-proxy's
+/// `detectNodeIPs`), else the Node object's (see [`super::Config::resolve_node`]).
 fn nodeport_addresses(
     o: &KubeProxyConfiguration,
     node_ip: Option<Ipv4Addr>,
     namer: &Namer,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<Ipv4Net>, ConfigError> {
+) -> Result<(Vec<Ipv4Net>, bool), ConfigError> {
     let mut out = Vec::new();
+    let mut primary = false;
     for entry in o.node_port_addresses.iter().flatten() {
         let entry = entry.trim();
         if entry == PRIMARY {
             match node_ip {
                 Some(ip) => out.push(Ipv4Net::new(ip, 32).expect("/32")),
-                None => warnings.push(
-                    "nodePortAddresses 'primary' without a --bind-address / bindAddress node IP: \
-                     NodePorts are served on every local address"
-                        .into(),
-                ),
+                None => primary = true,
             }
             continue;
         }
@@ -302,7 +304,46 @@ fn nodeport_addresses(
                 .map_err(|e| namer.error("nodeport-addresses", "nodePortAddresses", e))?,
         );
     }
-    Ok(out)
+    Ok((out, primary))
+}
+
+/// detectLocalMode and its interface setting, checked as kube-proxy's validation does.
+fn detect_local_mode(
+    o: &KubeProxyConfiguration,
+    namer: &Namer,
+) -> Result<DetectLocalMode, ConfigError> {
+    let interface = |flag: &str, field: &str, value: &str| {
+        if value.is_empty() {
+            Err(namer.error(flag, field, "must not be empty".into()))
+        } else {
+            Ok(value.to_string())
+        }
+    };
+    let local = &o.detect_local;
+    Ok(match o.detect_local_mode.as_str() {
+        "" | "ClusterCIDR" => DetectLocalMode::ClusterCidr,
+        "NodeCIDR" => DetectLocalMode::NodeCidr,
+        "BridgeInterface" => DetectLocalMode::BridgeInterface(interface(
+            "pod-bridge-interface",
+            "detectLocal.bridgeInterface",
+            &local.bridge_interface,
+        )?),
+        "InterfaceNamePrefix" => DetectLocalMode::InterfaceNamePrefix(interface(
+            "pod-interface-name-prefix",
+            "detectLocal.interfaceNamePrefix",
+            &local.interface_name_prefix,
+        )?),
+        other => {
+            return Err(namer.error(
+                "detect-local-mode",
+                "detectLocalMode",
+                format!(
+                    "{other:?} is not supported (ClusterCIDR, NodeCIDR, BridgeInterface, \
+                     InterfaceNamePrefix)"
+                ),
+            ));
+        }
+    })
 }
 
 /// Checks across settings, as kube-proxy's validation does. IPVS settings only matter

@@ -49,6 +49,7 @@ fn defaults_are_kube_proxys() {
             masquerade_bit: 14,
             sync_period: secs(30),
             min_sync_period: secs(1),
+            localhost_node_ports: true,
         }
     );
     assert_eq!(c.ipvs.scheduler, "rr");

@@ -10,6 +10,7 @@ mod build;
 mod cache;
 mod change;
 mod endpoint;
+mod local_traffic;
 mod service;
 mod state;
 mod view;
@@ -17,6 +18,7 @@ mod view;
 pub use cache::ServiceCache;
 pub use change::Change;
 pub use endpoint::{Conditions, Endpoint, EndpointPort, EndpointSlice, ServiceEndpoint, SliceName};
+pub use local_traffic::{DetectLocalMode, LocalTraffic};
 pub use service::{
     HealthCheckNodePort, Protocol, Service, ServiceName, ServicePort, ServicePortName,
     TrafficPolicy, is_kproxy_annotation,

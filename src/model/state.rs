@@ -16,6 +16,8 @@ pub struct NodeInfo {
     pub zone: Option<String>,
     /// The Node object's IPv4 addresses, once known.
     pub addresses: Vec<Ipv4Addr>,
+    /// The Node object's IPv4 `spec.podCIDRs` (for `--detect-local-mode NodeCIDR`).
+    pub pod_cidrs: Vec<ipnet::Ipv4Net>,
 }
 
 /// Every service and slice the sources reported, and which services changed since the

@@ -2,3 +2,4 @@
 
 pub mod conntrack_settings;
 pub mod netns;
+pub mod route_localnet;

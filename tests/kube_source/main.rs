@@ -289,6 +289,7 @@ async fn node_zone_and_addresses_of_this_node_only() {
             name: NODE.into(),
             zone: Some("zone-a".into()),
             addresses: vec![Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(203, 0, 113, 7)],
+            pod_cidrs: Vec::new(),
         }]
     );
     h.watching(Resource::Nodes).await;
@@ -307,6 +308,7 @@ async fn node_zone_and_addresses_of_this_node_only() {
             name: NODE.into(),
             zone: Some("zone-d".into()),
             addresses: vec![Ipv4Addr::new(10, 0, 0, 5)],
+            pod_cidrs: Vec::new(),
         })
     );
     let node_requests = h.requests_for(Resource::Nodes);

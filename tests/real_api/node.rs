@@ -77,6 +77,7 @@ fn zone_and_addresses_of_this_node_only() {
                     name: NODE_NAME.into(),
                     zone: Some("zone-a".into()),
                     addresses: vec![Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(203, 0, 113, 7)],
+                    pod_cidrs: Vec::new(),
                 }]
             );
 
@@ -96,6 +97,7 @@ fn zone_and_addresses_of_this_node_only() {
                 name: NODE_NAME.into(),
                 zone: Some("zone-d".into()),
                 addresses: vec![Ipv4Addr::new(10, 0, 0, 5)],
+                pod_cidrs: Vec::new(),
             };
             // Applying the labels and the status are two updates: the first may show the
             // new zone with the old addresses.

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 
-use super::compile::{CompileOptions, Compiler};
-use super::names::is_owned_chain;
+use super::compile::{CompileOptions, Compiler, serves_localhost_node_ports};
+use super::names::{is_owned_chain, is_owned_chain_with_firewall};
 use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
 use crate::model::{PendingChanges, ProxyState};
@@ -39,6 +39,8 @@ pub struct IptablesBackend<R> {
     last_read: Option<Instant>,
     /// kube-proxy's canary chains, added to every desired ruleset.
     canaries: Vec<Arc<Chain>>,
+    /// The chains this backend reads back, rewrites and deletes.
+    owns: fn(Table, &str) -> bool,
     metrics: Metrics,
 }
 
@@ -47,7 +49,13 @@ impl<R: IptablesRunner> IptablesBackend<R> {
     /// [`watch`]); an nf_tables socket opens in the calling thread's network namespace.
     pub fn new(options: CompileOptions, mut runner: R, metrics: Metrics) -> Self {
         let watch = Watch::for_runner(&mut runner);
+        let owns = if serves_localhost_node_ports(&options) {
+            is_owned_chain_with_firewall
+        } else {
+            is_owned_chain
+        };
         Self {
+            owns,
             compiler: Compiler::new(options),
             runner,
             written: None,
@@ -193,7 +201,7 @@ impl<R: IptablesRunner> IptablesBackend<R> {
         };
         if self.read_back_due() {
             self.reading();
-            self.drift_check = DriftCheck::start(reader, self.desired.chains.clone());
+            self.drift_check = DriftCheck::start(reader, self.desired.chains.clone(), self.owns);
         }
     }
 }
@@ -225,7 +233,7 @@ impl<R: IptablesRunner> Backend for IptablesBackend<R> {
             self.drift_check = None;
             self.reading();
             let (chains, jumps) =
-                read_kernel_against(&mut self.runner, &desired.chains, &is_owned_chain)
+                read_kernel_against(&mut self.runner, &desired.chains, &self.owns)
                     .map_err(SyncError::Read)?;
             (chains, Some(jumps))
         } else {

@@ -22,6 +22,10 @@ pub const KUBE_PROXY_FIREWALL: &str = "KUBE-PROXY-FIREWALL";
 /// filter: REJECT/DROP for external destinations (external IPs, LB IPs, NodePorts).
 pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
 
+/// filter: kube-proxy's (and kubelet's) martian-source drop for 127.0.0.0/8, written only
+/// while NodePorts answer on 127.0.0.1, and never deleted (kubelet keeps its own copy).
+pub const KUBE_FIREWALL: &str = "KUBE-FIREWALL";
+
 /// Every fixed chain kproxy writes, in the order the compiler emits them (kube-proxy's).
 pub const FIXED_CHAINS: &[(Table, &str)] = &[
     (Table::Filter, KUBE_SERVICES),
@@ -85,6 +89,12 @@ pub fn is_owned_chain(table: Table, name: &str) -> bool {
     is_service_chain(name)
         || name == KUBE_PROXY_CANARY
         || FIXED_CHAINS.iter().any(|(t, n)| *t == table && *n == name)
+}
+
+/// [`is_owned_chain`], plus filter [`KUBE_FIREWALL`]: what iptables mode owns while it
+/// serves NodePorts on 127.0.0.1 (it then rewrites that chain and its jumps).
+pub fn is_owned_chain_with_firewall(table: Table, name: &str) -> bool {
+    is_owned_chain(table, name) || (table == Table::Filter && name == KUBE_FIREWALL)
 }
 
 /// Whether `name` is a per-service chain (kproxy's or a kube-proxy's before it).

@@ -56,7 +56,7 @@ impl Default for IpvsOptions {
             rules: RuleOptions {
                 masquerade_all: false,
                 masquerade_bit: 14,
-                cluster_cidr: None,
+                local_traffic: crate::model::LocalTraffic::Unknown,
             },
             exclude_cidrs: Vec::new(),
             strict_arp: false,

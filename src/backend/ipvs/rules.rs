@@ -10,15 +10,14 @@
 
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
-
 use super::sets::IpvsSet;
 use crate::backend::iptables::names::is_owned_chain;
-use crate::model::Protocol;
+use crate::model::{LocalTraffic, Protocol};
 use crate::netfilter::iptables::chains::{
     KUBE_FORWARD, KUBE_MARK_MASQ, KUBE_POSTROUTING, KUBE_SERVICES, comment, forward_jump, jump,
     masquerade_chains, masquerade_mark, postrouting_jump, service_portal_jumps,
 };
+use crate::netfilter::iptables::local_match::if_not_local;
 use crate::netfilter::iptables::ruleset::{Chain, Jump, Ruleset, Table};
 
 /// nat: NodePort traffic, entered for local destinations.
@@ -69,12 +68,21 @@ pub struct RuleOptions {
     pub masquerade_all: bool,
     /// `--iptables-masquerade-bit`.
     pub masquerade_bit: u8,
-    /// `--cluster-cidr`.
-    pub cluster_cidr: Option<Ipv4Net>,
+    /// `--detect-local-mode` and its setting: which clients are this node's pods.
+    pub local_traffic: LocalTraffic,
 }
 
 fn set_match(set: IpvsSet, dirs: &str) -> String {
     format!("-m set --match-set {} {dirs}", set.name())
+}
+
+/// `text` and a space, or nothing.
+fn prefix(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!("{text} ")
+    }
 }
 
 fn chain(table: Table, name: &str, rules: Vec<String>) -> Arc<Chain> {
@@ -107,19 +115,20 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
     ));
 
     let cluster_comment = comment("Kubernetes service cluster ip + port for masquerade purpose");
-    let cluster_masq = match (opts.masquerade_all, opts.cluster_cidr) {
+    let cluster_masq = match (opts.masquerade_all, if_not_local(&opts.local_traffic)) {
         (true, _) => format!(
             "{cluster_comment}{} -j {KUBE_MARK_MASQ}",
             set_match(IpvsSet::ClusterIp, "dst,dst")
         ),
-        (false, Some(cidr)) if cidr.prefix_len() > 0 => format!(
-            "! -s {} {cluster_comment}{} -j {KUBE_MARK_MASQ}",
-            cidr.trunc(),
+        // Off-cluster clients (not this node's pods) may have come through another node.
+        (false, Some(not_local)) => format!(
+            "{}{cluster_comment}{} -j {KUBE_MARK_MASQ}",
+            prefix(&not_local.alone()),
             set_match(IpvsSet::ClusterIp, "dst,dst")
         ),
-        // Without a cluster CIDR pod traffic cannot be told apart; masquerade only what the
+        // Without a detector pod traffic cannot be told apart; masquerade only what the
         // node sends from a service address (kube-proxy's rule).
-        _ => format!(
+        (false, None) => format!(
             "{cluster_comment}{} -j {KUBE_MARK_MASQ}",
             set_match(IpvsSet::ClusterIp, "src,dst")
         ),
@@ -241,7 +250,7 @@ mod tests {
         RuleOptions {
             masquerade_all: all,
             masquerade_bit: 14,
-            cluster_cidr: cidr.map(|c| c.parse().unwrap()),
+            local_traffic: LocalTraffic::from_cidr(cidr.map(|c| c.parse().unwrap())),
         }
     }
 
@@ -282,6 +291,26 @@ mod tests {
         assert!(rule(&opts(None, false)).contains("KUBE-CLUSTER-IP src,dst"));
         let all = rule(&opts(Some("10.244.0.0/16"), true));
         assert!(all.contains("KUBE-CLUSTER-IP dst,dst") && !all.contains("! -s"));
+        for (local, want) in [
+            (
+                LocalTraffic::FromInterface("cbr0".into()),
+                "! -i cbr0 -m comment",
+            ),
+            (
+                LocalTraffic::FromInterfacePrefix("veth".into()),
+                "! -i veth+ -m comment",
+            ),
+        ] {
+            let o = RuleOptions {
+                local_traffic: local,
+                ..opts(None, false)
+            };
+            let r = rule(&o);
+            assert!(
+                r.starts_with(want) && r.contains("KUBE-CLUSTER-IP dst,dst"),
+                "{r}"
+            );
+        }
     }
 
     #[test]

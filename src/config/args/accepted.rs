@@ -17,10 +17,6 @@ pub const ACCEPTED_FLAGS: &[&str] = &[
     "kube-api-qps",
     "profiling",
     "show-hidden-metrics-for-version",
-    "iptables-localhost-nodeports",
-    "detect-local-mode",
-    "pod-bridge-interface",
-    "pod-interface-name-prefix",
     "config-sync-period",
     "boot-id-file",
     "machine-id-file",
@@ -58,12 +54,14 @@ pub struct AcceptedArgs {
     #[arg(long, value_name = "VERSION")]
     pub show_hidden_metrics_for_version: Option<String>,
 
-    /// NodePorts on 127.0.0.1 (kproxy never serves them, as with 'false').
+    /// NodePorts on 127.0.0.1 in iptables mode, when --nodeport-addresses includes them
+    /// (sets route_localnet).
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value = "true",
           default_missing_value = "true", value_name = "BOOL")]
     pub iptables_localhost_nodeports: bool,
 
-    /// How local traffic is detected (kproxy: by --cluster-cidr, i.e. 'ClusterCIDR').
+    /// How pod traffic is told apart: ClusterCIDR (default), NodeCIDR, BridgeInterface,
+    /// InterfaceNamePrefix.
     #[arg(long, value_name = "MODE")]
     pub detect_local_mode: Option<String>,
 

@@ -6,6 +6,7 @@
 //! mode's business: the functions that read or remove chains take an `is_owned` predicate.
 
 pub mod chains;
+pub mod local_match;
 pub mod plan;
 pub mod read_back;
 pub mod ruleset;

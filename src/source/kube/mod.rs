@@ -28,7 +28,7 @@ use crate::model::Change;
 
 pub use client::client;
 pub use events::NodeEvents;
-pub use node::{ZONE_LABEL, node_eligible, node_info};
+pub use node::{ZONE_LABEL, node_eligible, node_info, read_at_start};
 
 use state::{SourceState, Update};
 

@@ -39,10 +39,67 @@ pub fn node_info(name: &str, node: &Node) -> NodeInfo {
             }
         }
     }
+    let pod_cidrs = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.pod_cidrs.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c.parse::<ipnet::Ipv4Net>().ok())
+        .map(|c| c.trunc())
+        .collect();
     NodeInfo {
         name: name.to_string(),
         zone,
         addresses,
+        pod_cidrs,
+    }
+}
+
+/// Upstream's waits for the Node at start (`NewNodeManager`): 30 s for its addresses,
+/// 5 minutes for its pod CIDRs in NodeCIDR mode.
+const WAIT_FOR_ADDRESSES: std::time::Duration = std::time::Duration::from_secs(30);
+const WAIT_FOR_POD_CIDRS: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Reads this node's Node object once, before the first sync, for the settings that
+/// depend on it (`--nodeport-addresses primary`, `--detect-local-mode NodeCIDR`); polls
+/// every second while it is missing or has no addresses (up to 30 s: then `Ok(None)` or
+/// the node as it is), and with `pod_cidrs` while it has no pod CIDRs (up to 5 minutes:
+/// then an error, as kube-proxy fails).
+pub async fn read_at_start(
+    client: kube::Client,
+    name: &str,
+    pod_cidrs: bool,
+) -> Result<Option<NodeInfo>, String> {
+    use kube::api::{Api, ListParams};
+    let api = Api::<Node>::all(client);
+    let params = ListParams::default().fields(&format!("metadata.name={name}"));
+    let start = std::time::Instant::now();
+    loop {
+        let found = match api.list(&params).await {
+            Ok(list) => list.items.first().map(|n| node_info(name, n)),
+            Err(e) => {
+                tracing::debug!(error = %e, node = name, "cannot read the Node yet");
+                None
+            }
+        };
+        let waited = start.elapsed();
+        let want_cidrs = pod_cidrs && found.as_ref().is_none_or(|n| n.pod_cidrs.is_empty());
+        let want_addresses = found.as_ref().is_none_or(|n| n.addresses.is_empty());
+        if want_cidrs {
+            if waited >= WAIT_FOR_POD_CIDRS {
+                return Err(match found {
+                    None => format!("timeout waiting for node {name:?} to exist"),
+                    Some(_) => format!("timeout waiting for PodCIDR allocation on node {name:?}"),
+                });
+            }
+        } else if !want_addresses || waited >= WAIT_FOR_ADDRESSES {
+            if found.is_none() {
+                tracing::error!(node = name, "timed out waiting for the Node to exist");
+            }
+            return Ok(found);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 
@@ -150,7 +207,10 @@ mod tests {
                 ]),
                 ..Default::default()
             }),
-            ..Default::default()
+            spec: Some(k8s_openapi::api::core::v1::NodeSpec {
+                pod_cidrs: Some(vec!["fd00:1::/64".into(), "10.244.3.7/24".into()]),
+                ..Default::default()
+            }),
         };
         assert_eq!(
             node_info("n1", &node),
@@ -158,6 +218,7 @@ mod tests {
                 name: "n1".into(),
                 zone: Some("zone-a".into()),
                 addresses: vec![Ipv4Addr::new(10, 0, 0, 5), Ipv4Addr::new(203, 0, 113, 7)],
+                pod_cidrs: vec!["10.244.3.0/24".parse().unwrap()],
             }
         );
     }

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::backend::iptables::names::is_owned_chain;
 use crate::netfilter::iptables::plan::{ChainMap, JumpMap};
 use crate::netfilter::iptables::read_back::read_kernel_against;
 use crate::netfilter::iptables::ruleset::{Chain, Table};
@@ -30,11 +29,15 @@ pub struct DriftCheck {
 
 impl DriftCheck {
     /// Starts reading the kernel with `reader`, comparing with `expected` (what kproxy last
-    /// wrote), or returns `None` when no thread could be started.
-    pub fn start(mut reader: Box<dyn IptablesRunner>, expected: Vec<Arc<Chain>>) -> Option<Self> {
+    /// wrote) on the chains `owns` names, or returns `None` when no thread could be started.
+    pub fn start(
+        mut reader: Box<dyn IptablesRunner>,
+        expected: Vec<Arc<Chain>>,
+        owns: fn(Table, &str) -> bool,
+    ) -> Option<Self> {
         let thread = std::thread::Builder::new()
             .name("drift-check".into())
-            .spawn(move || read_kernel_against(&mut *reader, &expected, &is_owned_chain))
+            .spawn(move || read_kernel_against(&mut *reader, &expected, &owns))
             .ok()?;
         Some(Self {
             thread,

@@ -133,9 +133,28 @@ pub fn dest_rule(
     dport: u16,
     target: &str,
 ) {
+    dest_rule_from(r, plan, ip, "", suffix, dport, target);
+}
+
+/// [`dest_rule`] with an input-interface match (`-i cbr0`, or empty) after `-d`, where
+/// iptables-save prints it.
+pub fn dest_rule_from(
+    r: &mut impl Out,
+    plan: &PortPlan,
+    ip: Ipv4Addr,
+    interface: &str,
+    suffix: &str,
+    dport: u16,
+    target: &str,
+) {
     r.push_str("-d ");
     push_ip(r, ip);
-    r.push_str("/32 -p ");
+    r.push_str("/32");
+    if !interface.is_empty() {
+        r.push(' ');
+        r.push_str(interface);
+    }
+    r.push_str(" -p ");
     r.push_str(plan.proto);
     plan.comment.push(r, "", suffix);
     push_dport_target(r, plan.proto, dport, target);

@@ -1,6 +1,7 @@
 //! The chains and jumps that do not depend on services: masquerading, forwarding, and the
 //! jumps from the built-in chains into kproxy's chains.
 
+use super::localhost::LOOPBACK;
 use super::text::push_comment;
 use crate::backend::iptables::names::{
     KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES,
@@ -20,31 +21,34 @@ pub fn static_chains(mark: &str) -> StaticChains {
     masquerade_chains(mark, &[DROP_INVALID], &[])
 }
 
-/// Loopback destinations, which never reach `KUBE-NODEPORTS`: kproxy does not serve
-/// NodePorts on 127.0.0.1 (no `route_localnet`), and DNAT of such a packet to a pod would
-/// leave it with a loopback source, dropped as a martian (a TCP client hangs instead of
-/// being refused). kube-proxy with `--iptables-localhost-nodeports=false` writes the same
-/// exclusion (the differential test compares them: docs/kube-proxy-differences.md).
-const LOOPBACK: &str = "127.0.0.0/8";
-
 /// The last rules of nat `KUBE-SERVICES`: NodePort traffic to this node goes on to
-/// `KUBE-NODEPORTS`, except to loopback addresses ([`LOOPBACK`]). With
-/// `--nodeport-addresses`, one rule per CIDR (as iptables-save prints it), limited to this
-/// node's own addresses as kube-proxy's per-IP rules are; CIDRs within loopback get none.
-pub fn nodeport_tail(cidrs: &[String]) -> RuleList {
+/// `KUBE-NODEPORTS`. With `--nodeport-addresses`, one rule per CIDR (as iptables-save prints
+/// it), limited to this node's own addresses as kube-proxy's per-IP rules are.
+///
+/// Unless `localhost` (NodePorts on 127.0.0.1, with `route_localnet`), loopback
+/// destinations never reach `KUBE-NODEPORTS`, as with kube-proxy's
+/// `--iptables-localhost-nodeports=false`: DNAT of such a packet to a pod would leave it with
+/// a loopback source, dropped as a martian (a TCP client hangs instead of being refused).
+/// CIDRs within loopback then get no rule.
+pub fn nodeport_tail(cidrs: &[String], localhost: bool) -> RuleList {
     const COMMENT: &str =
         "kubernetes service nodeports; NOTE: this must be the last rule in this chain";
     let tail = format!(" -m addrtype --dst-type LOCAL -j {KUBE_NODEPORTS}");
     let mut rules = RuleList::new();
     if cidrs.is_empty() {
-        rules.push_rule(&comment_rule(&format!("! -d {LOOPBACK}"), COMMENT, &tail));
+        let loopback = if localhost {
+            String::new()
+        } else {
+            format!("! -d {LOOPBACK}")
+        };
+        rules.push_rule(&comment_rule(&loopback, COMMENT, &tail));
     }
     let loopback: ipnet::Ipv4Net = LOOPBACK.parse().expect("a CIDR");
     for cidr in cidrs {
         let within_loopback = cidr
             .parse::<ipnet::Ipv4Net>()
             .is_ok_and(|net| loopback.contains(&net));
-        if !within_loopback {
+        if localhost || !within_loopback {
             rules.push_rule(&comment_rule(&format!("-d {cidr}"), COMMENT, &tail));
         }
     }
@@ -112,12 +116,24 @@ mod tests {
 
     #[test]
     fn loopback_destinations_never_reach_node_ports() {
-        let all: Vec<String> = nodeport_tail(&[]).iter().map(str::to_string).collect();
+        let all: Vec<String> = nodeport_tail(&[], false)
+            .iter()
+            .map(str::to_string)
+            .collect();
         assert_eq!(all.len(), 1);
         assert!(all[0].starts_with("! -d 127.0.0.0/8 "), "{all:?}");
         let listed = ["127.0.0.0/8", "127.0.0.1/32", "10.0.0.0/8"].map(String::from);
-        let rules: Vec<String> = nodeport_tail(&listed).iter().map(str::to_string).collect();
+        let rules: Vec<String> = nodeport_tail(&listed, false)
+            .iter()
+            .map(str::to_string)
+            .collect();
         assert_eq!(rules.len(), 1, "{rules:?}");
         assert!(rules[0].starts_with("-d 10.0.0.0/8 "), "{rules:?}");
+        let localhost: Vec<String> = nodeport_tail(&[], true)
+            .iter()
+            .map(str::to_string)
+            .collect();
+        assert!(localhost[0].starts_with("-m comment "), "{localhost:?}");
+        assert_eq!(nodeport_tail(&listed, true).iter().count(), 3);
     }
 }

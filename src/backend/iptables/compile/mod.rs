@@ -19,6 +19,7 @@
 mod chain_name;
 mod dispatch;
 mod fixed;
+mod localhost;
 mod numbers;
 mod service;
 mod text;
@@ -33,11 +34,12 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use self::fixed::StaticChains;
-use self::service::{CompiledService, PodDetector, compile_service};
+use self::service::{CompiledService, compile_service};
 use super::names::{KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL, KUBE_SERVICES};
 use super::ruleset::{Chain, ChainBuilder, Jump, RuleList, Ruleset, Table};
-use crate::model::{ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
+use crate::model::{LocalTraffic, ProxyState, Service, ServiceCache, ServiceName, ServiceSnapshot};
 use crate::netfilter::iptables::chains::masquerade_mark;
+use crate::netfilter::iptables::local_match::{LocalMatch, if_local, if_not_local};
 use crate::netfilter::iptables::read_back::jump_target;
 
 use self::text::probability;
@@ -49,13 +51,16 @@ pub struct CompileOptions {
     pub masquerade_all: bool,
     /// `--iptables-masquerade-bit` (0–31, default 14): the fwmark bit that asks for SNAT.
     pub masquerade_bit: u8,
-    /// `--cluster-cidr`: tells pod traffic from other traffic.
-    pub cluster_cidr: Option<Ipv4Net>,
+    /// `--detect-local-mode` and its setting: tells pod traffic from other traffic.
+    pub local_traffic: LocalTraffic,
     /// `--nodeport-addresses`: the node addresses NodePorts answer on; empty for all.
     pub nodeport_addresses: Vec<Ipv4Net>,
     /// This node's primary IP (`--bind-address`), when known: a source range holding it
     /// lets the node reach its load-balancer IPs (kube-proxy's `allowFromNode`).
     pub node_ip: Option<Ipv4Addr>,
+    /// `--iptables-localhost-nodeports`: NodePorts also answer on 127.0.0.1 when the
+    /// node-port addresses include loopback (see [`serves_localhost_node_ports`]).
+    pub localhost_node_ports: bool,
 }
 
 impl Default for CompileOptions {
@@ -63,9 +68,10 @@ impl Default for CompileOptions {
         Self {
             masquerade_all: false,
             masquerade_bit: 14,
-            cluster_cidr: None,
+            local_traffic: LocalTraffic::Unknown,
             nodeport_addresses: Vec::new(),
             node_ip: None,
+            localhost_node_ports: false,
         }
     }
 }
@@ -73,7 +79,9 @@ impl Default for CompileOptions {
 /// The options turned into the text pieces the rules use, computed once.
 pub(crate) struct Ctx {
     masquerade_all: bool,
-    pods: PodDetector,
+    /// Matches this node's pods' traffic, and everything else (`None`: nothing can).
+    local_pods: Option<LocalMatch>,
+    not_local: Option<LocalMatch>,
     node_ip: Option<Ipv4Addr>,
     /// `probabilities[n]` is the text for 1/n.
     probabilities: Vec<String>,
@@ -81,14 +89,10 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     fn new(opts: &CompileOptions) -> Self {
-        let pods = match opts.cluster_cidr {
-            None => PodDetector::None,
-            Some(net) if net.prefix_len() == 0 => PodDetector::All,
-            Some(net) => PodDetector::Cidr(net.trunc().to_string()),
-        };
         Self {
             masquerade_all: opts.masquerade_all,
-            pods,
+            local_pods: if_local(&opts.local_traffic),
+            not_local: if_not_local(&opts.local_traffic),
             node_ip: opts.node_ip,
             probabilities: (0..=256).map(probability).collect(),
         }
@@ -154,6 +158,8 @@ pub struct Compiler {
     statics: StaticChains,
     nodeport_tail: RuleList,
     jumps: Vec<Jump>,
+    /// `KUBE-FIREWALL`, when NodePorts answer on 127.0.0.1.
+    localhost_firewall: Option<Arc<Chain>>,
     /// Each service's output, reused while its snapshot and the large-cluster mode (the
     /// key) stay the same.
     services: ServiceCache<CompiledService, bool>,
@@ -179,11 +185,17 @@ impl Compiler {
                 .collect()
         };
         cidrs.dedup();
+        let localhost = serves_localhost_node_ports(&opts);
+        let mut jumps = fixed::jumps();
+        if localhost {
+            jumps.splice(0..0, localhost::firewall_jumps());
+        }
         Self {
             ctx: Ctx::new(&opts),
             statics: fixed::static_chains(&mark),
-            nodeport_tail: fixed::nodeport_tail(&cidrs),
-            jumps: fixed::jumps(),
+            nodeport_tail: fixed::nodeport_tail(&cidrs, localhost),
+            jumps,
+            localhost_firewall: localhost.then(localhost::firewall_chain),
             services: ServiceCache::default(),
             total_endpoints: 0,
             large: false,
@@ -379,6 +391,7 @@ impl Compiler {
         chains.push(Arc::clone(&dispatch.nat_nodeports));
         chains.push(Arc::clone(&self.statics.postrouting));
         chains.push(Arc::clone(&self.statics.mark_masq));
+        chains.extend(self.localhost_firewall.iter().cloned());
         for s in services.outputs() {
             chains.extend(s.chains.iter().cloned());
         }
@@ -388,6 +401,12 @@ impl Compiler {
             jumps: self.jumps.clone(),
         }
     }
+}
+
+/// Whether NodePorts answer on 127.0.0.1, as kube-proxy decides it: asked for, and the
+/// node-port addresses (all of them when none are given) include an IPv4 loopback address.
+pub fn serves_localhost_node_ports(opts: &CompileOptions) -> bool {
+    opts.localhost_node_ports && localhost::includes_loopback(&opts.nodeport_addresses)
 }
 
 /// kube-proxy's `largeClusterEndpointsThreshold`: above this many endpoints, the rules of

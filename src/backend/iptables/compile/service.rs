@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use super::Ctx;
 use super::chain_name::ChainName;
-use super::dispatch::{dest_rule, write_dispatch, write_health_check};
+use super::dispatch::{dest_rule_from, write_dispatch, write_health_check};
 use super::numbers::{AddrText, push_ip, push_u32};
 use super::text::{CommentName, Out};
 use crate::backend::iptables::names::{KUBE_MARK_MASQ, hash16};
 use crate::backend::iptables::ruleset::{Chain, ChainBuilder, RuleList, Table};
 use crate::model::{PortView, ServiceEndpoint, ServiceSnapshot};
+use crate::netfilter::iptables::local_match::LocalMatch;
 
 /// A service compiled on its own; the compiler concatenates the dispatch lines of all
 /// services into the shared chains.
@@ -87,17 +88,6 @@ impl Scratch {
 thread_local! {
     /// One [`Scratch`] per compiling thread.
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::new());
-}
-
-/// How `-s` tells pod traffic from other traffic (kube-proxy's "local detector").
-#[derive(Clone, Debug)]
-pub enum PodDetector {
-    /// No `--cluster-cidr`: pod traffic cannot be told apart.
-    None,
-    /// `--cluster-cidr 0.0.0.0/0`: everything is pod traffic (iptables cannot say `! -s 0/0`).
-    All,
-    /// The CIDR, as iptables-save prints it (`10.244.0.0/16`).
-    Cidr(String),
 }
 
 /// One service port's view with the names iptables gives it. Who gets which traffic is
@@ -310,12 +300,8 @@ fn ext_rules(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
         rule("", "masquerade traffic for ", "", KUBE_MARK_MASQ);
     } else {
         // Pods reach external IPs as if through the outside: no policy, no masquerade.
-        match &ctx.pods {
-            PodDetector::None => {}
-            PodDetector::All => rule("", "pod traffic for ", "", svc_chain),
-            PodDetector::Cidr(cidr) => {
-                rule(&format!("-s {cidr}"), "pod traffic for ", "", svc_chain);
-            }
+        if let Some(pods) = &ctx.local_pods {
+            rule(&pods.alone(), "pod traffic for ", "", svc_chain);
         }
         // The node itself: its source address would not reach back, so masquerade.
         let local = " -m addrtype --src-type LOCAL";
@@ -365,22 +351,23 @@ fn fw_rules(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
 /// The first rule of the cluster-IP chain: masquerade clients that are not pods (they may
 /// have routed to this node through another), or everyone with `--masquerade-all`.
 fn cluster_ip_masquerade(plan: &PortPlan, ctx: &Ctx, out: &mut ChainBuilder) {
-    let mut r = match (&ctx.pods, ctx.masquerade_all) {
-        (_, true) => out.rule(),
-        (PodDetector::Cidr(cidr), false) => {
-            let mut r = out.rule();
-            r.push_str("! -s ");
-            r.push_str(cidr);
-            r.push(' ');
-            r
-        }
-        _ => return,
+    let none = LocalMatch::default();
+    let not_local = match (&ctx.not_local, ctx.masquerade_all) {
+        (_, true) => &none,
+        (Some(m), false) => m,
+        (None, false) => return,
     };
+    let mut r = out.rule();
+    if !not_local.source.is_empty() {
+        r.push_str(&not_local.source);
+        r.push(' ');
+    }
     let addresses = &plan.view.addresses;
-    dest_rule(
+    dest_rule_from(
         &mut r,
         plan,
         addresses.cluster_ip,
+        &not_local.interface,
         " cluster IP",
         addresses.port,
         KUBE_MARK_MASQ,

@@ -128,9 +128,11 @@ pub fn compile_options() -> impl Strategy<Value = CompileOptions> {
             |(masquerade_all, masquerade_bit, cluster_cidr, nodeport_addresses)| CompileOptions {
                 masquerade_all,
                 masquerade_bit,
-                cluster_cidr,
+                local_traffic: crate::model::LocalTraffic::from_cidr(cluster_cidr),
                 nodeport_addresses,
                 node_ip: None,
+                // Some with KUBE-FIREWALL and the loopback-less node-port tail.
+                localhost_node_ports: masquerade_bit % 3 == 0,
             },
         )
 }

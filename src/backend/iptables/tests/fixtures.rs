@@ -51,7 +51,9 @@ pub fn remote_pod(last: u8) -> Ipv4Addr {
 
 pub fn options() -> CompileOptions {
     CompileOptions {
-        cluster_cidr: Some("10.180.0.0/16".parse().unwrap()),
+        local_traffic: crate::model::LocalTraffic::from_cidr(Some(
+            "10.180.0.0/16".parse().unwrap(),
+        )),
         ..CompileOptions::default()
     }
 }

@@ -579,7 +579,7 @@ fn tracer_refuses_undefined_chains_and_unknown_matches() {
 
     for rule in [
         "-m limit --limit 5/sec -j ACCEPT",
-        "-i eth0 -j ACCEPT",
+        "-o eth0 -j ACCEPT",
         "-m addrtype --dst-type UNICAST -j ACCEPT",
         "-p tcp -m tcp --sport 80 -j ACCEPT",
         "-j LOG",

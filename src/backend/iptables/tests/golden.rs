@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use super::fixtures::*;
 use crate::backend::iptables::compile::{CompileOptions, compile};
 use crate::model::{
-    Conditions, EndpointSlice, HealthCheckNodePort, Protocol, ProxyState, Service, TrafficPolicy,
+    Conditions, EndpointSlice, HealthCheckNodePort, LocalTraffic, Protocol, ProxyState, Service,
+    TrafficPolicy,
 };
 
 use TrafficPolicy::{Cluster, Local};
@@ -164,6 +165,50 @@ fn cases() -> Vec<(&'static str, ProxyState, CompileOptions)> {
                     "10.1.2.3/8".parse().unwrap(),
                 ],
                 masquerade_bit: 3,
+                ..options()
+            },
+        ),
+        (
+            "localhost_node_ports",
+            one(service("localhost", 56, Some(3016))),
+            CompileOptions {
+                localhost_node_ports: true,
+                ..options()
+            },
+        ),
+        (
+            "detect_local_node_cidr",
+            one(lb(with_policies(
+                service("nodecidr", 57, Some(3017)),
+                Local,
+                Cluster,
+            ))),
+            CompileOptions {
+                local_traffic: LocalTraffic::FromCidr("10.180.0.0/24".parse().unwrap()),
+                ..options()
+            },
+        ),
+        (
+            "detect_local_bridge",
+            one(lb(with_policies(
+                service("bridge", 58, Some(3018)),
+                Local,
+                Cluster,
+            ))),
+            CompileOptions {
+                local_traffic: LocalTraffic::FromInterface("cbr0".into()),
+                ..options()
+            },
+        ),
+        (
+            "detect_local_prefix",
+            one(lb(with_policies(
+                service("prefix", 59, Some(3019)),
+                Local,
+                Cluster,
+            ))),
+            CompileOptions {
+                local_traffic: LocalTraffic::FromInterfacePrefix("veth".into()),
                 ..options()
             },
         ),

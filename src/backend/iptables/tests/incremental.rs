@@ -151,6 +151,7 @@ fn unchanged_services_keep_their_chains_through_full_compiles_and_node_updates()
         name: NODE.to_string(),
         zone: Some("z1".to_string()),
         addresses: vec![NODE_IP],
+        ..crate::model::NodeInfo::default()
     };
     let dirty = apply(&mut st, Change::NodeUpdated(node));
     assert_eq!(dirty.len(), 2);
@@ -284,7 +285,9 @@ pub fn big_state(n: u32, per: u32) -> ProxyState {
 fn compile_speed_at_10k_services() {
     let mut st = big_state(10_000, 10);
     let opts = CompileOptions {
-        cluster_cidr: Some("10.180.0.0/16".parse().unwrap()),
+        local_traffic: crate::model::LocalTraffic::from_cidr(Some(
+            "10.180.0.0/16".parse().unwrap(),
+        )),
         ..CompileOptions::default()
     };
     let best = |times: &[f64]| times.iter().copied().fold(f64::MAX, f64::min) * 1e3;

@@ -109,11 +109,24 @@ fn compiled_rules_round_trip_through_the_kernel() {
                 "192.168.0.9/24".parse().unwrap(),
                 "10.0.0.0/8".parse().unwrap(),
             ],
-            cluster_cidr: Some("0.0.0.0/0".parse().unwrap()),
+            local_traffic: crate::model::LocalTraffic::from_cidr(Some(
+                "0.0.0.0/0".parse().unwrap(),
+            )),
             masquerade_bit: 0,
             ..options()
         },
         CompileOptions::default(),
+        CompileOptions {
+            local_traffic: crate::model::LocalTraffic::FromInterface("cbr0".into()),
+            localhost_node_ports: true,
+            ..options()
+        },
+        CompileOptions {
+            local_traffic: crate::model::LocalTraffic::FromInterfacePrefix("veth".into()),
+            nodeport_addresses: vec!["127.0.0.0/8".parse().unwrap()],
+            localhost_node_ports: true,
+            ..options()
+        },
     ];
     for opts in &variants {
         let ruleset = compile(&golden_state(), opts);

@@ -8,6 +8,7 @@ mod flows;
 mod golden;
 mod incremental;
 mod kernel;
+mod local_flows;
 mod netns;
 mod traffic_flows;
 mod view_agreement;

@@ -29,6 +29,14 @@ impl Tracer<'_> {
             ("", "-d") => yes(parse_net(value()?)
                 .ok_or_else(|| bad("address"))?
                 .contains(&st.dst)),
+            ("", "-i") => {
+                let want = value()?;
+                let on = st.in_interface.as_deref();
+                yes(match want.strip_suffix('+') {
+                    Some(prefix) => on.is_some_and(|i| i.starts_with(prefix)),
+                    None => on == Some(want),
+                })
+            }
             ("", "-p") => match value()? {
                 "all" => Verdict::Yes,
                 p => yes(Protocol::from_kubernetes(&p.to_ascii_uppercase())

@@ -79,6 +79,9 @@ pub struct Tracer<'a> {
     local: Vec<Ipv4Addr>,
     /// `-m recent` entries: (list name, address) already recorded.
     recent: Vec<(String, Ipv4Addr)>,
+    /// The interface packets from elsewhere than the node arrive on (`-i`); `None`: one
+    /// no `-i` rule names.
+    in_interface: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -88,6 +91,8 @@ struct State {
     dport: u16,
     proto: Protocol,
     mark: u32,
+    /// `None` for packets the node sends (no input interface).
+    in_interface: Option<String>,
     dnat: bool,
     masquerade: bool,
     rules: Vec<String>,
@@ -137,7 +142,14 @@ impl<'a> Tracer<'a> {
             tables,
             local: local_ips.to_vec(),
             recent: Vec::new(),
+            in_interface: None,
         }
+    }
+
+    /// Packets not from the node arrive on `interface` (for `-i` matches).
+    pub fn arriving_on(mut self, interface: &str) -> Self {
+        self.in_interface = Some(interface.to_string());
+        self
     }
 
     /// Records that `-m recent --set --name <list>` already saw `addr` (session affinity).
@@ -157,11 +169,16 @@ impl<'a> Tracer<'a> {
             dport: packet.dport,
             proto: packet.proto,
             mark: 0,
+            in_interface: None,
             dnat: false,
             masquerade: false,
             rules: Vec::new(),
         };
         let from_node = self.is_local(packet.src);
+        let mut start = start;
+        if !from_node {
+            start.in_interface = Some(self.in_interface.clone().unwrap_or_else(|| "eth0".into()));
+        }
         let mut paths = Vec::new();
         let nat_entry = if from_node { "OUTPUT" } else { "PREROUTING" };
         for (mut st, exit) in self.run_builtin("nat", nat_entry, start)? {
