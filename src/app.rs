@@ -16,6 +16,7 @@ use crate::backend::ipvs::link::{DUMMY_DEVICE, LinkHandle};
 use crate::backend::ipvs::netlink::Timeouts;
 use crate::backend::ipvs::rules::RuleOptions;
 use crate::backend::ipvs::{self, Handles, IpvsBackend, IpvsOptions};
+use crate::backend::nftables::{self, NftablesBackend};
 use crate::config::{Config, ProxyMode};
 use crate::conntrack;
 use crate::health::{ProxyHealth, health_timeout};
@@ -24,6 +25,7 @@ use crate::http::{Server, Site};
 use crate::metrics::Metrics;
 use crate::model::{Change, ProxyState};
 use crate::netfilter::iptables::runner::CommandRunner;
+use crate::nftables::client::NftHandle;
 use crate::source::{kube, manifests};
 use crate::sync::{FirstSync, Periods, SyncLoop};
 
@@ -38,6 +40,16 @@ pub fn compile_options(config: &Config) -> CompileOptions {
         nodeport_addresses: config.nodeport_addresses.clone(),
         node_ip: config.node_ip,
         localhost_node_ports: config.iptables.localhost_node_ports,
+    }
+}
+
+/// nftables mode's options from the configuration.
+pub fn nftables_options(config: &Config) -> nftables::Options {
+    nftables::Options {
+        masquerade_all: config.iptables.masquerade_all,
+        masquerade_bit: config.iptables.masquerade_bit,
+        cluster_cidr: config.cluster_cidr,
+        nodeport_addresses: config.nodeport_addresses.clone(),
     }
 }
 
@@ -104,6 +116,10 @@ pub fn dry_run(config: &Config, metrics: &Metrics) -> Result<String> {
             Ok(ipvs::listing::ipvsadm_save(&desired)
                 + &ipvs::rules::ruleset(&options.rules).to_restore_input())
         }
+        ProxyMode::Nftables => Ok(nftables::text::nft_script(&nftables::compile(
+            &state,
+            &nftables_options(config),
+        ))),
     }
 }
 
@@ -139,6 +155,14 @@ fn backend(config: &Config, metrics: &Metrics) -> Result<Box<dyn Backend>> {
                 ipvs_options(config),
                 handles,
                 CommandRunner::default(),
+                metrics.clone(),
+            )))
+        }
+        ProxyMode::Nftables => {
+            let handle = NftHandle::new().context("nftables mode needs nf_tables")?;
+            Ok(Box::new(NftablesBackend::new(
+                nftables_options(config),
+                handle,
                 metrics.clone(),
             )))
         }

@@ -35,6 +35,7 @@ use crate::model::{DetectLocalMode, LocalTraffic};
 pub enum ProxyMode {
     Iptables,
     Ipvs,
+    Nftables,
 }
 
 impl ProxyMode {
@@ -43,6 +44,7 @@ impl ProxyMode {
         match self {
             Self::Iptables => "iptables",
             Self::Ipvs => "ipvs",
+            Self::Nftables => "nftables",
         }
     }
 }
@@ -167,7 +169,7 @@ pub enum ConfigError {
     Setting { setting: String, reason: String },
     /// A mode kube-proxy has and kproxy does not implement.
     #[error(
-        "proxy mode {mode:?} is not implemented by kproxy (it implements \"iptables\" and \"ipvs\"); \
+        "proxy mode {mode:?} is not implemented by kproxy (it implements \"iptables\", \"ipvs\" and \"nftables\"); \
          set mode / --proxy-mode to one of them"
     )]
     UnsupportedMode { mode: String },
@@ -205,7 +207,8 @@ impl Config {
     /// The full-resync period of the active mode.
     pub fn sync_period(&self) -> Duration {
         match self.mode {
-            ProxyMode::Iptables => self.iptables.sync_period,
+            // nftables mode reads the iptables periods for now (docs/nftables.md).
+            ProxyMode::Iptables | ProxyMode::Nftables => self.iptables.sync_period,
             ProxyMode::Ipvs => self.ipvs.sync_period,
         }
     }
@@ -213,7 +216,7 @@ impl Config {
     /// The minimum time between syncs of the active mode.
     pub fn min_sync_period(&self) -> Duration {
         match self.mode {
-            ProxyMode::Iptables => self.iptables.min_sync_period,
+            ProxyMode::Iptables | ProxyMode::Nftables => self.iptables.min_sync_period,
             ProxyMode::Ipvs => self.ipvs.min_sync_period,
         }
     }

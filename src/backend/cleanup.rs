@@ -118,6 +118,15 @@ pub fn remove_other_modes(
                 |t: Table, n: &str| is_owned_chain(t, n) && !ipvs::rules::is_ipvs_chain(t, n);
             cleaned.chains_and_jumps = remove_owned(runner, &iptables_only, &Counter::default())?;
         }
+        ProxyMode::Nftables => {
+            // Both other modes' chains, IPVS mode's state; the tables are this mode's own.
+            cleaned.chains_and_jumps = remove_chains(runner)?;
+            let ipvs = ipvs::cleanup::remove_kernel_state(exclude)?;
+            cleaned.virtual_servers = ipvs.virtual_servers;
+            cleaned.dummy_device = ipvs.dummy_device;
+            cleaned.sets = ipvs.sets;
+            return Ok(cleaned);
+        }
     }
     cleaned.nftables_tables = remove_nftables_tables()?;
     Ok(cleaned)

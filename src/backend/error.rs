@@ -43,6 +43,9 @@ pub enum SyncError {
     },
     #[error("kernel operation failed: setting sysctls: {0}")]
     Sysctl(#[source] io::Error),
+    /// nf_tables refused a batch or could not be read (nftables mode).
+    #[error("kernel operation failed: {0}")]
+    Nftables(#[source] crate::nftables::client::NftError),
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod cleanup;
 mod error;
 pub mod iptables;
 pub mod ipvs;
+pub mod nftables;
 
 use std::time::Duration;
 

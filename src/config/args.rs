@@ -31,9 +31,9 @@ pub const METRICS_PORT: u16 = 10249;
 #[derive(Debug, Parser)]
 #[command(name = "kproxy", disable_version_flag = true)]
 pub struct Args {
-    /// Which proxy mode to use: 'iptables' (NAT rules, kube-proxy's default) or 'ipvs'
-    /// (kernel IPVS load balancer, with the kube-ipvs0 interface and ipsets). kube-proxy's
-    /// 'nftables' is accepted but not implemented: kproxy stops at start naming it.
+    /// Which proxy mode to use: 'iptables' (NAT rules, kube-proxy's default), 'ipvs'
+    /// (kernel IPVS load balancer, with the kube-ipvs0 interface and ipsets) or 'nftables'
+    /// (kube-proxy's table `ip kube-proxy`, written over nf_tables netlink; IPv4 for now).
     #[arg(long, value_name = "MODE")]
     pub proxy_mode: Option<String>,
 

@@ -123,7 +123,8 @@ fn convert(
     let mode = match o.mode.as_str() {
         "" | "iptables" => ProxyMode::Iptables,
         "ipvs" => ProxyMode::Ipvs,
-        "nftables" | "kernelspace" => {
+        "nftables" => ProxyMode::Nftables,
+        "kernelspace" => {
             return Err(ConfigError::UnsupportedMode {
                 mode: o.mode.clone(),
             });

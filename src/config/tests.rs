@@ -295,18 +295,24 @@ fn unknown_fields_are_a_warning_naming_each_of_them() {
 }
 
 #[test]
-fn nftables_mode_parses_and_fails_naming_the_mode() {
+fn nftables_mode_is_a_mode_and_kernelspace_is_not_implemented() {
     for result in [
         with_file(&format!("{HEADER}mode: nftables\n"), &[]),
         with_flags(&["--proxy-mode=nftables"]),
     ] {
-        let err = result.unwrap_err();
-        assert!(matches!(err, ConfigError::UnsupportedMode { .. }), "{err}");
-        assert!(
-            err.to_string().contains("\"nftables\" is not implemented"),
-            "{err}"
-        );
+        let c = result.unwrap();
+        assert_eq!(c.mode, ProxyMode::Nftables);
+        assert_eq!(c.mode.as_str(), "nftables");
+        assert_eq!(c.sync_period(), c.iptables.sync_period);
+        assert_eq!(c.min_sync_period(), c.iptables.min_sync_period);
     }
+    let err = with_flags(&["--proxy-mode=kernelspace"]).unwrap_err();
+    assert!(matches!(err, ConfigError::UnsupportedMode { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("\"kernelspace\" is not implemented"),
+        "{err}"
+    );
 }
 
 #[test]
