@@ -561,4 +561,12 @@ fn node_cidr_and_primary_node_port_addresses_come_from_the_node_object() {
             && rules.contains("-A KUBE-SERVICES -d 192.168.100.1/32 -m comment")
     });
     c.traffic_converges(WEB_IP, 80, &pods(&[0, 1, 2]));
+
+    // A new pod CIDR: kproxy exits to restart with it, as kube-proxy does.
+    n.spec.as_mut().unwrap().pod_cidrs = Some(vec!["10.244.2.0/24".into()]);
+    c.api.put_node(&n);
+    let status = eventually(WAIT, "kproxy to exit", || c.kproxy().exited());
+    assert!(!status.success(), "{status}");
+    let log = c.kproxy().log_text();
+    assert!(log.contains("pod CIDRs changed"), "{log}");
 }
