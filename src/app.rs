@@ -204,7 +204,11 @@ pub async fn run(mut config: Config) -> Result<()> {
     crate::sys::conntrack_settings::apply(&config.effective.conntrack);
     let (tx, rx) = mpsc::channel::<Change>(CHANGE_QUEUE);
     let node_name = config.node_name()?;
-    resolve_node(&mut config, &node_name).await?;
+    let node = resolve_node(&mut config, &node_name).await?;
+    // NodeCIDR reads the pod CIDRs once: a change restarts kproxy, as it restarts kube-proxy.
+    let pinned_pod_cidrs = node
+        .filter(|_| config.detect_local_mode == crate::model::DetectLocalMode::NodeCidr)
+        .map(|n| n.pod_cidrs);
     let localhost = config.mode == ProxyMode::Iptables
         && crate::backend::iptables::compile::serves_localhost_node_ports(&compile_options(
             &config,
@@ -218,7 +222,8 @@ pub async fn run(mut config: Config) -> Result<()> {
     };
     let health = ProxyHealth::new(health_timeout(periods.sync)).reporting_to(&metrics);
     let backend = backend(&config, &metrics)?;
-    let (source, events) = start_source(&config, &node_name, tx, &metrics, &health).await?;
+    let (source, events) =
+        start_source(&config, &node_name, tx, &metrics, &health, pinned_pod_cidrs).await?;
     let backend = with_health_checks(backend, &config, &metrics, &health, events.as_ref());
     let backend = Box::new(WithAfterSync::new(
         backend,
@@ -262,7 +267,10 @@ pub async fn run(mut config: Config) -> Result<()> {
 /// Completes the settings that depend on this node ([`Config::resolve_node`]): with the API
 /// source, from the Node object read once before the first sync (only when a setting
 /// needs it); in manifest mode, from the host.
-async fn resolve_node(config: &mut Config, node_name: &str) -> Result<()> {
+async fn resolve_node(
+    config: &mut Config,
+    node_name: &str,
+) -> Result<Option<crate::model::NodeInfo>> {
     let (wanted, pod_cidrs) = config.needs_node();
     let node = if wanted && config.manifests.is_none() {
         let client = kube::client(config.kubeconfig.as_deref(), config.master.as_deref())
@@ -283,6 +291,34 @@ async fn resolve_node(config: &mut Config, node_name: &str) -> Result<()> {
         mode = config.detect_local_mode.as_str(),
         "node settings"
     );
+    Ok(node)
+}
+
+/// Passes the source's changes on until one shows this node's pod CIDRs other than
+/// `pinned` (a deleted Node included): then an error, which ends kproxy so that it
+/// restarts with the new ones (kube-proxy's `NodeManager.OnNodeChange` exits likewise).
+async fn until_pod_cidrs_change(
+    mut rx: mpsc::Receiver<Change>,
+    tx: mpsc::Sender<Change>,
+    pinned: Vec<ipnet::Ipv4Net>,
+) -> Result<()> {
+    while let Some(change) = rx.recv().await {
+        if let Change::NodeUpdated(node) = &change
+            && node.pod_cidrs != pinned
+        {
+            // Logged here: the sync loop may see its channel close first and say only that.
+            let why = format!(
+                "the Node's pod CIDRs changed ({pinned:?} -> {:?}); exiting so that kproxy \
+                 restarts with them (--detect-local-mode NodeCIDR), as kube-proxy does",
+                node.pod_cidrs
+            );
+            error!("{why}");
+            bail!(why);
+        }
+        if tx.send(change).await.is_err() {
+            return Ok(());
+        }
+    }
     Ok(())
 }
 
@@ -307,6 +343,7 @@ async fn start_source(
     tx: mpsc::Sender<Change>,
     metrics: &Metrics,
     health: &ProxyHealth,
+    pinned_pod_cidrs: Option<Vec<ipnet::Ipv4Net>>,
 ) -> Result<(
     tokio::task::JoinHandle<Result<()>>,
     Option<kube::NodeEvents>,
@@ -332,9 +369,17 @@ async fn start_source(
     let health = health.clone();
     let eligible = move |eligible| health.set_node_eligible(eligible);
     let source = tokio::spawn(async move {
-        kube::run_reporting_eligibility(client, node_name, tx, metrics, eligible)
-            .await
-            .context("API source")
+        let Some(pinned) = pinned_pod_cidrs else {
+            return kube::run_reporting_eligibility(client, node_name, tx, metrics, eligible)
+                .await
+                .context("API source");
+        };
+        let (relay_tx, relay_rx) = mpsc::channel(CHANGE_QUEUE);
+        let run = kube::run_reporting_eligibility(client, node_name, relay_tx, metrics, eligible);
+        tokio::select! {
+            result = run => result.context("API source"),
+            result = until_pod_cidrs_change(relay_rx, tx, pinned) => result,
+        }
     });
     Ok((source, Some(events)))
 }

@@ -529,3 +529,44 @@ fn failed_watches_back_off_and_a_relist_after_gone_removes_what_was_deleted() {
     c.api.put_slice(&pods_slice("late-1", "late", &[0]));
     c.traffic_converges(LATE_IP, 80, &pods(&[0]));
 }
+
+/// `--detect-local-mode NodeCIDR` and `--nodeport-addresses primary` with the API source:
+/// kproxy reads this node's Node object before its first sync, and the rules use its pod
+/// CIDR (not `--cluster-cidr`) and its address.
+#[test]
+fn node_cidr_and_primary_node_port_addresses_come_from_the_node_object() {
+    let Some(mut c) = Cluster::new() else { return };
+    let mut n = this_node(&[]);
+    n.spec = Some(core::NodeSpec {
+        pod_cidrs: Some(vec!["10.244.1.0/24".into()]),
+        ..core::NodeSpec::default()
+    });
+    c.api.put_node(&n);
+    c.api.put_service(&svc("web", WEB_IP, 80));
+    c.api.put_slice(&pods_slice("web-1", "web", &[0, 1, 2]));
+    let kubeconfig = c.api.kubeconfig_file(c.dir.path()).unwrap();
+    let log = c.dir.path().join("kproxy.log");
+    c.kproxy = Some(start_with_kubeconfig(
+        &c.topo.node,
+        &kubeconfig,
+        &log,
+        &[
+            "--detect-local-mode=NodeCIDR",
+            "--nodeport-addresses=primary",
+        ],
+    ));
+    c.rules_converge("NodeCIDR masquerade and primary node ports", |rules| {
+        rules.contains("! -s 10.244.1.0/24 -d 10.96.0.10/32")
+            && !rules.contains("10.244.0.0/16")
+            && rules.contains("-A KUBE-SERVICES -d 192.168.100.1/32 -m comment")
+    });
+    c.traffic_converges(WEB_IP, 80, &pods(&[0, 1, 2]));
+
+    // A new pod CIDR: kproxy exits to restart with it, as kube-proxy does.
+    n.spec.as_mut().unwrap().pod_cidrs = Some(vec!["10.244.2.0/24".into()]);
+    c.api.put_node(&n);
+    let status = eventually(WAIT, "kproxy to exit", || c.kproxy().exited());
+    assert!(!status.success(), "{status}");
+    let log = c.kproxy().log_text();
+    assert!(log.contains("pod CIDRs changed"), "{log}");
+}

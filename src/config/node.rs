@@ -62,6 +62,18 @@ impl Config {
         if self.nodeport_addresses.is_empty() {
             warnings.push(NODE_PORT_ADDRESSES_UNSET.to_string());
         }
+        let loopback: Ipv4Net = "127.0.0.0/8".parse().expect("a CIDR");
+        let lists_loopback = self
+            .nodeport_addresses
+            .iter()
+            .any(|n| n.prefix_len() > 0 && (n.contains(&loopback) || loopback.contains(n)));
+        if lists_loopback && !self.iptables.localhost_node_ports {
+            warnings.push(
+                "--nodeport-addresses includes localhost but --iptables-localhost-nodeports=false \
+                 was passed: no NodePorts on loopback addresses"
+                    .to_string(),
+            );
+        }
         let pod_cidrs = node.map(|n| n.pod_cidrs.as_slice());
         let (local, warning) =
             LocalTraffic::decide(&self.detect_local_mode, self.cluster_cidr, pod_cidrs);
@@ -190,6 +202,15 @@ mod tests {
             !config(&["--iptables-localhost-nodeports=false"])
                 .iptables
                 .localhost_node_ports
+        );
+        let mut c = config(&[
+            "--iptables-localhost-nodeports=false",
+            "--nodeport-addresses=localhost,10.0.0.0/8",
+        ]);
+        let warnings = c.resolve_node(None, &HOST);
+        assert!(
+            warnings.iter().any(|w| w.contains("includes localhost")),
+            "{warnings:?}"
         );
     }
 }

@@ -63,8 +63,10 @@ pub const RULES: &[KnownRule] = &[
         id: "localhost-node-ports",
         covers: |d| {
             let nat = |chain: &str| d.table == "nat" && d.chain == chain;
-            // kproxy: the jump to KUBE-NODEPORTS excludes 127.0.0.0/8, as kube-proxy's
-            // does with --iptables-localhost-nodeports=false.
+            // Since issue 11 item 7 kproxy serves localhost NodePorts as kube-proxy does;
+            // what remains is kube-proxy's nfacct-counting `-d 127.0.0.0/8` copy of each
+            // NodePort rule. The older differences stay covered for runs against older
+            // kproxy builds and --iptables-localhost-nodeports=false.
             (nat("KUBE-SERVICES") && d.rule.ends_with("-j KUBE-NODEPORTS"))
                 || (kube_proxy_only(d)
                     && (d.chain == "KUBE-FIREWALL"

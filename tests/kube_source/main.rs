@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 mod harness;
+mod node_at_start;
 
 use harness::{DEADLINE, Harness, Logs, NODE, is_update_of, svc_name, web, web_slice};
 

@@ -56,21 +56,33 @@ pub struct AcceptedArgs {
 
     /// NodePorts on 127.0.0.1 in iptables mode, when --nodeport-addresses includes them
     /// (sets route_localnet).
-    #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value = "true",
+    #[arg(help_heading = "kube-proxy local-traffic flags", long, action = ArgAction::Set, num_args = 0..=1, default_value = "true",
           default_missing_value = "true", value_name = "BOOL")]
     pub iptables_localhost_nodeports: bool,
 
     /// How pod traffic is told apart: ClusterCIDR (default), NodeCIDR, BridgeInterface,
     /// InterfaceNamePrefix.
-    #[arg(long, value_name = "MODE")]
+    #[arg(
+        help_heading = "kube-proxy local-traffic flags",
+        long,
+        value_name = "MODE"
+    )]
     pub detect_local_mode: Option<String>,
 
     /// Bridge of local traffic for detect-local-mode BridgeInterface.
-    #[arg(long, value_name = "NAME")]
+    #[arg(
+        help_heading = "kube-proxy local-traffic flags",
+        long,
+        value_name = "NAME"
+    )]
     pub pod_bridge_interface: Option<String>,
 
     /// Interface prefix of local traffic for detect-local-mode InterfaceNamePrefix.
-    #[arg(long, value_name = "PREFIX")]
+    #[arg(
+        help_heading = "kube-proxy local-traffic flags",
+        long,
+        value_name = "PREFIX"
+    )]
     pub pod_interface_name_prefix: Option<String>,
 
     /// Conntrack entries per CPU core (0 leaves the limit).
