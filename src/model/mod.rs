@@ -16,7 +16,9 @@ mod view;
 
 pub use cache::ServiceCache;
 pub use change::Change;
-pub use endpoint::{Conditions, Endpoint, EndpointPort, EndpointSlice, ServiceEndpoint, SliceName};
+pub use endpoint::{
+    Conditions, Endpoint, EndpointPort, EndpointSlice, Hint, ServiceEndpoint, SliceName,
+};
 pub use service::{
     HealthCheckNodePort, Protocol, Service, ServiceName, ServicePort, ServicePortName,
     TrafficPolicy, is_kproxy_annotation,

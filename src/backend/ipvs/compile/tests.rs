@@ -326,3 +326,31 @@ fn source_ranges_and_health_check_ports_fill_their_sets() {
         entries(&plan_of(health, eps())).contains(&"KUBE-HEALTH-CHECK-NODE-PORT 32000".to_string())
     );
 }
+
+#[test]
+fn zone_hints_choose_the_cluster_ip_real_servers() {
+    let mut eps = slice("a", &[(local(4), READY), (remote(4), READY)]);
+    eps.endpoints[0].zone_hints = vec!["zone-a".into()];
+    eps.endpoints[1].zone_hints = vec!["zone-b".into()];
+    let mut st = state(vec![web()], vec![eps]);
+    let zoned = |zone: &str| crate::model::NodeInfo {
+        name: NODE.into(),
+        zone: Some(zone.into()),
+        addresses: vec![],
+    };
+    let plan = |st: &ProxyState| {
+        describe(&compile_service(
+            &st.snapshot(&web().name).unwrap(),
+            "rr",
+            &NODE_ADDRS,
+            None,
+        ))
+    };
+    st.apply(Change::NodeUpdated(zoned("zone-b")));
+    assert_eq!(plan(&st), ["tcp/10.96.0.10:80 rr -> 10.244.2.4:8080"]);
+    st.apply(Change::NodeUpdated(zoned("zone-c")));
+    assert_eq!(
+        plan(&st),
+        ["tcp/10.96.0.10:80 rr -> 10.244.1.4:8080,10.244.2.4:8080"]
+    );
+}
