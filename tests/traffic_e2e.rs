@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use support::e2e::{Setup, WEB_IP, on_node, web_port, write_shared_services};
 use support::echo::{Outcome, addr, backends, names, tcp_request};
+use support::http_get::{get, metric};
 use support::kproxy::{eventually, start_on_node};
 use support::manifests::{service_yaml, slice_yaml, write};
+use support::metrics::METRICS;
 use support::netns::netns_available;
 use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, pod_ip};
 
@@ -118,6 +120,14 @@ fn source_ranges_hints_and_the_health_check_rule() {
         Outcome::Reply(_)
     ));
     assert!(setup.kproxy.log_text().contains("\"bad\" is not a CIDR"));
+    let metrics = get(&setup.topo.node, METRICS, "/metrics").expect("metrics");
+    let reason = [("reason", "invalid_load_balancer_source_range")];
+    assert_eq!(
+        metric(&metrics.body, "kproxy_rejected_objects_total", &reason),
+        Some(1.0),
+        "{}",
+        metrics.body
+    );
 
     // Node hints: every request from a pod goes to pod-0, the endpoint for this node.
     let replies = backends(&setup.topo.pods[1].ns, addr(HINTED_IP, 80), 12, false);
