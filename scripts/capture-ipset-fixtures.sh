@@ -48,6 +48,8 @@ STDIN="$dir/r1" cap restore                                                     
 ip netns exec "$ns" ipset create bp bitmap:port range 0-1000
 printf 'add bp 10\nadd bp 20\nadd bp 2000\nadd bp 30\n' > "$dir/r2"
 STDIN="$dir/r2" cap restore                                                      # 29
+cap create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet hashsize 1024 maxelem 65536
+cap add KUBE-LOAD-BALANCER-SOURCE-CIDR 5.6.7.8,tcp:80,203.0.113.0/24             # 31
 python3 - "$dir" <<'PY'
 import sys
 d = sys.argv[1]
@@ -94,6 +96,8 @@ spec = [
  ("DESTROY", "25", [2], "`ipset destroy tmp`"),
  ("DESTROY_MISSING_REPLY", "26", [3], "the kernel's reply to `ipset destroy nosuch`: -ENOENT"),
  ("RESTORE_ADD_BATCH", "28", [-2], "`ipset restore` of `add KUBE-CLUSTER-IP 10.96.0.20,tcp:80` and `add KUBE-CLUSTER-IP 10.96.0.21,udp:53`: one ADT batch"),
+ ("CREATE_HASH_IP_PORT_NET", "30", [4], "`ipset create KUBE-LOAD-BALANCER-SOURCE-CIDR hash:ip,port,net family inet hashsize 1024 maxelem 65536`"),
+ ("ADD_IP_PORT_NET", "31", [4], "`ipset add KUBE-LOAD-BALANCER-SOURCE-CIDR 5.6.7.8,tcp:80,203.0.113.0/24`"),
  ("RESTORE_OUT_OF_RANGE_REPLY", "29", [-1], "the kernel's reply to `ipset restore` of `add bp 10/20/2000/30` into `bp bitmap:port range 0-1000`: -4352 (IPSET_ERR_BITMAP_RANGE) with the batch echoed and its LINENO set to 3"),
 ]
 print("//! Netlink messages captured from the real `ipset` tool (v7.17, protocol 7) talking to")

@@ -60,6 +60,7 @@ pub fn ipvs_options(config: &Config) -> IpvsOptions {
         compile: IpvsCompileOptions {
             scheduler: config.ipvs.scheduler.clone(),
             nodeport_addresses: config.nodeport_addresses.clone(),
+            node_ip: config.node_ip,
         },
         rules: RuleOptions {
             masquerade_all: config.iptables.masquerade_all,

@@ -120,7 +120,8 @@ fn iptables_mode_removes_ipvs_and_nftables_leftovers_and_cleanup_the_tables() {
             && ipsets(node).trim().is_empty()
             && !save.contains("KUBE-LOAD-BALANCER")
             && !save.contains("KUBE-IPVS-FILTER")
-            && !save.contains("KUBE-PROXY-FIREWALL");
+            // The chain is iptables mode's too (as kube-proxy's); IPVS mode's jump is not.
+            && !save.contains("-A INPUT -j KUBE-PROXY-FIREWALL");
         gone.then_some(())
     });
     // kproxy's own rules stayed.

@@ -26,6 +26,13 @@ pub enum Entry {
         port: u16,
         ip2: Ipv4Addr,
     },
+    /// `hash:ip,port,net`: `5.6.7.8,tcp:80,203.0.113.0/24` (a /32 net without its prefix).
+    IpPortNet {
+        ip: Ipv4Addr,
+        proto: Protocol,
+        port: u16,
+        net: Ipv4Net,
+    },
     /// `bitmap:port`: `30080`.
     Port(u16),
     /// `hash:ip`: `192.168.1.1`.
@@ -52,6 +59,17 @@ impl Entry {
     pub fn normalized(self) -> Self {
         match self {
             Self::Net(net) => Self::Net(net.trunc()),
+            Self::IpPortNet {
+                ip,
+                proto,
+                port,
+                net,
+            } => Self::IpPortNet {
+                ip,
+                proto,
+                port,
+                net: net.trunc(),
+            },
             other => other,
         }
     }
@@ -76,6 +94,18 @@ impl Entry {
                 DataAttr::Proto(proto_number(proto)),
                 DataAttr::Ip2(ip2.into()),
             ],
+            Self::IpPortNet {
+                ip,
+                proto,
+                port,
+                net,
+            } => vec![
+                DataAttr::Ip(ip.into()),
+                DataAttr::Port(port),
+                DataAttr::Proto(proto_number(proto)),
+                DataAttr::Ip2(net.addr().into()),
+                DataAttr::Cidr2(net.prefix_len()),
+            ],
             Self::Port(port) => vec![DataAttr::Port(port)],
             Self::Ip(ip) => vec![DataAttr::Ip(ip.into())],
             Self::Net(net) => vec![
@@ -93,6 +123,7 @@ impl Entry {
         let mut port = None;
         let mut proto = None;
         let mut cidr = None;
+        let mut cidr2 = None;
         for attr in attrs {
             match attr {
                 DataAttr::Ip(a) => ip = Some(*a),
@@ -100,6 +131,7 @@ impl Entry {
                 DataAttr::Port(p) => port = Some(*p),
                 DataAttr::Proto(p) => proto = Some(*p),
                 DataAttr::Cidr(c) => cidr = Some(*c),
+                DataAttr::Cidr2(c) => cidr2 = Some(*c),
                 _ => {}
             }
         }
@@ -124,6 +156,13 @@ impl Entry {
                 proto: proto()?,
                 port: port("a port")?,
                 ip2: v4(ip2, "a second address")?,
+            },
+            SetType::HashIpPortNet => Self::IpPortNet {
+                ip: v4(ip, "an address")?,
+                proto: proto()?,
+                port: port("a port")?,
+                net: Ipv4Net::new(v4(ip2, "a net")?, cidr2.unwrap_or(32))
+                    .map_err(|_| EntryError::Missing("a valid prefix"))?,
             },
             SetType::BitmapPort { .. } => Self::Port(port("a port")?),
             SetType::HashIp => Self::Ip(v4(ip, "an address")?),
@@ -162,6 +201,26 @@ impl Entry {
                     port,
                 })
             }),
+            SetType::HashIpPortNet => {
+                let mut parts = text.split(',');
+                match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                    (Some(ip), Some(pp), Some(net), None) => {
+                        proto_port(pp).and_then(|(proto, port)| {
+                            let net = match net.parse::<Ipv4Net>() {
+                                Ok(net) => net,
+                                Err(_) => net.parse::<Ipv4Addr>().ok()?.into(),
+                            };
+                            Some(Self::IpPortNet {
+                                ip: ip.parse().ok()?,
+                                proto,
+                                port,
+                                net,
+                            })
+                        })
+                    }
+                    _ => None,
+                }
+            }
             SetType::HashIpPortIp => {
                 let mut parts = text.split(',');
                 match (parts.next(), parts.next(), parts.next(), parts.next()) {
@@ -199,6 +258,18 @@ impl fmt::Display for Entry {
                 port,
                 ip2,
             } => write!(f, "{ip},{proto}:{port},{ip2}"),
+            Self::IpPortNet {
+                ip,
+                proto,
+                port,
+                net,
+            } if net.prefix_len() == 32 => write!(f, "{ip},{proto}:{port},{}", net.addr()),
+            Self::IpPortNet {
+                ip,
+                proto,
+                port,
+                net,
+            } => write!(f, "{ip},{proto}:{port},{net}"),
             Self::Port(port) => write!(f, "{port}"),
             Self::Ip(ip) => write!(f, "{ip}"),
             Self::Net(net) if net.prefix_len() == 32 => write!(f, "{}", net.addr()),

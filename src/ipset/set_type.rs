@@ -16,7 +16,9 @@ pub enum SetType {
     HashIpPort,
     /// `hash:ip,port,ip`: KUBE-LOOP-BACK.
     HashIpPortIp,
-    /// `hash:net`: KUBE-LOAD-BALANCER-SOURCE-CIDR and friends.
+    /// `hash:ip,port,net`: KUBE-LOAD-BALANCER-SOURCE-CIDR.
+    HashIpPortNet,
+    /// `hash:net`.
     HashNet,
     /// `bitmap:port range FROM-TO`: KUBE-NODE-PORT-TCP / -UDP.
     BitmapPort { from: u16, to: u16 },
@@ -40,6 +42,7 @@ impl SetType {
             Self::HashIp => "hash:ip",
             Self::HashIpPort => "hash:ip,port",
             Self::HashIpPortIp => "hash:ip,port,ip",
+            Self::HashIpPortNet => "hash:ip,port,net",
             Self::HashNet => "hash:net",
             Self::BitmapPort { .. } => "bitmap:port",
         }
@@ -59,6 +62,8 @@ impl SetType {
             (Self::HashIp, Entry::Ip(_))
             | (Self::HashIpPort, Entry::IpPort { .. })
             | (Self::HashIpPortIp, Entry::IpPortIp { .. }) => true,
+            // As hash:net, the kernel refuses a /0.
+            (Self::HashIpPortNet, Entry::IpPortNet { net, .. }) => net.prefix_len() > 0,
             // The kernel refuses a /0 in hash:net.
             (Self::HashNet, Entry::Net(net)) => net.prefix_len() > 0,
             (Self::BitmapPort { from, to }, Entry::Port(port)) => (*from..=*to).contains(port),
@@ -87,6 +92,7 @@ impl SetType {
             "hash:ip" if inet => Some(Self::HashIp),
             "hash:ip,port" if inet => Some(Self::HashIpPort),
             "hash:ip,port,ip" if inet => Some(Self::HashIpPortIp),
+            "hash:ip,port,net" if inet => Some(Self::HashIpPortNet),
             "hash:net" if inet => Some(Self::HashNet),
             "bitmap:port" => {
                 let from = header.iter().find_map(|a| match a {
@@ -109,6 +115,7 @@ impl SetType {
         match self {
             Self::HashIp | Self::HashIpPortIp => 6,
             Self::HashIpPort | Self::HashNet => 7,
+            Self::HashIpPortNet => 8,
             Self::BitmapPort { .. } => 3,
         }
     }

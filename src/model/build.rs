@@ -75,6 +75,8 @@ impl EndpointSlice {
             conditions,
             node_name: node_name.map(str::to_string),
             zone: None,
+            zone_hints: Vec::new(),
+            node_hints: Vec::new(),
         });
         self
     }

@@ -57,6 +57,36 @@ pub struct Endpoint {
     pub conditions: Conditions,
     pub node_name: Option<String>,
     pub zone: Option<String>,
+    /// `hints.forZones[].name`: the zones whose nodes should use this endpoint.
+    pub zone_hints: Vec<String>,
+    /// `hints.forNodes[].name`: the nodes that should use it (`PreferSameNode`).
+    pub node_hints: Vec<String>,
+}
+
+/// How one topology hint of an endpoint relates to this node (its zone or its name).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Hint {
+    /// The endpoint has no such hints.
+    #[default]
+    None,
+    /// Hinted for this node's zone (or for this node).
+    Here,
+    /// Hinted, for others only.
+    Elsewhere,
+}
+
+impl Hint {
+    /// From an endpoint's hint list and this node's zone or name (`None`: unknown, which
+    /// no hint names).
+    pub fn of(hints: &[String], this: Option<&str>) -> Self {
+        if hints.is_empty() {
+            Self::None
+        } else if this.is_some_and(|t| hints.iter().any(|h| h == t)) {
+            Self::Here
+        } else {
+            Self::Elsewhere
+        }
+    }
 }
 
 /// A validated IPv4 EndpointSlice of the service named by its `kubernetes.io/service-name` label.
@@ -80,6 +110,10 @@ pub struct ServiceEndpoint {
     pub terminating: bool,
     /// Whether the endpoint's `nodeName` is this node.
     pub is_local: bool,
+    /// Its `hints.forZones` against this node's zone.
+    pub zone_hint: Hint,
+    /// Its `hints.forNodes` against this node's name.
+    pub node_hint: Hint,
 }
 
 impl fmt::Display for ServiceEndpoint {

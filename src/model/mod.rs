@@ -17,7 +17,9 @@ mod view;
 
 pub use cache::ServiceCache;
 pub use change::Change;
-pub use endpoint::{Conditions, Endpoint, EndpointPort, EndpointSlice, ServiceEndpoint, SliceName};
+pub use endpoint::{
+    Conditions, Endpoint, EndpointPort, EndpointSlice, Hint, ServiceEndpoint, SliceName,
+};
 pub use local_traffic::{DetectLocalMode, LocalTraffic};
 pub use service::{
     HealthCheckNodePort, Protocol, Service, ServiceName, ServicePort, ServicePortName,

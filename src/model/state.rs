@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::{
-    Change, EndpointSlice, Service, ServiceEndpoint, ServiceName, ServicePort, ServiceSnapshot,
-    SliceName,
+    Change, EndpointSlice, Hint, Service, ServiceEndpoint, ServiceName, ServicePort,
+    ServiceSnapshot, SliceName,
 };
 
 /// What this node knows of itself.
@@ -346,6 +346,8 @@ impl ProxyState {
                     serving: ep.conditions.serving,
                     terminating: ep.conditions.terminating,
                     is_local: ep.node_name.as_deref() == Some(self.node.name.as_str()),
+                    zone_hint: Hint::of(&ep.zone_hints, self.node.zone.as_deref()),
+                    node_hint: Hint::of(&ep.node_hints, Some(&self.node.name)),
                 };
                 merged
                     .entry((ep.ip, ep_port.port))

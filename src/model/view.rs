@@ -4,10 +4,12 @@
 //! service; nftables (issue #14) is a third reader of the same [`PortView`].
 //!
 //! Where later features go, each in one place:
-//! * Topology hints (issue #11): the hints ride on [`ServiceEndpoint`] and the node's zone
-//!   on [`ServiceSnapshot`] (so that the cache sees a zone change); `usable` filters the
-//!   cluster list by them (kube-proxy's `topologyModeFromHints` / `availableForTopology`)
-//!   before its ready → serving+terminating fallback. The local list is never filtered.
+//! * Topology hints (issue #11): each [`ServiceEndpoint`] carries how its hints relate to
+//!   this node ([`Hint`]: for its zone or name, for others, none), computed by the state
+//!   from the node's zone and name, so that a zone change changes the snapshot and the
+//!   cache sees it; [`Topology`] filters the cluster list by them (kube-proxy's
+//!   `topologyModeFromHints` / `availableForTopology`) before the ready →
+//!   serving+terminating fallback. The local list is never filtered.
 //! * `loadBalancerSourceRanges`: a [`Service`] field, exposed in [`VirtualAddresses`] next
 //!   to the load-balancer IPs it restricts.
 //! * `healthCheckNodePort`: a [`Service`] field (set only where kube-proxy serves one),
@@ -26,8 +28,8 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use super::{
-    Protocol, ProxyState, Service, ServiceEndpoint, ServiceName, ServicePort, ServicePortName,
-    TrafficPolicy,
+    Hint, Protocol, ProxyState, Service, ServiceEndpoint, ServiceName, ServicePort,
+    ServicePortName, TrafficPolicy,
 };
 
 /// One service with the merged endpoints of each of its ports, read from the state in one
@@ -157,7 +159,11 @@ impl<'a> PortView<'a> {
             any_usable: false,
         };
         if view.uses_cluster_endpoints() {
-            view.cluster = usable(all, |_| true);
+            view.cluster = match Topology::from_hints(all) {
+                Topology::All => usable(all, |_| true),
+                Topology::SameNode => usable(all, |e| e.node_hint == Hint::Here),
+                Topology::SameZone => usable(all, |e| e.zone_hint == Hint::Here),
+            };
         }
         if view.uses_local_endpoints() {
             view.local = usable(all, |e| e.is_local);
@@ -288,6 +294,42 @@ impl<'a> PortView<'a> {
             union.extend(next.copied());
         }
         Cow::Owned(union)
+    }
+}
+
+/// Which ready endpoints the Cluster policy uses, by their hints (kube-proxy's topology
+/// mode). Hints count only when every ready endpoint has them and one is for this node
+/// (or its zone); otherwise all are used, as with no hints at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Topology {
+    All,
+    /// `hints.forNodes` (`trafficDistribution: PreferSameNode`), preferred over zones.
+    SameNode,
+    /// `hints.forZones` (PreferSameZone, PreferClose, `topology-mode: Auto`).
+    SameZone,
+}
+
+impl Topology {
+    fn from_hints(all: &[ServiceEndpoint]) -> Self {
+        let mut ready = all.iter().filter(|e| e.ready).peekable();
+        if ready.peek().is_none() {
+            return Self::All;
+        }
+        let (mut nodes_all, mut node_here, mut zones_all, mut zone_here) =
+            (true, false, true, false);
+        for e in ready {
+            nodes_all &= e.node_hint != Hint::None;
+            node_here |= e.node_hint == Hint::Here;
+            zones_all &= e.zone_hint != Hint::None;
+            zone_here |= e.zone_hint == Hint::Here;
+        }
+        if nodes_all && node_here {
+            Self::SameNode
+        } else if zones_all && zone_here {
+            Self::SameZone
+        } else {
+            Self::All
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub use error::ObjectError;
 pub use names::NameRule;
 pub use service::service;
 pub use slice::{SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, endpoint_slice};
-pub use source_ranges::INVALID_SOURCE_RANGE;
+pub use source_ranges::{INVALID_SOURCE_RANGE, invalid_source_ranges};
 
 /// Namespace of objects that do not say (manifest files); the API server always sets one.
 pub const DEFAULT_NAMESPACE: &str = "default";

@@ -41,6 +41,9 @@ pub struct CompileOptions {
     pub scheduler: String,
     /// `--nodeport-addresses`: the node addresses NodePorts answer on; empty for all.
     pub nodeport_addresses: Vec<Ipv4Net>,
+    /// This node's primary IP (`--bind-address`), when known: a source range holding it
+    /// lets the node reach its load-balancer IPs (kube-proxy's `allowFromNode`).
+    pub node_ip: Option<Ipv4Addr>,
 }
 
 impl Default for CompileOptions {
@@ -48,6 +51,7 @@ impl Default for CompileOptions {
         Self {
             scheduler: "rr".to_string(),
             nodeport_addresses: Vec::new(),
+            node_ip: None,
         }
     }
 }
@@ -180,6 +184,7 @@ impl Compiler {
         mut touched: Option<&mut BTreeSet<ServiceKey>>,
     ) {
         let (scheduler, node_addresses) = (&self.opts.scheduler, &self.node_addresses);
+        let node_ip = self.opts.node_ip;
         self.plans.update(
             snapshots,
             removed,
@@ -187,7 +192,7 @@ impl Compiler {
             |stale| {
                 stale
                     .iter()
-                    .map(|s| compile_service(s, scheduler, node_addresses))
+                    .map(|s| compile_service(s, scheduler, node_addresses, node_ip))
                     .collect()
             },
             |name, old, new| {

@@ -26,11 +26,18 @@ pub const KUBE_NODE_PORT: &str = "KUBE-NODE-PORT";
 pub const KUBE_LOAD_BALANCER: &str = "KUBE-LOAD-BALANCER";
 /// filter: refuses what IPVS would not serve.
 pub const KUBE_IPVS_FILTER: &str = "KUBE-IPVS-FILTER";
+/// filter: load-balancer IPs with source ranges go on to [`KUBE_SOURCE_RANGES_FIREWALL`].
+pub const KUBE_PROXY_FIREWALL: &str = "KUBE-PROXY-FIREWALL";
+/// filter: lets the allowed sources through, drops the rest.
+pub const KUBE_SOURCE_RANGES_FIREWALL: &str = "KUBE-SOURCE-RANGES-FIREWALL";
 
 /// The chains IPVS mode writes, in the order it writes them.
 pub const IPVS_CHAINS: &[(Table, &str)] = &[
     (Table::Filter, KUBE_IPVS_FILTER),
     (Table::Filter, KUBE_FORWARD),
+    (Table::Filter, KUBE_NODE_PORT),
+    (Table::Filter, KUBE_PROXY_FIREWALL),
+    (Table::Filter, KUBE_SOURCE_RANGES_FIREWALL),
     (Table::Nat, KUBE_SERVICES),
     (Table::Nat, KUBE_NODE_PORT),
     (Table::Nat, KUBE_LOAD_BALANCER),
@@ -38,14 +45,10 @@ pub const IPVS_CHAINS: &[(Table, &str)] = &[
     (Table::Nat, KUBE_MARK_MASQ),
 ];
 
-/// Chains kube-proxy's IPVS mode creates that kproxy does not (source ranges, health-check
-/// node ports): removed when kproxy takes over a node.
-const KUBE_PROXY_ONLY: &[(Table, &str)] = &[
-    (Table::Filter, "KUBE-NODE-PORT"),
-    (Table::Filter, "KUBE-PROXY-FIREWALL"),
-    (Table::Filter, "KUBE-SOURCE-RANGES-FIREWALL"),
-    (Table::Filter, "KUBE-IPVS-OUT-FILTER"),
-];
+/// Chains kube-proxy's IPVS mode creates that kproxy does not (the per-service rules that
+/// keep the node itself from load-balancer IPs whose source ranges leave it out): removed
+/// when kproxy takes over a node.
+const KUBE_PROXY_ONLY: &[(Table, &str)] = &[(Table::Filter, "KUBE-IPVS-OUT-FILTER")];
 
 /// Whether IPVS mode owns a chain: its own, and iptables mode's (whose chains a switch of
 /// mode must remove, as kube-proxy does).
@@ -108,6 +111,10 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
     ] {
         filter.push(format!("{} -j RETURN", set_match(set, "dst,dst")));
     }
+    filter.push(format!(
+        "{} -j RETURN",
+        set_match(IpvsSet::HealthCheckNodePort, "dst")
+    ));
     filter.push(format!(
         "{}{new} {} {reject}",
         comment("kproxy: not a service port of a kube-ipvs0 address"),
@@ -212,9 +219,40 @@ pub fn ruleset(opts: &RuleOptions) -> Ruleset {
     );
     let shared = masquerade_chains(&mark, &[], &[&hairpin]);
 
+    let health_check = vec![format!(
+        "{}{} -j ACCEPT",
+        comment("Kubernetes health check node port"),
+        set_match(IpvsSet::HealthCheckNodePort, "dst")
+    )];
+    let firewall = vec![format!(
+        "{}{} -j {KUBE_SOURCE_RANGES_FIREWALL}",
+        comment("Kubernetes service load balancer ip + port for load balancer with sourceRange"),
+        set_match(IpvsSet::LoadBalancerFw, "dst,dst")
+    )];
+    let source_ranges = vec![
+        format!(
+            "{}{} -j RETURN",
+            comment(
+                "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"
+            ),
+            set_match(IpvsSet::LoadBalancerSourceCidr, "dst,dst,src")
+        ),
+        format!(
+            "{}{} -j RETURN",
+            comment(
+                "Kubernetes service load balancer ip + port + source IP for packet filter purpose"
+            ),
+            set_match(IpvsSet::LoadBalancerSourceIp, "dst,dst,src")
+        ),
+        "-j DROP".to_string(),
+    ];
+
     let chains = vec![
         chain(Table::Filter, KUBE_IPVS_FILTER, filter),
         shared.forward,
+        chain(Table::Filter, KUBE_NODE_PORT, health_check),
+        chain(Table::Filter, KUBE_PROXY_FIREWALL, firewall),
+        chain(Table::Filter, KUBE_SOURCE_RANGES_FIREWALL, source_ranges),
         chain(Table::Nat, KUBE_SERVICES, services),
         chain(Table::Nat, KUBE_NODE_PORT, node_port),
         chain(Table::Nat, KUBE_LOAD_BALANCER, load_balancer),
@@ -239,6 +277,22 @@ fn jumps() -> Vec<Jump> {
         "kubernetes ipvs access filter",
         KUBE_IPVS_FILTER,
     ));
+    jumps.push(jump(
+        Table::Filter,
+        "INPUT",
+        "",
+        "kubernetes health check rules",
+        KUBE_NODE_PORT,
+    ));
+    for builtin in ["INPUT", "FORWARD"] {
+        jumps.push(jump(
+            Table::Filter,
+            builtin,
+            "",
+            "kube-proxy firewall rules",
+            KUBE_PROXY_FIREWALL,
+        ));
+    }
     jumps
 }
 
@@ -271,7 +325,7 @@ mod tests {
         });
         assert!(jumps_to_own);
         let total: usize = rules.chains.iter().map(|c| c.rules().len()).sum();
-        assert_eq!(total, 32, "a constant number of rules");
+        assert_eq!(total, 38, "a constant number of rules");
     }
 
     #[test]

@@ -33,13 +33,22 @@ pub enum IpvsSet {
     NodePortLocalSctp,
     /// Every address bound to kube-ipvs0, to refuse what is not a service port on them.
     IpvsIps,
+    /// Health-check node ports (TCP), let in by the filter table.
+    HealthCheckNodePort,
+    /// `ingressIP,proto:port` of load-balancer IPs with `loadBalancerSourceRanges`.
+    LoadBalancerFw,
+    /// `ingressIP,proto:port,sourceCIDR`: the clients those accept.
+    LoadBalancerSourceCidr,
+    /// `ingressIP,proto:port,ingressIP` when a source range holds the node's IP: a VIP
+    /// routed locally loops the node's requests back from the VIP itself.
+    LoadBalancerSourceIp,
     /// kproxy's own: `address,proto:port` of virtual servers with no endpoints at all, refused
     /// in the filter table so that clients see "connection refused" at once.
     NoEndpoints,
 }
 
 impl IpvsSet {
-    pub const ALL: [IpvsSet; 14] = [
+    pub const ALL: [IpvsSet; 18] = [
         IpvsSet::LoopBack,
         IpvsSet::ClusterIp,
         IpvsSet::ExternalIp,
@@ -53,6 +62,10 @@ impl IpvsSet {
         IpvsSet::NodePortSctp,
         IpvsSet::NodePortLocalSctp,
         IpvsSet::IpvsIps,
+        IpvsSet::HealthCheckNodePort,
+        IpvsSet::LoadBalancerFw,
+        IpvsSet::LoadBalancerSourceCidr,
+        IpvsSet::LoadBalancerSourceIp,
         IpvsSet::NoEndpoints,
     ];
 
@@ -71,14 +84,20 @@ impl IpvsSet {
             IpvsSet::NodePortSctp => "KUBE-NODE-PORT-SCTP",
             IpvsSet::NodePortLocalSctp => "KUBE-NODE-PORT-LOCAL-SCTP",
             IpvsSet::IpvsIps => "KUBE-IPVS-IPS",
+            IpvsSet::HealthCheckNodePort => "KUBE-HEALTH-CHECK-NODE-PORT",
+            IpvsSet::LoadBalancerFw => "KUBE-LOAD-BALANCER-FW",
+            IpvsSet::LoadBalancerSourceCidr => "KUBE-LOAD-BALANCER-SOURCE-CIDR",
+            IpvsSet::LoadBalancerSourceIp => "KUBE-LOAD-BALANCER-SOURCE-IP",
             IpvsSet::NoEndpoints => "KPROXY-NO-ENDPOINTS",
         }
     }
 
     pub fn set_type(self) -> SetType {
         match self {
-            IpvsSet::LoopBack => SetType::HashIpPortIp,
-            IpvsSet::NodePortTcp
+            IpvsSet::LoopBack | IpvsSet::LoadBalancerSourceIp => SetType::HashIpPortIp,
+            IpvsSet::LoadBalancerSourceCidr => SetType::HashIpPortNet,
+            IpvsSet::HealthCheckNodePort
+            | IpvsSet::NodePortTcp
             | IpvsSet::NodePortLocalTcp
             | IpvsSet::NodePortUdp
             | IpvsSet::NodePortLocalUdp => SetType::ALL_PORTS,

@@ -9,6 +9,7 @@ fn set_type_of(entry: &Entry) -> SetType {
     match entry {
         Entry::IpPort { .. } => SetType::HashIpPort,
         Entry::IpPortIp { .. } => SetType::HashIpPortIp,
+        Entry::IpPortNet { .. } => SetType::HashIpPortNet,
         Entry::Port(_) => SetType::ALL_PORTS,
         Entry::Ip(_) => SetType::HashIp,
         Entry::Net(_) => SetType::HashNet,
@@ -28,6 +29,19 @@ fn any_entry() -> impl Strategy<Value = Entry> {
             proto,
             port
         }),
+        (
+            ip.clone(),
+            proto.clone(),
+            any::<u16>(),
+            ip.clone(),
+            1u8..=32
+        )
+            .prop_map(|(ip, proto, port, net, len)| Entry::IpPortNet {
+                ip,
+                proto,
+                port,
+                net: Ipv4Net::new(net, len).unwrap().trunc(),
+            }),
         (ip.clone(), proto, any::<u16>(), ip.clone()).prop_map(|(ip, proto, port, ip2)| {
             Entry::IpPortIp {
                 ip,

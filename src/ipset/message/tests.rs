@@ -140,6 +140,13 @@ fn create_requests() {
         ),
         (CREATE_HASH_IP, "ips", SetType::HashIp, 6, none),
         (CREATE_HASH_NET, "nets", SetType::HashNet, 7, none),
+        (
+            CREATE_HASH_IP_PORT_NET,
+            "KUBE-LOAD-BALANCER-SOURCE-CIDR",
+            SetType::HashIpPortNet,
+            8,
+            kube_sizes,
+        ),
     ];
     for (fixture, name, set_type, revision, options) in cases {
         let request = Request::create(P, name, &set_type, revision, &options, IfPresent::Fail);
@@ -182,6 +189,17 @@ fn add_del_test_requests() {
             ADD_NET,
             "nets",
             Entry::Net("10.0.0.0/8".parse().unwrap()),
+            IfPresent::Fail,
+        ),
+        (
+            ADD_IP_PORT_NET,
+            "KUBE-LOAD-BALANCER-SOURCE-CIDR",
+            Entry::IpPortNet {
+                ip: Ipv4Addr::new(5, 6, 7, 8),
+                proto: Protocol::Tcp,
+                port: 80,
+                net: "203.0.113.0/24".parse().unwrap(),
+            },
             IfPresent::Fail,
         ),
     ];

@@ -104,7 +104,24 @@ fn endpoint(index: usize, ep: &discovery::Endpoint) -> Result<Endpoint, ObjectEr
         conditions,
         node_name: ep.node_name.clone().filter(|n| !n.is_empty()),
         zone: ep.zone.clone().filter(|z| !z.is_empty()),
+        zone_hints: hint_names(
+            ep.hints
+                .iter()
+                .flat_map(|h| h.for_zones.iter().flatten())
+                .map(|z| &z.name),
+        ),
+        node_hints: hint_names(
+            ep.hints
+                .iter()
+                .flat_map(|h| h.for_nodes.iter().flatten())
+                .map(|n| &n.name),
+        ),
     })
+}
+
+/// The names of hints, empty ones left out (no zone or node has an empty name).
+fn hint_names<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    names.filter(|n| !n.is_empty()).cloned().collect()
 }
 
 /// The trigger time, if present and well-formed. A malformed one only costs a latency

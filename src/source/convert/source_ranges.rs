@@ -34,6 +34,17 @@ pub fn source_ranges(raw: &[String]) -> (Vec<Ipv4Net>, Vec<String>) {
     (ranges, invalid)
 }
 
+/// How many of a Service's source ranges are skipped as no CIDR, for the callers that
+/// count them in `kproxy_rejected_objects_total` (the conversion has no metrics).
+pub fn invalid_source_ranges(obj: &k8s_openapi::api::core::v1::Service) -> usize {
+    let raw = obj
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_source_ranges.as_deref())
+        .unwrap_or_default();
+    source_ranges(raw).1.len()
+}
+
 /// Logs a skipped range, naming the service.
 pub fn log_invalid(service: &ServiceName, value: &str) {
     tracing::warn!(

@@ -313,6 +313,8 @@ fn minimal_slice_gets_defaulted_conditions() {
                 conditions: Conditions::READY,
                 node_name: None,
                 zone: None,
+                zone_hints: vec![],
+                node_hints: vec![],
             }],
             trigger_time: None,
         }
@@ -557,4 +559,16 @@ fn proxy_mode_ingress_ips_are_not_load_balancer_ips() {
             Ipv4Addr::new(198, 51, 100, 3)
         ]
     );
+}
+
+#[test]
+fn slice_hints_are_kept_by_name() {
+    let got = endpoint_slice(&slice(json!({"endpoints": [
+        {"addresses": ["10.0.0.1"], "hints": {"forZones": [{"name": "zone-a"}, {"name": ""}],
+                                              "forNodes": [{"name": "node-1"}]}},
+    ]})))
+    .unwrap()
+    .unwrap();
+    assert_eq!(got.endpoints[0].zone_hints, ["zone-a"]);
+    assert_eq!(got.endpoints[0].node_hints, ["node-1"]);
 }

@@ -29,6 +29,11 @@ pub trait Kind {
     const KIND: &'static str;
     fn key(namespace: String, name: String) -> Self::Key;
     fn convert(obj: &Self::Object) -> Result<Option<Self::Value>, ObjectError>;
+    /// Reasons for parts of an accepted object that were skipped (each already logged by
+    /// the conversion), to count in the rejected-objects metric.
+    fn skipped_parts(_obj: &Self::Object) -> Vec<&'static str> {
+        Vec::new()
+    }
     fn updated(value: Self::Value) -> Change;
     fn deleted(key: Self::Key) -> Change;
 }
@@ -45,6 +50,9 @@ impl Kind for Services {
     }
     fn convert(obj: &core::Service) -> Result<Option<Self::Value>, ObjectError> {
         Ok(convert::service(obj)?.map(Arc::new))
+    }
+    fn skipped_parts(obj: &core::Service) -> Vec<&'static str> {
+        vec![convert::INVALID_SOURCE_RANGE; convert::invalid_source_ranges(obj)]
     }
     fn updated(value: Self::Value) -> Change {
         Change::service(value)
@@ -162,7 +170,14 @@ fn key_of<K: Kind>(meta: &ObjectMeta) -> K::Key {
 fn accept<K: Kind>(obj: &K::Object, metrics: &Metrics) -> (K::Key, Option<K::Value>) {
     let key = key_of::<K>(obj.meta());
     match K::convert(obj) {
-        Ok(value) => (key, value),
+        Ok(value) => {
+            if value.is_some() {
+                for reason in K::skipped_parts(obj) {
+                    metrics.reject(K::KIND, reason);
+                }
+            }
+            (key, value)
+        }
         Err(e) => {
             let kind = K::KIND;
             let reason = e.reason();

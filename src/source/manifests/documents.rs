@@ -231,7 +231,12 @@ fn handle(
             let svc = typed::<core::Service>(origin, &doc, source, "Service", metrics);
             if let Some(svc) = svc {
                 match convert::service(&svc) {
-                    Ok(Some(s)) => out.services.push(s),
+                    Ok(Some(s)) => {
+                        for _ in 0..convert::invalid_source_ranges(&svc) {
+                            metrics.reject("Service", convert::INVALID_SOURCE_RANGE);
+                        }
+                        out.services.push(s);
+                    }
                     Ok(None) => {}
                     Err(e) => reject_object(origin, "Service", &doc, &e, metrics),
                 }

@@ -55,7 +55,8 @@ pub fn nodeport_tail(cidrs: &[String], localhost: bool) -> RuleList {
     rules
 }
 
-/// The rules kproxy needs in built-in chains, kube-proxy's list in its order.
+/// The rules kproxy needs in built-in chains, in kube-proxy's list order (the order it
+/// inserts them in, each going first).
 pub fn jumps() -> Vec<Jump> {
     let new = "-m conntrack --ctstate NEW";
     let portals = "kubernetes service portals";

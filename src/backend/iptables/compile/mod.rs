@@ -188,8 +188,11 @@ impl Compiler {
         let localhost = serves_localhost_node_ports(&opts);
         let mut jumps = fixed::jumps();
         if localhost {
-            jumps.splice(0..0, localhost::firewall_jumps());
+            jumps.extend(localhost::firewall_jumps());
         }
+        // kube-proxy inserts each jump of its list first in its chain, so a built-in chain
+        // holds them last-first; the desired rules are in the kernel's order.
+        jumps.reverse();
         Self {
             ctx: Ctx::new(&opts),
             statics: fixed::static_chains(&mark),

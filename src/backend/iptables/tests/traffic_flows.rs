@@ -82,3 +82,84 @@ fn without_the_node_ip_in_a_range_the_lb_ip_is_no_allowed_source() {
         ],
     );
 }
+
+/// `ns/hinted`: a local and a remote endpoint with these zone and node hints, on a node in
+/// `zone`.
+fn hinted(
+    zone: Option<&str>,
+    local: (&[&str], &[&str]),
+    remote: (&[&str], &[&str]),
+) -> crate::model::ProxyState {
+    let svc = service("hinted", 61, None);
+    let mut eps = slice(
+        &svc,
+        &[
+            (local_pod(61), NODE, Conditions::READY),
+            (remote_pod(61), OTHER_NODE, Conditions::READY),
+        ],
+    );
+    for (ep, (zones, nodes)) in eps.endpoints.iter_mut().zip([local, remote]) {
+        ep.zone_hints = zones.iter().map(|z| z.to_string()).collect();
+        ep.node_hints = nodes.iter().map(|n| n.to_string()).collect();
+    }
+    let mut st = state(&[svc], &[eps]);
+    st.apply(crate::model::Change::NodeUpdated(crate::model::NodeInfo {
+        name: NODE.to_string(),
+        zone: zone.map(str::to_string),
+        addresses: vec![NODE_IP],
+    }));
+    st
+}
+
+#[test]
+fn topology_hints_pick_the_endpoints_for_this_zone_or_node() {
+    let (here, there) = ("10.180.0.61:80", "10.180.1.61:80");
+    let both = "10.180.0.61:80, 10.180.1.61:80";
+    let cases: [(&str, crate::model::ProxyState, &str); 6] = [
+        (
+            "zone hints, one for this zone",
+            hinted(Some("zone-a"), (&["zone-a"], &[]), (&["zone-b"], &[])),
+            here,
+        ),
+        (
+            "zone hints sending this zone elsewhere",
+            hinted(
+                Some("zone-a"),
+                (&["zone-b"], &[]),
+                (&["zone-a", "zone-b"], &[]),
+            ),
+            there,
+        ),
+        (
+            "an endpoint without hints: all are used",
+            hinted(Some("zone-a"), (&["zone-a"], &[]), (&[], &[])),
+            both,
+        ),
+        (
+            "no hint for this zone: all are used",
+            hinted(Some("zone-c"), (&["zone-a"], &[]), (&["zone-b"], &[])),
+            both,
+        ),
+        (
+            "node without a zone: all are used",
+            hinted(None, (&["zone-a"], &[]), (&["zone-b"], &[])),
+            both,
+        ),
+        (
+            "node hints (PreferSameNode) win over zone hints",
+            hinted(
+                Some("zone-a"),
+                (&["zone-a"], &[OTHER_NODE]),
+                (&["zone-b"], &[NODE]),
+            ),
+            there,
+        ),
+    ];
+    for (name, st, want) in cases {
+        let tables = compile_parsed(&st, &options());
+        run_flows(
+            &tables,
+            &[flow(name, local_pod(100), svc_ip(61), 80, want, false)],
+        );
+    }
+}

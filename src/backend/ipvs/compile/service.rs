@@ -18,6 +18,7 @@ pub fn compile_service(
     snapshot: &ServiceSnapshot,
     default_scheduler: &str,
     node_addresses: &[Ipv4Addr],
+    node_ip: Option<Ipv4Addr>,
 ) -> ServicePlan {
     let mut plan = ServicePlan::default();
     let scheduler = match snapshot.service().annotations.get(SCHEDULER_ANNOTATION) {
@@ -29,7 +30,7 @@ pub fn compile_service(
         None => default_scheduler,
     };
     for view in snapshot.ports() {
-        compile_port(&view, scheduler, node_addresses, &mut plan);
+        compile_port(&view, scheduler, node_addresses, node_ip, &mut plan);
     }
     plan
 }
@@ -46,6 +47,7 @@ fn compile_port(
     view: &PortView,
     scheduler: &str,
     node_addresses: &[Ipv4Addr],
+    node_ip: Option<Ipv4Addr>,
     plan: &mut ServicePlan,
 ) {
     let proto = view.protocol;
@@ -101,6 +103,13 @@ fn compile_port(
             plan.entries
                 .insert((IpvsSet::LoadBalancerLocal, ip_port(ip, proto, port)));
         }
+        if view.filters_load_balancer_sources() {
+            source_range_entries(view, ip, node_ip, plan);
+        }
+    }
+    if let Some(port) = view.health_check_node_port {
+        plan.entries
+            .insert((IpvsSet::HealthCheckNodePort, Entry::Port(port)));
     }
     if let Some(node_port) = addresses.node_port {
         let (all, local) = IpvsSet::node_port(proto);
@@ -134,6 +143,39 @@ fn compile_port(
                 ip2: ep.ip,
             },
         ));
+    }
+}
+
+/// The members that filter a load-balancer IP by source: the IP in
+/// [`IpvsSet::LoadBalancerFw`], each allowed range with it, and the IP itself as a source
+/// when a range holds the node's IP (kube-proxy's `allowFromNode`).
+fn source_range_entries(
+    view: &PortView,
+    ip: Ipv4Addr,
+    node_ip: Option<Ipv4Addr>,
+    plan: &mut ServicePlan,
+) {
+    let (proto, port) = (view.protocol, view.addresses.port);
+    plan.entries
+        .insert((IpvsSet::LoadBalancerFw, ip_port(ip, proto, port)));
+    for &net in view.addresses.source_ranges {
+        let entry = Entry::IpPortNet {
+            ip,
+            proto,
+            port,
+            net,
+        };
+        plan.entries
+            .insert((IpvsSet::LoadBalancerSourceCidr, entry));
+    }
+    if node_ip.is_some_and(|n| view.source_ranges_admit(n)) {
+        let entry = Entry::IpPortIp {
+            ip,
+            proto,
+            port,
+            ip2: ip,
+        };
+        plan.entries.insert((IpvsSet::LoadBalancerSourceIp, entry));
     }
 }
 

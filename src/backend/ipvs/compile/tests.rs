@@ -74,7 +74,12 @@ fn entries(plan: &ServicePlan) -> Vec<String> {
 
 fn plan_of(svc: Service, slices: Vec<EndpointSlice>) -> ServicePlan {
     let st = state(vec![svc.clone()], slices);
-    compile_service(&st.snapshot(&svc.name).unwrap(), "rr", &NODE_ADDRS)
+    compile_service(
+        &st.snapshot(&svc.name).unwrap(),
+        "rr",
+        &NODE_ADDRS,
+        Some(NODE_ADDRS[0]),
+    )
 }
 
 /// `svc` with the scheduler annotation.
@@ -274,4 +279,78 @@ fn two_services_claiming_one_virtual_server_keep_the_first() {
     let key = ServiceKey::new(Protocol::Tcp, WEB, 80);
     assert_eq!(desired.virtual_servers[&key].port_name.service.name, "a");
     assert_eq!(desired.virtual_servers.len(), 2);
+}
+
+#[test]
+fn source_ranges_and_health_check_ports_fill_their_sets() {
+    let lb = Ipv4Addr::new(198, 51, 100, 9);
+    let ranged = |ranges: &[&str]| Service {
+        load_balancer_ips: vec![lb],
+        load_balancer_source_ranges: ranges.iter().map(|r| r.parse().unwrap()).collect(),
+        ..Service::new("demo", "web", WEB).with_port("http", 80, Protocol::Tcp, Some(30080))
+    };
+    let filtered = |plan: &ServicePlan| -> Vec<String> {
+        entries(plan)
+            .into_iter()
+            .filter(|e| e.contains("-FW ") || e.contains("-SOURCE-"))
+            .collect()
+    };
+    let eps = || vec![slice("a", &[(remote(3), READY)])];
+    // The node's IP (192.168.100.1) is in a range: the LB IP is an allowed source too.
+    assert_eq!(
+        filtered(&plan_of(
+            ranged(&["192.168.100.0/24", "203.0.113.0/24"]),
+            eps()
+        )),
+        [
+            "KUBE-LOAD-BALANCER-FW 198.51.100.9,tcp:80",
+            "KUBE-LOAD-BALANCER-SOURCE-CIDR 198.51.100.9,tcp:80,192.168.100.0/24",
+            "KUBE-LOAD-BALANCER-SOURCE-CIDR 198.51.100.9,tcp:80,203.0.113.0/24",
+            "KUBE-LOAD-BALANCER-SOURCE-IP 198.51.100.9,tcp:80,198.51.100.9",
+        ]
+    );
+    assert_eq!(
+        filtered(&plan_of(ranged(&["203.0.113.0/24"]), eps())),
+        [
+            "KUBE-LOAD-BALANCER-FW 198.51.100.9,tcp:80",
+            "KUBE-LOAD-BALANCER-SOURCE-CIDR 198.51.100.9,tcp:80,203.0.113.0/24",
+        ]
+    );
+    // No ranges, or no endpoints to send what passes to: no filter.
+    assert!(filtered(&plan_of(ranged(&[]), eps())).is_empty());
+    assert!(filtered(&plan_of(ranged(&["203.0.113.0/24"]), vec![])).is_empty());
+
+    let mut health = ranged(&[]);
+    health.health_check_node_port = Some(crate::model::HealthCheckNodePort::Port(32000));
+    assert!(
+        entries(&plan_of(health, eps())).contains(&"KUBE-HEALTH-CHECK-NODE-PORT 32000".to_string())
+    );
+}
+
+#[test]
+fn zone_hints_choose_the_cluster_ip_real_servers() {
+    let mut eps = slice("a", &[(local(4), READY), (remote(4), READY)]);
+    eps.endpoints[0].zone_hints = vec!["zone-a".into()];
+    eps.endpoints[1].zone_hints = vec!["zone-b".into()];
+    let mut st = state(vec![web()], vec![eps]);
+    let zoned = |zone: &str| crate::model::NodeInfo {
+        name: NODE.into(),
+        zone: Some(zone.into()),
+        addresses: vec![],
+    };
+    let plan = |st: &ProxyState| {
+        describe(&compile_service(
+            &st.snapshot(&web().name).unwrap(),
+            "rr",
+            &NODE_ADDRS,
+            None,
+        ))
+    };
+    st.apply(Change::NodeUpdated(zoned("zone-b")));
+    assert_eq!(plan(&st), ["tcp/10.96.0.10:80 rr -> 10.244.2.4:8080"]);
+    st.apply(Change::NodeUpdated(zoned("zone-c")));
+    assert_eq!(
+        plan(&st),
+        ["tcp/10.96.0.10:80 rr -> 10.244.1.4:8080,10.244.2.4:8080"]
+    );
 }

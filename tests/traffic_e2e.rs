@@ -1,0 +1,150 @@
+//! Issue #11's traffic features with the real binary (iptables mode) in network
+//! namespaces: `loadBalancerSourceRanges` admit and drop clients of a load-balancer IP
+//! (node ports unfiltered), topology hints pick the endpoint for this node, and the
+//! health-check node port's filter rule is in place.
+
+mod support;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use support::e2e::{Setup, WEB_IP, on_node, web_port, write_shared_services};
+use support::echo::{Outcome, addr, backends, names, tcp_request};
+use support::http_get::{get, metric};
+use support::kproxy::{eventually, start_on_node};
+use support::manifests::{service_yaml, slice_yaml, write};
+use support::metrics::METRICS;
+use support::netns::netns_available;
+use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, pod_ip};
+
+const WAIT: Duration = Duration::from_secs(20);
+const OPEN_LB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 40);
+const CLOSED_LB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 41);
+const HINTED_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 42);
+const HEALTH_PORT: u16 = 32200;
+
+/// A LoadBalancer service on `lb_ip` (port 80 → 8080, node port `node_port`) accepting
+/// `ranges`, with every pod as endpoint.
+fn ranged_lb(dir: &Path, name: &str, index: u8, node_port: u16, ranges: &str, extra: &str) {
+    let cluster_ip = Ipv4Addr::new(10, 96, 1, index);
+    let lb_ip = Ipv4Addr::new(10, 96, 0, 40 + index);
+    let svc = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\n  namespace: demo\nspec:\n  type: LoadBalancer\n  clusterIP: {cluster_ip}\n  loadBalancerSourceRanges: [{ranges}]\n{extra}  ports:\n  - name: http\n    protocol: TCP\n    port: 80\n    targetPort: 8080\n    nodePort: {node_port}\nstatus:\n  loadBalancer:\n    ingress:\n    - ip: {lb_ip}\n"
+    );
+    write(dir, &format!("{name}.yaml"), &svc);
+    write(
+        dir,
+        &format!("{name}-slice.yaml"),
+        &slice_yaml(
+            name,
+            &format!("{name}-abc"),
+            &[web_port()],
+            &on_node(&[0, 1, 2]),
+        ),
+    );
+}
+
+/// `hinted`: pod-0 hinted for this node, pods 1 and 2 for another one.
+fn hinted_slice() -> String {
+    let mut eps = String::new();
+    for (i, node) in [(0, NODE_NAME), (1, "node-2"), (2, "node-2")] {
+        eps += &format!(
+            "- addresses: [\"{}\"]\n  nodeName: {node}\n  hints:\n    forNodes: [{{name: {node}}}]\n    forZones: [{{name: zone-a}}]\n",
+            pod_ip(i)
+        );
+    }
+    format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: hinted-abc\n  namespace: demo\n  labels:\n    kubernetes.io/service-name: hinted\naddressType: IPv4\nports:\n- name: http\n  protocol: TCP\n  port: 8080\nendpoints:\n{eps}"
+    )
+}
+
+fn write_manifests(dir: &Path) {
+    write(
+        dir,
+        "web.yaml",
+        &service_yaml("web", WEB_IP, &[web_port()], ""),
+    );
+    write(
+        dir,
+        "web-slice.yaml",
+        &slice_yaml("web", "web-abc", &[web_port()], &on_node(&[0, 1, 2])),
+    );
+    write_shared_services(dir);
+    ranged_lb(dir, "open", 0, 30200, &format!("\"{CLIENT_IP}/32\""), "");
+    let health = format!("  externalTrafficPolicy: Local\n  healthCheckNodePort: {HEALTH_PORT}\n");
+    ranged_lb(
+        dir,
+        "closed",
+        1,
+        30201,
+        "\"203.0.113.0/24\", \"bad\"",
+        &health,
+    );
+    let mut hinted = web_port();
+    hinted.node_port = None;
+    write(
+        dir,
+        "hinted.yaml",
+        &service_yaml("hinted", HINTED_IP, &[hinted], ""),
+    );
+    write(dir, "hinted-slice.yaml", &hinted_slice());
+}
+
+#[test]
+fn source_ranges_hints_and_the_health_check_rule() {
+    if !netns_available(&[]) {
+        return;
+    }
+    let start = |node: &_, dir: &Path| {
+        start_on_node(
+            node,
+            dir,
+            &["--proxy-mode=iptables", "--min-sync-period", "100ms"],
+        )
+    };
+    let setup = Setup::start(write_manifests, start, WAIT);
+    let client = &setup.topo.client;
+
+    // The client is in the open LB's ranges...
+    eventually(WAIT, "the allowed client to reach the LB IP", || {
+        matches!(tcp_request(client, addr(OPEN_LB, 80)), Outcome::Reply(_)).then_some(())
+    });
+    // ...and not in the closed one's: dropped. Its node port is not filtered.
+    assert!(
+        matches!(tcp_request(client, addr(CLOSED_LB, 80)), Outcome::Timeout),
+        "a client outside the ranges must be dropped"
+    );
+    assert!(matches!(
+        tcp_request(client, addr(NODE_IP, 30201)),
+        Outcome::Reply(_)
+    ));
+    assert!(setup.kproxy.log_text().contains("\"bad\" is not a CIDR"));
+    let metrics = get(&setup.topo.node, METRICS, "/metrics").expect("metrics");
+    let reason = [("reason", "invalid_load_balancer_source_range")];
+    assert_eq!(
+        metric(&metrics.body, "kproxy_rejected_objects_total", &reason),
+        Some(1.0),
+        "{}",
+        metrics.body
+    );
+
+    // Node hints: every request from a pod goes to pod-0, the endpoint for this node.
+    let replies = backends(&setup.topo.pods[1].ns, addr(HINTED_IP, 80), 12, false);
+    assert_eq!(
+        names(&replies).into_iter().collect::<Vec<_>>(),
+        ["pod-0"],
+        "{replies:?}"
+    );
+
+    // The health-check node port is let in, as kube-proxy does.
+    let save = setup.topo.node.iptables_save(&["-t", "filter"]);
+    assert!(
+        save.contains(&format!("-A KUBE-NODEPORTS -p tcp -m comment --comment \"demo/closed:http health check node port\" -m tcp --dport {HEALTH_PORT} -j ACCEPT")),
+        "{save}"
+    );
+    assert!(
+        save.contains("-A INPUT -m comment --comment \"kubernetes health check service ports\" -j KUBE-NODEPORTS"),
+        "{save}"
+    );
+}
