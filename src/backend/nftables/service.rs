@@ -51,7 +51,7 @@ pub fn compile_port(view: &PortView, options: &Options) -> Layout {
         external: format!("{EXTERNAL_PREFIX}{base}"),
         base: port_name.clone(),
     };
-    let comment = port_name.to_string();
+    let comment = truncate_comment(port_name.to_string());
     let proto = view.protocol;
     let addrs = view.addresses;
     let cluster = view.cluster_endpoints();
@@ -242,6 +242,15 @@ fn endpoint_rules(
     }
     rules
 }
+
+/// `nft` refuses comments over 128 bytes (kube-proxy's `truncateNFTablesComment`); names
+/// are ASCII, so any byte is a character boundary.
+fn truncate_comment(mut s: String) -> String {
+    s.truncate(COMMENT_MAX);
+    s
+}
+
+const COMMENT_MAX: usize = 128;
 
 fn socket(e: &ServiceEndpoint) -> SocketAddrV4 {
     SocketAddrV4::new(e.ip, e.port)
