@@ -114,6 +114,8 @@ mod tests {
             serving: true,
             terminating: false,
             is_local: false,
+            zone_hint: crate::model::Hint::None,
+            node_hint: crate::model::Hint::None,
         }
     }
 

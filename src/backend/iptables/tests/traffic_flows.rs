@@ -107,6 +107,7 @@ fn hinted(
         name: NODE.to_string(),
         zone: zone.map(str::to_string),
         addresses: vec![NODE_IP],
+        pod_cidrs: vec![],
     }));
     st
 }

@@ -337,6 +337,7 @@ fn zone_hints_choose_the_cluster_ip_real_servers() {
         name: NODE.into(),
         zone: Some(zone.into()),
         addresses: vec![],
+        pod_cidrs: vec![],
     };
     let plan = |st: &ProxyState| {
         describe(&compile_service(
