@@ -9,6 +9,7 @@
 mod build;
 mod cache;
 mod change;
+mod claims;
 mod endpoint;
 mod service;
 mod state;
@@ -16,6 +17,7 @@ mod view;
 
 pub use cache::ServiceCache;
 pub use change::Change;
+pub use claims::{Refusal, Rejection};
 pub use endpoint::{Conditions, Endpoint, EndpointPort, EndpointSlice, ServiceEndpoint, SliceName};
 pub use service::{
     HealthCheckNodePort, Protocol, Service, ServiceName, ServicePort, ServicePortName,

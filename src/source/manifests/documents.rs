@@ -241,7 +241,13 @@ fn handle(
             let slice =
                 typed::<discovery::EndpointSlice>(origin, &doc, source, "EndpointSlice", metrics);
             if let Some(slice) = slice {
-                match convert::endpoint_slice(&slice) {
+                let mut dropped = Vec::new();
+                let converted = convert::endpoint_slice(&slice, &mut dropped);
+                for e in &dropped {
+                    let message = describe("EndpointSlice", &doc, &format!("left out {e}"));
+                    reject(origin, "EndpointSlice", e.reason(), &message, metrics);
+                }
+                match converted {
                     Ok(Some(s)) => out.slices.push(s),
                     Ok(None) => {}
                     Err(e) => reject_object(origin, "EndpointSlice", &doc, &e, metrics),

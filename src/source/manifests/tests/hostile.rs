@@ -129,3 +129,47 @@ fn hostile_names_are_rejected_with_one_line_each() {
         assert_eq!(metrics.rejected(kind, reason), n, "{kind} {reason}");
     }
 }
+
+#[test]
+fn refused_addresses_reject_the_service_or_leave_out_the_endpoint() {
+    let services = [
+        "apiVersion: v1\nkind: Service\nmetadata: {name: lo, namespace: demo}\n\
+         spec: {clusterIP: 127.0.0.1, ports: [{port: 80}]}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ext, namespace: demo}\n\
+         spec: {clusterIP: 10.96.0.3, externalIPs: [224.0.0.1], ports: [{port: 80}]}\n",
+    ];
+    let slice = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {name: good-1, namespace: demo, labels: {kubernetes.io/service-name: good}}\n\
+         addressType: IPv4\nports: [{name: http, port: 8080}]\n\
+         endpoints: [{addresses: [10.244.1.2]}, {addresses: [0.0.0.0]}, {addresses: [10.244.1.3]}]\n";
+    let mut docs = vec![service("demo", "good", "http"), slice.to_string()];
+    docs.extend(services.map(String::from));
+    let text = docs.join("---\n");
+    let metrics = Metrics::new();
+    let (got, lines) = logged(|| parse_file(Path::new("addr.yaml"), text.as_bytes(), &metrics));
+
+    let names: Vec<String> = got.services.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["demo/good"]);
+    let ips: Vec<String> = got.slices[0]
+        .endpoints
+        .iter()
+        .map(|e| e.ip.to_string())
+        .collect();
+    assert_eq!(ips, ["10.244.1.2", "10.244.1.3"]);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].contains(
+            "EndpointSlice demo/good-1: left out endpoints[1]: 0.0.0.0 is the unspecified address"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("Service demo/lo: spec.clusterIP: 127.0.0.1 is a loopback address"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(metrics.rejected("EndpointSlice", "invalid_address"), 1);
+    assert_eq!(metrics.rejected("Service", "invalid_cluster_ip"), 1);
+    assert_eq!(metrics.rejected("Service", "invalid_external_ip"), 1);
+}
