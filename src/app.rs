@@ -1,6 +1,7 @@
 //! Wiring: from a [`Config`] to running sources, HTTP servers and the sync loop.
 
 use anyhow::{Context, Result, bail};
+use std::io::Write as _;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -245,7 +246,8 @@ pub async fn run(mut config: Config) -> Result<()> {
     let synced = async {
         if config.once {
             let first = sync.first_sync(rx).await?;
-            println!("{}", once_report(&first));
+            // Ignoring a closed stdout: `println!` would panic on it.
+            let _ = writeln!(std::io::stdout(), "{}", once_report(&first));
             Ok(())
         } else {
             sync.run(rx, false).await.map_err(Into::into)

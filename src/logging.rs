@@ -49,7 +49,11 @@ pub fn init(settings: &LogSettings) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::try_new(directives(settings, rust_log.as_deref()))
         .unwrap_or_else(|_| EnvFilter::new(directives(settings, None)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // A write that fails (a closed stderr pipe) drops the line: reporting it would write to
+    // the same closed stderr with `eprintln!`, which panics.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .log_internal_errors(false);
     // Split: errors to stderr, the rest to stdout (component-base's split-stream option).
     let split = std::io::stderr
         .with_max_level(Level::ERROR)

@@ -11,11 +11,11 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(ConfigError::Args(e)) => e.exit(),
         Err(ConfigError::ShowVersion(text)) => {
-            println!("{text}");
+            say(&mut std::io::stdout(), format_args!("{text}\n"));
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("kproxy: {e}");
+            say(&mut std::io::stderr(), format_args!("kproxy: {e}\n"));
             return ExitCode::from(2);
         }
     };
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     if config.dry_run {
         return exit(
             kproxy::app::dry_run(&config, &kproxy::metrics::Metrics::new())
-                .map(|input| print!("{input}")),
+                .map(|input| say(&mut std::io::stdout(), format_args!("{input}"))),
         );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -97,6 +97,12 @@ fn init_only(config: &Config) -> anyhow::Result<()> {
         "privileged set-up done (--init-only)"
     );
     Ok(())
+}
+
+/// Writes to stdout or stderr, ignoring a closed pipe (`println!` would panic on it): the
+/// exit code still tells the outcome.
+fn say(out: &mut dyn std::io::Write, text: std::fmt::Arguments<'_>) {
+    let _ = out.write_fmt(text).and_then(|()| out.flush());
 }
 
 fn exit(result: anyhow::Result<()>) -> ExitCode {

@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::backend::{Backend, SyncError, SyncReport};
 use crate::metrics::Metrics;
@@ -200,7 +200,14 @@ impl<B: Backend + 'static, O: SyncObserver> SyncLoop<B, O> {
             }
         } else {
             let kind = ChangeKind::of(&change);
-            if self.state.apply(change) {
+            let changed = self.state.apply(change);
+            // Services that lost an address to another (`model::claims`): one line each.
+            for r in self.state.take_rejections() {
+                let (service, reason) = (&r.service, r.refusal.reason());
+                warn!(kind = "Service", object = %service, reason, "rejected Service {service}: {}", r.refusal);
+                self.metrics.reject("Service", reason);
+            }
+            if changed {
                 self.metrics.queued_now();
                 self.pending_counts
                     .applied(kind, &self.state, &self.metrics);

@@ -76,10 +76,13 @@ mod tests {
 
     const NODE: &str = "node-a";
 
+    /// Each service on its own address and node ports (derived from the name's first
+    /// letter): services sharing one would be one service to the state (`model::claims`).
     fn lb(name: &str, hcnp: Option<HealthCheckNodePort>) -> Service {
-        let mut svc = Service::new("ns", name, Ipv4Addr::new(10, 96, 0, 1))
-            .with_port("http", 80, Protocol::Tcp, Some(30080))
-            .with_port("https", 443, Protocol::Tcp, Some(30443));
+        let n = name.as_bytes()[0];
+        let mut svc = Service::new("ns", name, Ipv4Addr::new(10, 96, 0, n))
+            .with_port("http", 80, Protocol::Tcp, Some(30000 + u16::from(n)))
+            .with_port("https", 443, Protocol::Tcp, Some(31000 + u16::from(n)));
         svc.external_traffic_policy = TrafficPolicy::Local;
         svc.health_check_node_port = hcnp;
         svc

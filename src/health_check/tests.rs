@@ -146,7 +146,11 @@ fn each_invalid_or_duplicate_port_is_logged_and_counted_once() {
     first.name = ServiceName::new("ns", "a");
     let mut second = lb(HealthCheckNodePort::Port(32000));
     second.name = ServiceName::new("ns", "b");
-    for svc in [bad, first, second] {
+    // Each on its own address: two services on one would be one service to the state
+    // (`model::claims`).
+    for (i, mut svc) in [bad, first, second].into_iter().enumerate() {
+        svc.cluster_ip = Ipv4Addr::new(10, 96, 1, i as u8);
+        svc.ports[0].node_port = Some(30100 + i as u16);
         state.apply(Change::service(svc));
     }
     publisher.after_sync(&state, true);

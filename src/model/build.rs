@@ -13,6 +13,7 @@ impl Service {
     pub fn new(namespace: &str, name: &str, cluster_ip: Ipv4Addr) -> Self {
         Self {
             name: ServiceName::new(namespace, name),
+            created: None,
             cluster_ip,
             ports: Vec::new(),
             session_affinity: None,

@@ -9,6 +9,7 @@
 mod build;
 mod cache;
 mod change;
+mod claims;
 mod endpoint;
 mod local_traffic;
 mod service;
@@ -17,6 +18,7 @@ mod view;
 
 pub use cache::ServiceCache;
 pub use change::Change;
+pub use claims::{Refusal, Rejection};
 pub use endpoint::{
     Conditions, Endpoint, EndpointPort, EndpointSlice, Hint, ServiceEndpoint, SliceName,
 };

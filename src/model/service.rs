@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use ipnet::Ipv4Net;
 
@@ -103,6 +103,8 @@ pub struct ServicePort {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Service {
     pub name: ServiceName,
+    /// `metadata.creationTimestamp`: who keeps an address two services claim (`claims`).
+    pub created: Option<SystemTime>,
     pub cluster_ip: Ipv4Addr,
     pub ports: Vec<ServicePort>,
     /// `sessionAffinity: ClientIP` with its `timeoutSeconds`; `None` for no affinity.

@@ -3,6 +3,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use super::claims::{Claims, Rejection, Verdict};
 use super::{
     Change, EndpointSlice, Hint, Service, ServiceEndpoint, ServiceName, ServicePort,
     ServiceSnapshot, SliceName,
@@ -27,7 +28,10 @@ pub struct ProxyState {
     node: NodeInfo,
     /// The node as the last sync saw it: when `node` differs, every service is pending.
     synced_node: NodeInfo,
-    /// Shared with the source that reported them: applying a change clones no object.
+    /// Every reported service, and which of them hold the addresses they claim.
+    claims: Claims,
+    /// The admitted services ([`Claims`]), shared with the source that reported them:
+    /// applying a change clones no object.
     services: BTreeMap<ServiceName, Arc<Service>>,
     slices: BTreeMap<SliceName, Arc<EndpointSlice>>,
     /// Sorted; a `Vec`, not a `BTreeSet`: a service has one or two slices, and a set's
@@ -97,31 +101,12 @@ impl ProxyState {
     pub fn apply(&mut self, change: Change) -> bool {
         match change {
             Change::ServiceUpdated(svc) => {
-                if self
-                    .services
-                    .get(&svc.name)
-                    .is_some_and(|old| same(old, &svc))
-                {
-                    return false;
-                }
-                self.service_changes += 1;
-                let had_nothing = self.mark(&svc.name, None);
-                let shared = Arc::clone(&svc);
-                self.services.insert(svc.name.clone(), svc);
-                if !had_nothing {
-                    self.settle(&shared.name);
-                }
-                true
+                let verdicts = self.claims.update(svc);
+                self.carry_out(verdicts)
             }
             Change::ServiceDeleted(name) => {
-                if !self.services.contains_key(&name) {
-                    return false;
-                }
-                self.service_changes += 1;
-                self.mark(&name, None);
-                self.services.remove(&name);
-                self.settle(&name);
-                true
+                let verdicts = self.claims.delete(&name);
+                self.carry_out(verdicts)
             }
             Change::SliceUpdated(slice) => {
                 let old = self.slices.get(&slice.name);
@@ -170,11 +155,60 @@ impl ProxyState {
                 if node == self.node {
                     return false;
                 }
+                let verdicts = self.claims.set_node_addresses(&node.addresses);
                 self.node = node;
+                self.carry_out(verdicts);
                 true
             }
             Change::InitialSyncDone => false,
         }
+    }
+
+    /// Puts in or takes out the services [`Claims`] decided on; whether anything changed.
+    fn carry_out(&mut self, verdicts: Vec<Verdict>) -> bool {
+        let mut changed = false;
+        for verdict in verdicts {
+            changed |= match verdict {
+                Verdict::Admit(svc) => self.put_service(svc),
+                Verdict::Withdraw(name) => self.remove_service(name),
+            };
+        }
+        changed
+    }
+
+    fn put_service(&mut self, svc: Arc<Service>) -> bool {
+        if self
+            .services
+            .get(&svc.name)
+            .is_some_and(|old| same(old, &svc))
+        {
+            return false;
+        }
+        self.service_changes += 1;
+        let had_nothing = self.mark(&svc.name, None);
+        let shared = Arc::clone(&svc);
+        self.services.insert(svc.name.clone(), svc);
+        if !had_nothing {
+            self.settle(&shared.name);
+        }
+        true
+    }
+
+    fn remove_service(&mut self, name: ServiceName) -> bool {
+        if !self.services.contains_key(&name) {
+            return false;
+        }
+        self.service_changes += 1;
+        self.mark(&name, None);
+        self.services.remove(&name);
+        self.settle(&name);
+        true
+    }
+
+    /// Services refused for an address another holds, since the last call: the caller
+    /// logs and counts each once.
+    pub fn take_rejections(&mut self) -> Vec<Rejection> {
+        self.claims.take_rejections()
     }
 
     /// Notes what `service` is now, before a change to it, unless it already changed since

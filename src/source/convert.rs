@@ -6,6 +6,7 @@
 //! `"{kind} {namespace}/{name}: {error}"` ([`object_ref`] builds the middle part) and count
 //! them with `Metrics::reject(kind, error.reason())`.
 
+mod address;
 mod error;
 mod names;
 mod service;
@@ -16,6 +17,7 @@ mod tests;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+pub use address::{AddressField, SpecialAddress};
 pub use error::ObjectError;
 pub use names::NameRule;
 pub use service::service;
@@ -86,6 +88,21 @@ fn port_label(index: usize, name: &str) -> String {
         format!("ports[{index}]")
     } else {
         format!("ports[{index}] ({name:?})")
+    }
+}
+
+/// `ip`, unless it is an address the API server refuses in `field`.
+fn ordinary_address(
+    field: AddressField,
+    ip: std::net::Ipv4Addr,
+) -> Result<std::net::Ipv4Addr, ObjectError> {
+    match address::special(ip) {
+        None => Ok(ip),
+        Some(kind) => Err(ObjectError::SpecialAddress {
+            field,
+            address: ip,
+            kind,
+        }),
     }
 }
 

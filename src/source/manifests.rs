@@ -10,6 +10,7 @@
 
 mod dir;
 mod documents;
+mod limits;
 #[cfg(test)]
 mod tests;
 mod watch;

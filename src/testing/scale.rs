@@ -252,8 +252,9 @@ pub fn remove_last_service(cluster: &mut Cluster, state: &mut ProxyState) {
 
 /// The model change for one slice (as the sources convert it).
 pub fn slice_change(slice: &discovery::EndpointSlice) -> Change {
-    match convert::endpoint_slice(slice) {
-        Ok(Some(s)) => Change::slice(s),
+    let mut dropped = Vec::new();
+    match convert::endpoint_slice(slice, &mut dropped) {
+        Ok(Some(s)) if dropped.is_empty() => Change::slice(s),
         other => panic!("generated slice does not convert: {other:?}"),
     }
 }

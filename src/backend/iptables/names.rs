@@ -107,8 +107,14 @@ pub fn is_service_chain(name: &str) -> bool {
 ///
 /// iptables chain names are at most 28 characters; the longest prefix (`KUBE-SVC-`, 9)
 /// plus 16 hash characters is 25, and a short hash keeps `iptables-save` readable.
+///
+/// kube-proxy's input is unambiguous only because the API server keeps `/` and `:` out of
+/// namespaces, names and port names (the sources reject any other, `source::convert`): with
+/// them, namespace `a/b` + Service `c` and namespace `a` + Service `b/c` would share a chain.
+/// Should such a name get here anyway, it is hashed length-prefixed ([`unambiguous_input`]),
+/// which can equal no kube-proxy input.
 pub fn service_chain(kind: ChainKind, port: &ServicePortName) -> String {
-    let port_name = port.to_string();
+    let port_name = unambiguous_input(port).unwrap_or_else(|| port.to_string());
     let protocol = port.protocol.as_str();
     let hash = match kind {
         ChainKind::Sep(endpoint) => hash16(&[
@@ -119,6 +125,24 @@ pub fn service_chain(kind: ChainKind, port: &ServicePortName) -> String {
         _ => hash16(&[port_name.as_bytes(), protocol.as_bytes()]),
     };
     chain_name(kind.prefix(), &hash)
+}
+
+/// For a port whose names contain a separator of kube-proxy's hash input: each part
+/// length-prefixed, behind a NUL no valid name holds. `None` for names the API server accepts.
+fn unambiguous_input(port: &ServicePortName) -> Option<String> {
+    let parts = [
+        port.service.namespace.as_str(),
+        port.service.name.as_str(),
+        port.port.as_str(),
+    ];
+    if !parts.iter().any(|p| p.contains(['/', ':', '\0'])) {
+        return None;
+    }
+    let mut out = String::from("\0");
+    for part in parts {
+        out.push_str(&format!("{}:{part}", part.len()));
+    }
+    Some(out)
 }
 
 /// The first 16 base32 characters of sha256 over the concatenated `parts`.
@@ -198,6 +222,43 @@ mod tests {
             assert_eq!(name, expected);
             assert!(name.len() <= 28, "{name} is longer than iptables allows");
             assert!(is_service_chain(&name));
+        }
+    }
+
+    #[test]
+    fn names_with_separators_never_share_a_chain() {
+        let kinds = [
+            ChainKind::Svc,
+            ChainKind::Sep("10.0.0.1:80".parse().unwrap()),
+        ];
+        for kind in kinds {
+            let pairs = [
+                (
+                    spn("a/b", "c", "", Protocol::Tcp),
+                    spn("a", "b/c", "", Protocol::Tcp),
+                ),
+                (
+                    spn("a", "b:c", "", Protocol::Tcp),
+                    spn("a", "b", "c", Protocol::Tcp),
+                ),
+                (
+                    spn("a", "b", "c:d", Protocol::Tcp),
+                    spn("a", "b:c", "d", Protocol::Tcp),
+                ),
+            ];
+            for (one, other) in pairs {
+                assert_ne!(
+                    service_chain(kind, &one),
+                    service_chain(kind, &other),
+                    "{one} vs {other}"
+                );
+            }
+        }
+        // Such names are refused before they get here: the sources hold names to the API
+        // server's rules, which allow neither '/' nor ':'.
+        use crate::source::convert::NameRule;
+        for name in ["a/b", "b/c", "b:c"] {
+            assert!(!NameRule::Dns1123Label.allows(name), "{name}");
         }
     }
 

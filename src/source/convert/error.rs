@@ -1,5 +1,8 @@
 use thiserror::Error;
 
+use std::net::Ipv4Addr;
+
+use super::address::{AddressField, SpecialAddress};
 use super::names::NameRule;
 
 /// Why an object was rejected. None is retryable: the object is skipped until it changes.
@@ -45,6 +48,12 @@ pub enum ObjectError {
     InvalidAddress { index: usize, address: String },
     #[error("endpoints[{index}] has no addresses")]
     MissingAddress { index: usize },
+    #[error("{field}: {address} is {kind}, which the API server refuses")]
+    SpecialAddress {
+        field: AddressField,
+        address: Ipv4Addr,
+        kind: SpecialAddress,
+    },
 }
 
 impl ObjectError {
@@ -70,6 +79,7 @@ impl ObjectError {
             Self::InvalidPortName { .. } => "invalid_port_name",
             Self::InvalidAddressType(_) => "invalid_address_type",
             Self::InvalidAddress { .. } | Self::MissingAddress { .. } => "invalid_address",
+            Self::SpecialAddress { field, .. } => field.reason(),
         }
     }
 }

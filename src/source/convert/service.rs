@@ -7,7 +7,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1 as core;
 
 use super::source_ranges::{log_invalid, source_ranges};
-use super::{NameRule, ObjectError, names, port_label, port_name, port_number, protocol};
+use super::{
+    AddressField, NameRule, ObjectError, names, ordinary_address, port_label, port_name,
+    port_number, protocol,
+};
 use crate::model::{self, ServiceName, ServicePort, TrafficPolicy};
 
 /// Kubernetes' default `sessionAffinityConfig.clientIP.timeoutSeconds` (3 hours).
@@ -47,6 +50,7 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
     )?;
     let external_ips = ipv4_only(
         spec.external_ips.iter().flatten().map(String::as_str),
+        AddressField::ExternalIp,
         ObjectError::InvalidExternalIp,
     )?;
     let load_balancer_ips = ipv4_only(
@@ -58,6 +62,7 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
             // is not short-circuited on them (kube-proxy's `IsVIPMode`); VIP and unset are.
             .filter(|ingress| ingress.ip_mode.as_deref() != Some("Proxy"))
             .filter_map(|ingress| ingress.ip.as_deref()),
+        AddressField::LoadBalancerIp,
         ObjectError::InvalidLoadBalancerIp,
     )?;
     let (load_balancer_source_ranges, invalid_ranges) = source_ranges(
@@ -80,8 +85,14 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
 
     let health_check_node_port = health_check_node_port(spec, external_traffic_policy);
 
+    let created = obj
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map(|t| std::time::SystemTime::from(t.0));
     let svc = model::Service {
         name,
+        created,
         cluster_ip,
         ports,
         session_affinity,
@@ -125,10 +136,13 @@ fn cluster_ip(
             Err(_) => return Err(ObjectError::InvalidClusterIp(raw.to_string())),
         }
     }
-    if v4.is_none() {
-        tracing::debug!(service = %name, "ignoring service without an IPv4 cluster IP");
+    match v4 {
+        Some(ip) => ordinary_address(AddressField::ClusterIp, ip).map(Some),
+        None => {
+            tracing::debug!(service = %name, "ignoring service without an IPv4 cluster IP");
+            Ok(None)
+        }
     }
-    Ok(v4)
 }
 
 fn ports(raw: &[core::ServicePort]) -> Result<Vec<ServicePort>, ObjectError> {
@@ -211,15 +225,17 @@ fn traffic_policy(field: &'static str, raw: Option<&str>) -> Result<TrafficPolic
 }
 
 /// Parses addresses, keeping the IPv4 ones: kproxy proxies IPv4 only, so IPv6 entries of a
-/// dual-stack service are someone else's business, not an error.
+/// dual-stack service are someone else's business, not an error. An address the API
+/// server refuses in `field` rejects the service.
 fn ipv4_only<'a>(
     raw: impl Iterator<Item = &'a str>,
+    field: AddressField,
     invalid: fn(String) -> ObjectError,
 ) -> Result<Vec<Ipv4Addr>, ObjectError> {
     let mut out = Vec::new();
     for s in raw {
         match s.parse::<IpAddr>() {
-            Ok(IpAddr::V4(ip)) => out.push(ip),
+            Ok(IpAddr::V4(ip)) => out.push(ordinary_address(field, ip)?),
             Ok(IpAddr::V6(_)) => {}
             Err(_) => return Err(invalid(s.to_string())),
         }

@@ -5,7 +5,10 @@ use std::time::SystemTime;
 
 use k8s_openapi::api::discovery::v1 as discovery;
 
-use super::{NameRule, ObjectError, names, port_label, port_name, port_number, protocol};
+use super::{
+    AddressField, NameRule, ObjectError, names, ordinary_address, port_label, port_name,
+    port_number, protocol,
+};
 use crate::model::{self, Conditions, Endpoint, EndpointPort, ServiceName, SliceName};
 
 /// Label naming the Service an EndpointSlice belongs to.
@@ -14,8 +17,11 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub const TRIGGER_TIME_ANNOTATION: &str = "endpoints.kubernetes.io/last-change-trigger-time";
 
 /// Validates an EndpointSlice. `Ok(None)` for IPv6 and FQDN slices, which kproxy does not use.
+/// An endpoint whose address the API server refuses (loopback, link-local …) is left out
+/// and its error pushed to `dropped`, for the caller to log and count; the rest are kept.
 pub fn endpoint_slice(
     obj: &discovery::EndpointSlice,
+    dropped: &mut Vec<ObjectError>,
 ) -> Result<Option<model::EndpointSlice>, ObjectError> {
     let (namespace, name) = names(&obj.metadata, NameRule::Dns1123Subdomain)?;
     let name = SliceName::new(namespace, name);
@@ -39,12 +45,14 @@ pub fn endpoint_slice(
     }
     let service = ServiceName::new(name.namespace.clone(), service.clone());
     let ports = ports(obj.ports.as_deref().unwrap_or_default())?;
-    let endpoints = obj
-        .endpoints
-        .iter()
-        .enumerate()
-        .map(|(index, ep)| endpoint(index, ep))
-        .collect::<Result<_, _>>()?;
+    let mut endpoints = Vec::with_capacity(obj.endpoints.len());
+    for (index, ep) in obj.endpoints.iter().enumerate() {
+        match endpoint(index, ep) {
+            Ok(ep) => endpoints.push(ep),
+            Err(e @ ObjectError::SpecialAddress { .. }) => dropped.push(e),
+            Err(e) => return Err(e),
+        }
+    }
     let trigger_time = trigger_time(obj, &name);
     Ok(Some(model::EndpointSlice {
         name,
@@ -92,6 +100,7 @@ fn endpoint(index: usize, ep: &discovery::Endpoint) -> Result<Endpoint, ObjectEr
         index,
         address: address.clone(),
     })?;
+    let ip = ordinary_address(AddressField::Endpoint(index), ip)?;
     let c = ep.conditions.as_ref();
     let ready = c.and_then(|c| c.ready).unwrap_or(true);
     let conditions = Conditions {

@@ -55,7 +55,7 @@ fn svc_err(patch: Value) -> ObjectError {
 }
 
 fn slice_err(patch: Value) -> ObjectError {
-    endpoint_slice(&slice(patch)).expect_err("slice should be rejected")
+    kept(&slice(patch)).expect_err("slice should be rejected")
 }
 
 #[test]
@@ -65,6 +65,7 @@ fn minimal_service_gets_kubernetes_defaults() {
         got,
         crate::model::Service {
             name: ServiceName::new("demo", "web"),
+            created: None,
             cluster_ip: Ipv4Addr::new(10, 96, 0, 10),
             ports: vec![ServicePort {
                 name: "http".into(),
@@ -297,7 +298,7 @@ fn service_errors_have_reasons_and_name_the_field() {
 
 #[test]
 fn minimal_slice_gets_defaulted_conditions() {
-    let got = endpoint_slice(&slice(json!({}))).unwrap().unwrap();
+    let got = kept(&slice(json!({}))).unwrap().unwrap();
     assert_eq!(
         got,
         crate::model::EndpointSlice {
@@ -323,7 +324,7 @@ fn minimal_slice_gets_defaulted_conditions() {
 
 #[test]
 fn slice_conditions_follow_kubernetes_defaulting() {
-    let got = endpoint_slice(&slice(json!({"endpoints": [
+    let got = kept(&slice(json!({"endpoints": [
         {"addresses": ["10.0.0.1"], "conditions": {"ready": false}},
         {"addresses": ["10.0.0.2"], "conditions": {"ready": false, "serving": true, "terminating": true}},
         {"addresses": ["10.0.0.3", "10.0.0.99"], "nodeName": "node-1", "zone": "z1"},
@@ -354,7 +355,7 @@ fn slice_conditions_follow_kubernetes_defaulting() {
 
 #[test]
 fn slice_ports_default_and_skip_missing_numbers() {
-    let got = endpoint_slice(&slice(json!({"ports": [
+    let got = kept(&slice(json!({"ports": [
         {"port": 53, "protocol": "UDP"},
         {"name": "unresolved"},
         {"name": "x", "port": 9000},
@@ -382,7 +383,7 @@ fn slice_ports_default_and_skip_missing_numbers() {
 fn non_ipv4_slices_are_none() {
     for t in ["IPv6", "FQDN"] {
         let patch = json!({"addressType": t, "endpoints": [{"addresses": ["fd00::1"]}]});
-        assert_eq!(endpoint_slice(&slice(patch)), Ok(None), "{t}");
+        assert_eq!(kept(&slice(patch)), Ok(None), "{t}");
     }
 }
 
@@ -390,7 +391,7 @@ fn non_ipv4_slices_are_none() {
 fn trigger_time_is_parsed_and_malformed_is_ignored() {
     let at = |v: &str| {
         let patch = json!({"metadata": {"annotations": {TRIGGER_TIME: v}}});
-        endpoint_slice(&slice(patch)).unwrap().unwrap().trigger_time
+        kept(&slice(patch)).unwrap().unwrap().trigger_time
     };
     const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
     let expected = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
@@ -482,7 +483,7 @@ fn names_follow_the_api_servers_rules() {
     }
     // Slice names are subdomains: dots are fine, up to 253 characters.
     let dotted = format!("{}.{}", "a".repeat(126), "b".repeat(126));
-    let got = endpoint_slice(&slice(json!({"metadata": {"name": dotted}})));
+    let got = kept(&slice(json!({"metadata": {"name": dotted}})));
     assert!(got.is_ok(), "{got:?}");
     for bad in ["web/abc", "web abc", "-web", &"s".repeat(254)] {
         let err = slice_err(json!({"metadata": {"name": bad}}));
@@ -502,7 +503,7 @@ fn port_names_are_dns_labels_as_the_api_server_checks_them() {
         json!({"spec": {"ports": [{"name": long_ok, "port": 80}]}}),
     ));
     assert_eq!(got.unwrap().unwrap().ports[0].name, long_ok);
-    let got = endpoint_slice(&slice(json!({"ports": [{"name": long_ok, "port": 80}]})));
+    let got = kept(&slice(json!({"ports": [{"name": long_ok, "port": 80}]})));
     assert_eq!(got.unwrap().unwrap().ports[0].name, long_ok);
     for bad in ["HTTP", "h\nx", "a_b", "-a", &"p".repeat(64)] {
         let err = svc_err(json!({"spec": {"ports": [{"name": bad, "port": 80}]}}));
@@ -516,6 +517,90 @@ fn port_names_are_dns_labels_as_the_api_server_checks_them() {
 fn object_ref_escapes_what_would_break_a_log_line() {
     let s = svc(json!({"metadata": {"name": "web\nCOMMIT", "namespace": "a\"b"}}));
     assert_eq!(object_ref(&s.metadata), r#"a\"b/web\nCOMMIT"#);
+}
+
+/// [`endpoint_slice`] of a slice none of whose endpoints is dropped.
+fn kept(
+    obj: &discovery::EndpointSlice,
+) -> Result<Option<crate::model::EndpointSlice>, ObjectError> {
+    let mut dropped = Vec::new();
+    let got = endpoint_slice(obj, &mut dropped);
+    assert_eq!(dropped, [], "no endpoint should be dropped");
+    got
+}
+
+#[test]
+fn service_addresses_the_api_server_refuses_reject_the_service() {
+    let cases = [
+        (
+            json!({"spec": {"clusterIP": "127.0.0.1"}}),
+            "invalid_cluster_ip",
+        ),
+        (
+            json!({"spec": {"clusterIP": "0.0.0.0"}}),
+            "invalid_cluster_ip",
+        ),
+        (
+            json!({"spec": {"clusterIPs": ["169.254.1.1"]}}),
+            "invalid_cluster_ip",
+        ),
+        (
+            json!({"spec": {"clusterIP": "224.0.0.5"}}),
+            "invalid_cluster_ip",
+        ),
+        (
+            json!({"spec": {"clusterIP": "255.255.255.255"}}),
+            "invalid_cluster_ip",
+        ),
+        (
+            json!({"spec": {"externalIPs": ["1.2.3.4", "127.0.0.2"]}}),
+            "invalid_external_ip",
+        ),
+        (
+            json!({"spec": {"externalIPs": ["239.1.1.1"]}}),
+            "invalid_external_ip",
+        ),
+        (
+            json!({"status": {"loadBalancer": {"ingress": [{"ip": "0.0.0.0"}]}}}),
+            "invalid_load_balancer_ip",
+        ),
+    ];
+    for (patch, reason) in cases {
+        let err = svc_err(patch.clone());
+        assert_eq!(err.reason(), reason, "{patch}");
+        assert!(
+            err.to_string().contains("which the API server refuses"),
+            "{err}"
+        );
+    }
+    let err = svc_err(json!({"spec": {"externalIPs": ["127.0.0.2"]}}));
+    assert_eq!(
+        err.to_string(),
+        "spec.externalIPs: 127.0.0.2 is a loopback address, which the API server refuses"
+    );
+}
+
+#[test]
+fn an_endpoint_with_a_refused_address_is_left_out_and_the_rest_kept() {
+    let obj = slice(json!({"endpoints": [
+        {"addresses": ["10.244.1.2"]},
+        {"addresses": ["127.0.0.1"]},
+        {"addresses": ["169.254.0.7"]},
+        {"addresses": ["10.244.1.3"]},
+    ]}));
+    let mut dropped = Vec::new();
+    let got = endpoint_slice(&obj, &mut dropped).unwrap().unwrap();
+    let ips: Vec<_> = got.endpoints.iter().map(|e| e.ip.to_string()).collect();
+    assert_eq!(ips, ["10.244.1.2", "10.244.1.3"]);
+    let messages: Vec<_> = dropped.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            "endpoints[1]: 127.0.0.1 is a loopback address, which the API server refuses",
+            "endpoints[2]: 169.254.0.7 is a link-local address, which the API server refuses",
+        ]
+    );
+    assert!(dropped.iter().all(|e| e.reason() == "invalid_address"));
 }
 
 #[test]
@@ -563,7 +648,7 @@ fn proxy_mode_ingress_ips_are_not_load_balancer_ips() {
 
 #[test]
 fn slice_hints_are_kept_by_name() {
-    let got = endpoint_slice(&slice(json!({"endpoints": [
+    let got = kept(&slice(json!({"endpoints": [
         {"addresses": ["10.0.0.1"], "hints": {"forZones": [{"name": "zone-a"}, {"name": ""}],
                                               "forNodes": [{"name": "node-1"}]}},
     ]})))

@@ -28,7 +28,12 @@ pub trait Kind {
     /// `Service`, `EndpointSlice`: the `kind` label of the rejected-objects metric.
     const KIND: &'static str;
     fn key(namespace: String, name: String) -> Self::Key;
-    fn convert(obj: &Self::Object) -> Result<Option<Self::Value>, ObjectError>;
+    /// Errors of parts left out of an otherwise valid object (an endpoint with a loopback
+    /// address) go to `dropped`.
+    fn convert(
+        obj: &Self::Object,
+        dropped: &mut Vec<ObjectError>,
+    ) -> Result<Option<Self::Value>, ObjectError>;
     /// Reasons for parts of an accepted object that were skipped (each already logged by
     /// the conversion), to count in the rejected-objects metric.
     fn skipped_parts(_obj: &Self::Object) -> Vec<&'static str> {
@@ -48,7 +53,10 @@ impl Kind for Services {
     fn key(namespace: String, name: String) -> ServiceName {
         ServiceName::new(namespace, name)
     }
-    fn convert(obj: &core::Service) -> Result<Option<Self::Value>, ObjectError> {
+    fn convert(
+        obj: &core::Service,
+        _dropped: &mut Vec<ObjectError>,
+    ) -> Result<Option<Self::Value>, ObjectError> {
         Ok(convert::service(obj)?.map(Arc::new))
     }
     fn skipped_parts(obj: &core::Service) -> Vec<&'static str> {
@@ -72,8 +80,11 @@ impl Kind for Slices {
     fn key(namespace: String, name: String) -> SliceName {
         SliceName::new(namespace, name)
     }
-    fn convert(obj: &discovery::EndpointSlice) -> Result<Option<Self::Value>, ObjectError> {
-        Ok(convert::endpoint_slice(obj)?.map(Arc::new))
+    fn convert(
+        obj: &discovery::EndpointSlice,
+        dropped: &mut Vec<ObjectError>,
+    ) -> Result<Option<Self::Value>, ObjectError> {
+        Ok(convert::endpoint_slice(obj, dropped)?.map(Arc::new))
     }
     fn updated(value: Self::Value) -> Change {
         Change::slice(value)
@@ -166,10 +177,19 @@ fn key_of<K: Kind>(meta: &ObjectMeta) -> K::Key {
     K::key(namespace.to_string(), meta.name.clone().unwrap_or_default())
 }
 
-/// Converts one object; a rejected one is logged once, counted, and yields no value.
+/// Converts one object; a rejected one is logged once, counted, and yields no value. A
+/// part left out (an endpoint) is logged and counted the same way; the rest is kept.
 fn accept<K: Kind>(obj: &K::Object, metrics: &Metrics) -> (K::Key, Option<K::Value>) {
     let key = key_of::<K>(obj.meta());
-    match K::convert(obj) {
+    let mut dropped = Vec::new();
+    let converted = K::convert(obj, &mut dropped);
+    for e in dropped {
+        let kind = K::KIND;
+        let reason = e.reason();
+        tracing::warn!(kind, object = %key, reason, "{kind} {key}: left out {e}");
+        metrics.reject(kind, reason);
+    }
+    match converted {
         Ok(value) => {
             if value.is_some() {
                 for reason in K::skipped_parts(obj) {

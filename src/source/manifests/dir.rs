@@ -79,6 +79,9 @@ pub struct DirState {
     /// The files defining each object, sorted; the last one wins. A sorted `Vec`, not a
     /// `BTreeSet`: nearly every object has one owner, and a set's node is ~300 bytes.
     owners: HashMap<ObjectKey, Vec<Arc<Path>>>,
+    /// Manifest names whose file could not be looked at (a symlink loop) at the last full
+    /// scan: logged when they first fail, not on every rescan.
+    unlistable: std::collections::HashSet<PathBuf>,
 }
 
 impl DirState {
@@ -87,6 +90,7 @@ impl DirState {
             dir,
             files: BTreeMap::new(),
             owners: HashMap::new(),
+            unlistable: std::collections::HashSet::new(),
         }
     }
 
@@ -94,7 +98,16 @@ impl DirState {
     /// have changed. Fails only when the directory cannot be listed.
     pub fn rescan(&mut self, metrics: &Metrics) -> io::Result<BTreeSet<ObjectKey>> {
         let now = SystemTime::now();
-        let listed = list(&self.dir)?;
+        let (listed, failed) = list(&self.dir)?;
+        let mut unlistable = std::collections::HashSet::new();
+        for (path, e) in failed {
+            if !self.unlistable.contains(&path) {
+                tracing::warn!("skipping manifest {}: {e}", path.display());
+                metrics.reject("File", "unreadable");
+            }
+            unlistable.insert(path);
+        }
+        self.unlistable = unlistable;
         let mut affected = BTreeSet::new();
         let gone: Vec<Arc<Path>> = {
             let present: std::collections::HashSet<&Path> =
@@ -323,9 +336,13 @@ fn index(
 }
 
 /// The manifest files of `dir`, sorted by path, with their metadata (symlinks followed, so
-/// ConfigMap volumes, whose files are links into a `..data` directory, work).
-fn list(dir: &Path) -> io::Result<Vec<(PathBuf, Metadata)>> {
+/// ConfigMap volumes, whose files are links into a `..data` directory, work), and the
+/// manifest names that could not be looked at, with why.
+type Listing = (Vec<(PathBuf, Metadata)>, Vec<(PathBuf, io::Error)>);
+
+fn list(dir: &Path) -> io::Result<Listing> {
     let mut out = Vec::new();
+    let mut failed = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         if !is_manifest_name(&entry.file_name().to_string_lossy()) {
@@ -337,11 +354,11 @@ fn list(dir: &Path) -> io::Result<Vec<(PathBuf, Metadata)>> {
             Ok(_) => {}
             // Gone since the listing, or a dangling link: not a manifest now.
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("skipping manifest {}: {e}", path.display()),
+            Err(e) => failed.push((path, e)),
         }
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    Ok((out, failed))
 }
 
 /// `*.yaml`, `*.yml` and `*.json`, except hidden files (editors' swap files, ConfigMap

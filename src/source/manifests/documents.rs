@@ -8,6 +8,7 @@ use k8s_openapi::api::discovery::v1 as discovery;
 use serde::de::DeserializeOwned;
 use serde_yaml::Value;
 
+use super::limits;
 use crate::metrics::Metrics;
 use crate::model;
 use crate::source::convert::{self, DEFAULT_NAMESPACE};
@@ -38,8 +39,11 @@ impl std::fmt::Display for Origin<'_> {
 }
 
 /// Parses a file's bytes; `.json` files hold one JSON document, others are (multi-document) YAML.
+/// A UTF-8 byte-order mark, as some Windows editors write it, is skipped (kubectl skips it).
+/// Each document is held to [`limits`] before it is parsed.
 pub fn parse_file(path: &Path, bytes: &[u8], metrics: &Metrics) -> FileObjects {
     let mut out = FileObjects::default();
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let is_json = path.extension().is_some_and(|e| e == "json");
     if is_json {
         let origin = Origin {
@@ -47,6 +51,13 @@ pub fn parse_file(path: &Path, bytes: &[u8], metrics: &Metrics) -> FileObjects {
             line: 1,
             item: None,
         };
+        if let Some(excess) = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| limits::check(text).err())
+        {
+            too_costly(&origin, &excess, metrics);
+            return out;
+        }
         let doc = serde_json::from_slice::<serde_json::Value>(bytes)
             .map_err(|e| e.to_string())
             .and_then(|json| serde_yaml::to_value(json).map_err(|e| e.to_string()));
@@ -90,6 +101,10 @@ pub fn parse_file(path: &Path, bytes: &[u8], metrics: &Metrics) -> FileObjects {
         // error locations are moved to the file's lines. Padding each chunk with the lines
         // before it instead made loading quadratic in the number of documents (10 s for
         // a 20,000-document file).
+        if let Err(excess) = limits::check(chunk) {
+            too_costly(&origin, &excess, metrics);
+            continue;
+        }
         match serde_yaml::from_str::<Value>(chunk) {
             Ok(doc) => handle(&origin, doc, Some(chunk), metrics, &mut out),
             Err(e) => reject(
@@ -102,6 +117,12 @@ pub fn parse_file(path: &Path, bytes: &[u8], metrics: &Metrics) -> FileObjects {
         }
     }
     out
+}
+
+/// The one line and count for a document [`limits`] refuses.
+fn too_costly(origin: &Origin, excess: &limits::Excess, metrics: &Metrics) {
+    let message = format!("not parsed: {excess}");
+    reject(origin, "File", excess.reason(), &message, metrics);
 }
 
 /// A parse error of a chunk that starts at line `first_line` of its file, with its
@@ -246,7 +267,13 @@ fn handle(
             let slice =
                 typed::<discovery::EndpointSlice>(origin, &doc, source, "EndpointSlice", metrics);
             if let Some(slice) = slice {
-                match convert::endpoint_slice(&slice) {
+                let mut dropped = Vec::new();
+                let converted = convert::endpoint_slice(&slice, &mut dropped);
+                for e in &dropped {
+                    let message = describe("EndpointSlice", &doc, &format!("left out {e}"));
+                    reject(origin, "EndpointSlice", e.reason(), &message, metrics);
+                }
+                match converted {
                     Ok(Some(s)) => out.slices.push(s),
                     Ok(None) => {}
                     Err(e) => reject_object(origin, "EndpointSlice", &doc, &e, metrics),

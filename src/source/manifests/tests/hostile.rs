@@ -129,3 +129,98 @@ fn hostile_names_are_rejected_with_one_line_each() {
         assert_eq!(metrics.rejected(kind, reason), n, "{kind} {reason}");
     }
 }
+
+#[test]
+fn refused_addresses_reject_the_service_or_leave_out_the_endpoint() {
+    let services = [
+        "apiVersion: v1\nkind: Service\nmetadata: {name: lo, namespace: demo}\n\
+         spec: {clusterIP: 127.0.0.1, ports: [{port: 80}]}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ext, namespace: demo}\n\
+         spec: {clusterIP: 10.96.0.3, externalIPs: [224.0.0.1], ports: [{port: 80}]}\n",
+    ];
+    let slice = "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {name: good-1, namespace: demo, labels: {kubernetes.io/service-name: good}}\n\
+         addressType: IPv4\nports: [{name: http, port: 8080}]\n\
+         endpoints: [{addresses: [10.244.1.2]}, {addresses: [0.0.0.0]}, {addresses: [10.244.1.3]}]\n";
+    let mut docs = vec![service("demo", "good", "http"), slice.to_string()];
+    docs.extend(services.map(String::from));
+    let text = docs.join("---\n");
+    let metrics = Metrics::new();
+    let (got, lines) = logged(|| parse_file(Path::new("addr.yaml"), text.as_bytes(), &metrics));
+
+    let names: Vec<String> = got.services.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["demo/good"]);
+    let ips: Vec<String> = got.slices[0]
+        .endpoints
+        .iter()
+        .map(|e| e.ip.to_string())
+        .collect();
+    assert_eq!(ips, ["10.244.1.2", "10.244.1.3"]);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert!(
+        lines[0].contains(
+            "EndpointSlice demo/good-1: left out endpoints[1]: 0.0.0.0 is the unspecified address"
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("Service demo/lo: spec.clusterIP: 127.0.0.1 is a loopback address"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(metrics.rejected("EndpointSlice", "invalid_address"), 1);
+    assert_eq!(metrics.rejected("Service", "invalid_cluster_ip"), 1);
+    assert_eq!(metrics.rejected("Service", "invalid_external_ip"), 1);
+}
+
+#[test]
+fn a_byte_order_mark_is_skipped_as_kubectl_skips_it() {
+    for path in ["bom.yaml", "bom.json"] {
+        let body = if path.ends_with("json") {
+            r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "demo"},
+                "spec": {"clusterIP": "10.96.0.9", "ports": [{"port": 80}]}}"#
+                .to_string()
+        } else {
+            service("demo", "web", "http")
+        };
+        let bytes = [b"\xEF\xBB\xBF".as_slice(), body.as_bytes()].concat();
+        let metrics = Metrics::new();
+        let (got, lines) = logged(|| parse_file(Path::new(path), &bytes, &metrics));
+        assert_eq!(lines, Vec::<String>::new(), "{path}");
+        assert_eq!(got.services.len(), 1, "{path}");
+    }
+}
+
+#[test]
+fn a_document_nested_too_deep_is_refused_unparsed_and_the_others_kept() {
+    let deep = format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {}1{}\n",
+        "[".repeat(50_000),
+        "]".repeat(50_000)
+    );
+    let text = [
+        service("demo", "good", "http"),
+        deep,
+        service("demo", "other", "http"),
+    ]
+    .join("---\n");
+    let metrics = Metrics::new();
+    let started = std::time::Instant::now();
+    let (got, lines) = logged(|| parse_file(Path::new("deep.yaml"), text.as_bytes(), &metrics));
+    let names: Vec<String> = got.services.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["demo/good", "demo/other"]);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("deep.yaml:5: not parsed: the document nests deeper than 64 levels"),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(metrics.rejected("File", "document_too_deep"), 1);
+    // Refused in one pass, not after a parse: well under the seconds a parse took.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -385,3 +385,23 @@ fn a_snapshot_shares_the_cached_objects() {
         state.slice(&slice).unwrap()
     ));
 }
+
+#[test]
+fn a_symlink_loop_is_logged_once_not_on_every_rescan() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(dir.path().join("b.yaml"), dir.path().join("a.yaml")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
+    let metrics = Metrics::new();
+    let mut state = DirState::new(dir.path().to_path_buf());
+    for _ in 0..3 {
+        state.rescan(&metrics).unwrap();
+    }
+    // Two names, each counted when it first failed.
+    assert_eq!(metrics.rejected("File", "unreadable"), 2);
+    // Broken up (b.yaml now dangles: not a manifest) and made again: both names fail anew.
+    std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+    state.rescan(&metrics).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("b.yaml"), dir.path().join("a.yaml")).unwrap();
+    state.rescan(&metrics).unwrap();
+    assert_eq!(metrics.rejected("File", "unreadable"), 4);
+}
