@@ -12,7 +12,7 @@ use std::time::Duration;
 use kproxy::testing::kernel::Need;
 use support::e2e::{
     DNS_IP, EMPTY_IP, NODE_PORT, OTHER_IP, Setup, WEB_IP, all_pods, all_pods_answer, http_port,
-    manifest_dir, on_node, web_port, write_service, write_shared_services,
+    left_after_cleanup, manifest_dir, on_node, web_port, write_service, write_shared_services,
 };
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::fake_restore::FakeRestore;
@@ -195,13 +195,10 @@ fn a_restart_changes_nothing_and_cleanup_removes_every_chain() {
 
     run_once(&["--cleanup", "--netns", &topo.node.name]);
     let after = topo.node.iptables_save(&[]);
-    // KUBE-FIREWALL (localhost NodePorts' martian drop) is kubelet's too: kube-proxy's
-    // cleanup leaves it, and so does kproxy's.
-    let left: Vec<&str> = after
-        .lines()
-        .filter(|l| l.contains("KUBE-") && !l.contains("KUBE-FIREWALL"))
-        .collect();
-    assert!(left.is_empty(), "left behind:\n{after}");
+    assert!(
+        left_after_cleanup(&after).is_empty(),
+        "left behind:\n{after}"
+    );
 }
 
 /// The same rules, and no counter went back: a rewritten chain restarts its counters at

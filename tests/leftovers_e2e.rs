@@ -15,7 +15,7 @@ use ipvs::ipvs_available;
 use ipvs::ipvsadm::ipvsadm;
 use kproxy::nftables::client::NftHandle;
 use kproxy::nftables::{Batch, Chain, Family, Hook, NftMessage, Table, priority};
-use support::e2e::{Setup, WEB_IP, on_node, web_port, write_shared_services};
+use support::e2e::{Setup, WEB_IP, left_after_cleanup, on_node, web_port, write_shared_services};
 use support::kproxy::{eventually, run_once, start_on_node};
 use support::manifests::{service_yaml, slice_yaml, write};
 use support::netns::{Netns, netns_available};
@@ -137,7 +137,11 @@ fn iptables_mode_removes_ipvs_and_nftables_leftovers_and_cleanup_the_tables() {
     leave_nftables_tables(node);
     run_once(&["--cleanup", "--netns", &node.name]);
     assert_eq!(kube_proxy_tables(node), 0);
-    assert!(!node.iptables_save(&[]).contains("KUBE-"));
+    let after = node.iptables_save(&[]);
+    assert!(
+        left_after_cleanup(&after).is_empty(),
+        "left behind:\n{after}"
+    );
     drop(dir);
 }
 
