@@ -12,7 +12,8 @@ use std::time::Duration;
 use kproxy::testing::kernel::Need;
 use support::e2e::{
     DNS_IP, EMPTY_IP, NODE_PORT, OTHER_IP, Setup, WEB_IP, all_pods, all_pods_answer, http_port,
-    left_after_cleanup, manifest_dir, on_node, web_port, write_service, write_shared_services,
+    left_after_cleanup, manifest_dir, on_node, write_service, write_web_and_shared_services,
+    write_web_slice,
 };
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request};
 use support::fake_restore::FakeRestore;
@@ -25,31 +26,12 @@ use support::topology::{NODE_IP, pod_ip};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn write_web_slice(dir: &Path, pods: &[usize]) {
-    write(
-        dir,
-        "web-slice.yaml",
-        &slice_yaml("web", "web-abc", &[web_port()], &on_node(pods)),
-    );
-}
-
-/// The services every test starts with.
-fn write_manifests(dir: &Path) {
-    write(
-        dir,
-        "web.yaml",
-        &service_yaml("web", WEB_IP, &[web_port()], ""),
-    );
-    write_web_slice(dir, &[0, 1, 2]);
-    write_shared_services(dir);
-}
-
 fn setup(extra_args: &[&str]) -> Option<Setup> {
     if !netns_available(&[]) {
         return None;
     }
     let start = |node: &Netns, dir: &Path| start_kproxy(node, dir, extra_args);
-    Some(Setup::start(write_manifests, start, WAIT))
+    Some(Setup::start(write_web_and_shared_services, start, WAIT))
 }
 
 fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
@@ -235,7 +217,7 @@ fn once_and_dry_run() {
         return;
     }
     let node = Netns::new("once");
-    let dir = manifest_dir(write_manifests);
+    let dir = manifest_dir(write_web_and_shared_services);
     let manifests = dir.path().to_str().unwrap();
 
     let out = run_once(&["--dry-run", "--manifests", manifests, "--netns", &node.name]);
@@ -291,7 +273,7 @@ fn netns_is_created_when_absent() {
         name: format!("kpt-{}-fresh", std::process::id()),
     };
     assert!(!std::path::Path::new("/run/netns").join(&node.name).exists());
-    let dir = manifest_dir(write_manifests);
+    let dir = manifest_dir(write_web_and_shared_services);
     run_once(&[
         "--once",
         "--manifests",
@@ -411,7 +393,7 @@ fn sigterm_during_a_slow_sync_stops_kproxy_within_2s_and_leaves_the_rules() {
         return;
     }
     let node = Netns::new("sigterm");
-    let dir = manifest_dir(write_manifests);
+    let dir = manifest_dir(write_web_and_shared_services);
     let manifests = dir.path().to_str().unwrap();
     run_once(&["--once", "--manifests", manifests, "--netns", &node.name]);
     let programmed = node.iptables_save(&["-t", "nat"]);
@@ -536,7 +518,7 @@ fn iptables_legacy_resyncs_read_back_only_when_the_canary_is_gone() {
         ];
         start_on_node_with_env(node, dir, &args, &[("PATH", &path)])
     };
-    let s = Setup::start(write_manifests, start, WAIT);
+    let s = Setup::start(write_web_and_shared_services, start, WAIT);
     let node = &s.topo.node;
     let mangle = node.exec_stdout(&["iptables-legacy-save", "-t", "mangle"]);
     assert!(mangle.contains(":KUBE-PROXY-CANARY"), "{mangle}");

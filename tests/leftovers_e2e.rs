@@ -15,26 +15,11 @@ use ipvs::ipvs_available;
 use ipvs::ipvsadm::ipvsadm;
 use kproxy::nftables::client::NftHandle;
 use kproxy::nftables::{Batch, Chain, Family, Hook, NftMessage, Table, priority};
-use support::e2e::{Setup, WEB_IP, left_after_cleanup, on_node, web_port, write_shared_services};
+use support::e2e::{Setup, WEB_IP, left_after_cleanup, write_web_and_shared_services};
 use support::kproxy::{eventually, run_once, start_on_node};
-use support::manifests::{service_yaml, slice_yaml, write};
 use support::netns::{Netns, netns_available};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn write_manifests(dir: &Path) {
-    write(
-        dir,
-        "web.yaml",
-        &service_yaml("web", WEB_IP, &[web_port()], ""),
-    );
-    write(
-        dir,
-        "web-slice.yaml",
-        &slice_yaml("web", "web-abc", &[web_port()], &on_node(&[0, 1, 2])),
-    );
-    write_shared_services(dir);
-}
 
 /// nftables mode's tables as kube-proxy makes them: one per family, each with a base chain
 /// hooked into prerouting and a regular one.
@@ -112,7 +97,7 @@ fn iptables_mode_removes_ipvs_and_nftables_leftovers_and_cleanup_the_tables() {
             &["--proxy-mode=iptables", "--min-sync-period", "100ms"],
         )
     };
-    let Setup { topo, dir, kproxy } = Setup::start(write_manifests, start, WAIT);
+    let Setup { topo, dir, kproxy } = Setup::start(write_web_and_shared_services, start, WAIT);
     let node = &topo.node;
     eventually(WAIT, "the other modes' leftovers to go", || {
         let save = node.iptables_save(&[]);
@@ -162,7 +147,7 @@ fn iptables_mode_takes_over_a_node_ipvs_mode_programmed() {
         ];
         start_on_node(node, dir, &args)
     };
-    let Setup { topo, dir, kproxy } = Setup::start(write_manifests, ipvs_mode, WAIT);
+    let Setup { topo, dir, kproxy } = Setup::start(write_web_and_shared_services, ipvs_mode, WAIT);
     let node = &topo.node;
     assert!(has_kube_ipvs0(node));
     assert!(ipvsadm(&node.name, &["-Ln"]).contains("10.96.0.10:80"));

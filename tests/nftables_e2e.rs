@@ -12,35 +12,16 @@ use std::time::Duration;
 use kproxy::nftables::client::NftHandle;
 use kproxy::testing::kernel::Need;
 use support::e2e::{
-    DNS_IP, EMPTY_IP, NODE_PORT, Setup, WEB_IP, all_pods, all_pods_answer, manifest_dir, on_node,
-    web_port, write_shared_services,
+    DNS_IP, EMPTY_IP, NODE_PORT, Setup, WEB_IP, all_pods, all_pods_answer, manifest_dir,
+    write_web_and_shared_services, write_web_slice,
 };
 use support::echo::{OpenConnection, Outcome, addr, backends, names, tcp_request, udp_request};
 use support::kproxy::{Kproxy, eventually, run_once, start_on_node};
-use support::manifests::{service_yaml, slice_yaml, write};
 use support::metrics::wait_for_syncs;
 use support::netns::{Netns, netns_available};
 use support::topology::{NODE_IP, NODE_NAME, pod_ip};
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn write_web_slice(dir: &Path, pods: &[usize]) {
-    write(
-        dir,
-        "web-slice.yaml",
-        &slice_yaml("web", "web-abc", &[web_port()], &on_node(pods)),
-    );
-}
-
-fn write_manifests(dir: &Path) {
-    write(
-        dir,
-        "web.yaml",
-        &service_yaml("web", WEB_IP, &[web_port()], ""),
-    );
-    write_web_slice(dir, &[0, 1, 2]);
-    write_shared_services(dir);
-}
 
 fn possible() -> bool {
     netns_available(&[Need::Tool("nft")])
@@ -51,7 +32,7 @@ fn setup(extra_args: &[&str]) -> Option<Setup> {
         return None;
     }
     let start = |node: &Netns, dir: &Path| start_kproxy(node, dir, extra_args);
-    Some(Setup::start(write_manifests, start, WAIT))
+    Some(Setup::start(write_web_and_shared_services, start, WAIT))
 }
 
 fn start_kproxy(node: &Netns, dir: &Path, extra_args: &[&str]) -> Kproxy {
@@ -234,7 +215,7 @@ fn dry_run_prints_what_nft_f_turns_into_the_same_table() {
     }
     let node = Netns::new("nft-dry");
     let floor = Netns::new("nft-floor");
-    let dir = manifest_dir(write_manifests);
+    let dir = manifest_dir(write_web_and_shared_services);
     let manifests = dir.path().to_str().unwrap();
     let out = run_once(&[
         "--proxy-mode=nftables",

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use support::e2e::{Setup, WEB_IP, on_node, web_port, write_shared_services};
+use support::e2e::{Setup, on_node, web_port, write_web_and_shared_services};
 use support::echo::{Outcome, addr, backends, names, tcp_request};
 use support::http_get::{get, metric};
 use support::kproxy::{eventually, start_on_node};
@@ -60,17 +60,7 @@ fn hinted_slice() -> String {
 }
 
 fn write_manifests(dir: &Path) {
-    write(
-        dir,
-        "web.yaml",
-        &service_yaml("web", WEB_IP, &[web_port()], ""),
-    );
-    write(
-        dir,
-        "web-slice.yaml",
-        &slice_yaml("web", "web-abc", &[web_port()], &on_node(&[0, 1, 2])),
-    );
-    write_shared_services(dir);
+    write_web_and_shared_services(dir);
     ranged_lb(dir, "open", 0, 30200, &format!("\"{CLIENT_IP}/32\""), "");
     let health = format!("  externalTrafficPolicy: Local\n  healthCheckNodePort: {HEALTH_PORT}\n");
     ranged_lb(

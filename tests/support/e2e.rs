@@ -82,6 +82,26 @@ pub fn write_service(
     write(dir, &format!("{name}.yaml"), &yaml);
 }
 
+/// `web`'s EndpointSlice (`web-abc`), its endpoints on `pods`.
+pub fn write_web_slice(dir: &Path, pods: &[usize]) {
+    write(
+        dir,
+        "web-slice.yaml",
+        &slice_yaml("web", "web-abc", &[web_port()], &on_node(pods)),
+    );
+}
+
+/// `web` on all three pods and the shared services: what most kernel tests start with.
+pub fn write_web_and_shared_services(dir: &Path) {
+    write(
+        dir,
+        "web.yaml",
+        &service_yaml("web", WEB_IP, &[web_port()], ""),
+    );
+    write_web_slice(dir, &[0, 1, 2]);
+    write_shared_services(dir);
+}
+
 /// Writes dns, empty and other: the services both modes' tests start with, besides web
 /// (which each mode's tests write in their own way).
 pub fn write_shared_services(dir: &Path) {
