@@ -1,7 +1,8 @@
 //! Issue #11's traffic features with the real binary (iptables mode) in network
 //! namespaces: `loadBalancerSourceRanges` admit and drop clients of a load-balancer IP
-//! (node ports unfiltered), topology hints pick the endpoint for this node, and the
-//! health-check node port's filter rule is in place.
+//! (node ports unfiltered), topology hints pick the endpoint for this node (and, with a
+//! `v1 Node` in the manifest directory, for its zone), and the health-check node port's
+//! filter rule is in place.
 
 mod support;
 
@@ -22,6 +23,7 @@ const WAIT: Duration = Duration::from_secs(20);
 const OPEN_LB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 40);
 const CLOSED_LB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 41);
 const HINTED_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 42);
+const ZONED_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 43);
 const HEALTH_PORT: u16 = 32200;
 
 /// A LoadBalancer service on `lb_ip` (port 80 → 8080, node port `node_port`) accepting
@@ -56,6 +58,27 @@ fn hinted_slice() -> String {
     }
     format!(
         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: hinted-abc\n  namespace: demo\n  labels:\n    kubernetes.io/service-name: hinted\naddressType: IPv4\nports:\n- name: http\n  protocol: TCP\n  port: 8080\nendpoints:\n{eps}"
+    )
+}
+
+/// `zoned`: pod-1 hinted for zone-a, pods 0 and 2 for zone-b (zone hints only).
+fn zoned_slice() -> String {
+    let mut eps = String::new();
+    for (i, zone) in [(0, "zone-b"), (1, "zone-a"), (2, "zone-b")] {
+        eps += &format!(
+            "- addresses: [\"{}\"]\n  hints:\n    forZones: [{{name: {zone}}}]\n",
+            pod_ip(i)
+        );
+    }
+    format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: zoned-abc\n  namespace: demo\n  labels:\n    kubernetes.io/service-name: zoned\naddressType: IPv4\nports:\n- name: http\n  protocol: TCP\n  port: 8080\nendpoints:\n{eps}"
+    )
+}
+
+/// This node's Node object, in `zone`.
+fn node_yaml(zone: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE_NAME}\n  labels:\n    topology.kubernetes.io/zone: {zone}\n"
     )
 }
 
@@ -147,4 +170,52 @@ fn source_ranges_hints_and_the_health_check_rule() {
         save.contains("-A INPUT -m comment --comment \"kubernetes health check service ports\" -j KUBE-NODEPORTS"),
         "{save}"
     );
+}
+
+#[test]
+fn a_node_manifest_gives_the_zone_for_zone_hints() {
+    if !netns_available(&[]) {
+        return;
+    }
+    let write_zoned = |dir: &Path| {
+        write(
+            dir,
+            "web.yaml",
+            &service_yaml("web", WEB_IP, &[web_port()], ""),
+        );
+        write(
+            dir,
+            "web-slice.yaml",
+            &slice_yaml("web", "web-abc", &[web_port()], &on_node(&[0, 1, 2])),
+        );
+        let mut port = web_port();
+        port.node_port = None;
+        write(
+            dir,
+            "zoned.yaml",
+            &service_yaml("zoned", ZONED_IP, &[port], ""),
+        );
+        write(dir, "zoned-slice.yaml", &zoned_slice());
+        write(dir, "node.yaml", &node_yaml("zone-a"));
+    };
+    let start = |node: &_, dir: &Path| {
+        start_on_node(
+            node,
+            dir,
+            &["--proxy-mode=iptables", "--min-sync-period", "100ms"],
+        )
+    };
+    let setup = Setup::start(write_zoned, start, WAIT);
+    let pod = &setup.topo.pods[0].ns;
+    let served = || names(&backends(pod, addr(ZONED_IP, 80), 12, false));
+
+    // The Node is in zone-a: only pod-1, the endpoint hinted for zone-a, is used.
+    assert_eq!(served().into_iter().collect::<Vec<_>>(), ["pod-1"]);
+
+    // The Node moves to zone-b: the two endpoints hinted for it, and only those.
+    write(setup.dir.path(), "node.yaml", &node_yaml("zone-b"));
+    eventually(WAIT, "zone-b's endpoints to serve", || {
+        let seen = served();
+        (seen.into_iter().collect::<Vec<_>>() == ["pod-0", "pod-2"]).then_some(())
+    });
 }
