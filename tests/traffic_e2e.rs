@@ -10,13 +10,13 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use support::e2e::{Setup, WEB_IP, on_node, web_port, write_shared_services};
+use support::e2e::{Setup, WEB_IP, manifest_dir, on_node, web_port, write_shared_services};
 use support::echo::{Outcome, addr, backends, names, tcp_request};
 use support::http_get::{get, metric};
-use support::kproxy::{eventually, start_on_node};
+use support::kproxy::{eventually, run_once, start_on_node};
 use support::manifests::{service_yaml, slice_yaml, write};
 use support::metrics::METRICS;
-use support::netns::netns_available;
+use support::netns::{Netns, netns_available};
 use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, pod_ip};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -218,4 +218,58 @@ fn a_node_manifest_gives_the_zone_for_zone_hints() {
         let seen = served();
         (seen.into_iter().collect::<Vec<_>>() == ["pod-0", "pod-2"]).then_some(())
     });
+}
+
+#[test]
+fn node_cidr_in_manifest_mode_uses_the_node_manifests_pod_cidrs() {
+    if !netns_available(&[]) {
+        return;
+    }
+    let web = |dir: &Path| {
+        write(
+            dir,
+            "web.yaml",
+            &service_yaml("web", WEB_IP, &[web_port()], ""),
+        );
+        let slice = slice_yaml("web", "web-abc", &[web_port()], &on_node(&[0]));
+        write(dir, "web-slice.yaml", &slice);
+    };
+    let once = |dir: &Path, ns: &Netns| {
+        let dir = dir.to_str().unwrap();
+        let args = [
+            "--once",
+            "--proxy-mode=iptables",
+            "--manifests",
+            dir,
+            "--netns",
+            &ns.name,
+            "--hostname-override",
+            NODE_NAME,
+            "--cluster-cidr",
+            "10.244.0.0/16",
+            "--detect-local-mode=NodeCIDR",
+        ];
+        let out = run_once(&args);
+        let save = ns.iptables_save(&["-t", "nat"]);
+        (save, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let with_node = manifest_dir(|dir| {
+        web(dir);
+        let node = format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {NODE_NAME}}}\nspec:\n  podCIDRs: [10.244.7.0/24]\n"
+        );
+        write(dir, "node.yaml", &node);
+    });
+    let ns = Netns::new("nodecidr");
+    let (save, _) = once(with_node.path(), &ns);
+    assert!(save.contains("! -s 10.244.7.0/24"), "{save}");
+    assert!(!save.contains("10.244.0.0/16"), "{save}");
+
+    // Without a Node object: the cluster CIDR, with a warning, as before.
+    let without = manifest_dir(web);
+    let ns = Netns::new("nodecidr2");
+    let (save, log) = once(without.path(), &ns);
+    assert!(save.contains("! -s 10.244.0.0/16"), "{save}");
+    assert!(log.contains("NodeCIDR"), "{log}");
 }

@@ -329,18 +329,14 @@ fn describe(key: &ObjectKey) -> String {
 /// The file's Node named `node_name` (the later one if it is there twice); Nodes of other
 /// names are not this node's and are left out.
 fn this_node(path: &Path, nodes: &[NodeInfo], node_name: &str) -> Option<NodeInfo> {
-    let mut ours = nodes.iter().filter(|n| n.name == node_name);
-    let first = ours.next()?;
-    match ours.last() {
-        Some(later) => {
-            tracing::warn!(
-                "Node {node_name} is defined twice in {}; using the later one",
-                path.display()
-            );
-            Some(later.clone())
-        }
-        None => Some(first.clone()),
+    let ours: Vec<&NodeInfo> = nodes.iter().filter(|n| n.name == node_name).collect();
+    if ours.len() > 1 {
+        tracing::warn!(
+            "Node {node_name} is defined twice in {}; using the later one",
+            path.display()
+        );
     }
+    ours.last().map(|n| (*n).clone())
 }
 
 /// A file's objects by name; within one file, too, the later definition wins.
