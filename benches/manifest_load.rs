@@ -54,7 +54,7 @@ fn time_load(dir: &Path, services: usize) -> Duration {
         .map(|_| {
             let metrics = Metrics::new();
             let started = Instant::now();
-            let snapshot = manifests::load_dir(dir, &metrics).expect("loading");
+            let snapshot = manifests::load_dir(dir, "node-1", &metrics).expect("loading");
             let elapsed = started.elapsed();
             assert_eq!(snapshot.services.len(), services, "{}", dir.display());
             elapsed

@@ -96,16 +96,18 @@ pub fn dry_run(config: &Config, metrics: &Metrics) -> Result<String> {
     let Some(dir) = &config.manifests else {
         bail!("--dry-run needs --manifests");
     };
-    let snapshot = manifests::load_dir(dir, metrics)?;
+    let node_name = config.node_name()?;
+    let snapshot = manifests::load_dir(dir, &node_name, metrics)?;
     let mut config = config.clone();
-    for warning in config.resolve_node(None, &local_addresses()) {
+    for warning in config.resolve_node(snapshot.node.as_ref(), &local_addresses()) {
         warn!("{warning}");
     }
     let config = &config;
-    let mut state = ProxyState::new(config.node_name()?);
+    let mut state = ProxyState::new(node_name);
+    let node = snapshot.node.into_iter().map(Change::NodeUpdated);
     let services = snapshot.services.into_values().map(Change::ServiceUpdated);
     let slices = snapshot.slices.into_values().map(Change::SliceUpdated);
-    for change in services.chain(slices) {
+    for change in node.chain(services).chain(slices) {
         state.apply(change);
     }
     match config.mode {
@@ -269,21 +271,24 @@ pub async fn run(mut config: Config) -> Result<()> {
 
 /// Completes the settings that depend on this node ([`Config::resolve_node`]): with the API
 /// source, from the Node object read once before the first sync (only when a setting
-/// needs it); in manifest mode, from the host.
+/// needs it); in manifest mode, from the directory's Node named after this node, if any,
+/// else from the host.
 async fn resolve_node(
     config: &mut Config,
     node_name: &str,
 ) -> Result<Option<crate::model::NodeInfo>> {
     let (wanted, pod_cidrs) = config.needs_node();
-    let node = if wanted && config.manifests.is_none() {
+    let node = if !wanted {
+        None
+    } else if let Some(dir) = &config.manifests {
+        manifests::load_dir(dir, node_name, &Metrics::new())?.node
+    } else {
         let client = kube::client(config.kubeconfig.as_deref(), config.master.as_deref())
             .await
             .context("connecting to the API server")?;
         kube::read_at_start(client, node_name, pod_cidrs)
             .await
             .map_err(anyhow::Error::msg)?
-    } else {
-        None
     };
     for warning in config.resolve_node(node.as_ref(), &local_addresses()) {
         warn!("{warning}");
@@ -354,10 +359,19 @@ async fn start_source(
     let metrics = metrics.clone();
     if let Some(dir) = config.manifests.clone() {
         info!(dir = %dir.display(), "reading Services and EndpointSlices from manifests");
+        let node_name = node_name.to_string();
         let source = tokio::spawn(async move {
-            manifests::run(dir, tx, metrics)
-                .await
-                .context("manifest source")
+            let Some(pinned) = pinned_pod_cidrs else {
+                return manifests::run(dir, node_name, tx, metrics)
+                    .await
+                    .context("manifest source");
+            };
+            let (relay_tx, relay_rx) = mpsc::channel(CHANGE_QUEUE);
+            let run = manifests::run(dir, node_name, relay_tx, metrics);
+            tokio::select! {
+                result = run => result.context("manifest source"),
+                result = until_pod_cidrs_change(relay_rx, tx, pinned) => result,
+            }
         });
         return Ok((source, None));
     }

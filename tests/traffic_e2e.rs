@@ -1,7 +1,8 @@
 //! Issue #11's traffic features with the real binary (iptables mode) in network
 //! namespaces: `loadBalancerSourceRanges` admit and drop clients of a load-balancer IP
-//! (node ports unfiltered), topology hints pick the endpoint for this node, and the
-//! health-check node port's filter rule is in place.
+//! (node ports unfiltered), topology hints pick the endpoint for this node (and, with a
+//! `v1 Node` in the manifest directory, for its zone), and the health-check node port's
+//! filter rule is in place.
 
 mod support;
 
@@ -9,19 +10,20 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
-use support::e2e::{Setup, on_node, web_port, write_web_and_shared_services};
+use support::e2e::{Setup, WEB_IP, manifest_dir, on_node, web_port, write_web_and_shared_services};
 use support::echo::{Outcome, addr, backends, names, tcp_request};
 use support::http_get::{get, metric};
-use support::kproxy::{eventually, start_on_node};
+use support::kproxy::{eventually, run_once, start_on_node};
 use support::manifests::{service_yaml, slice_yaml, write};
 use support::metrics::METRICS;
-use support::netns::netns_available;
+use support::netns::{Netns, netns_available};
 use support::topology::{CLIENT_IP, NODE_IP, NODE_NAME, pod_ip};
 
 const WAIT: Duration = Duration::from_secs(20);
 const OPEN_LB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 40);
 const CLOSED_LB: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 41);
 const HINTED_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 42);
+const ZONED_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 43);
 const HEALTH_PORT: u16 = 32200;
 
 /// A LoadBalancer service on `lb_ip` (port 80 → 8080, node port `node_port`) accepting
@@ -56,6 +58,27 @@ fn hinted_slice() -> String {
     }
     format!(
         "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: hinted-abc\n  namespace: demo\n  labels:\n    kubernetes.io/service-name: hinted\naddressType: IPv4\nports:\n- name: http\n  protocol: TCP\n  port: 8080\nendpoints:\n{eps}"
+    )
+}
+
+/// `zoned`: pod-1 hinted for zone-a, pods 0 and 2 for zone-b (zone hints only).
+fn zoned_slice() -> String {
+    let mut eps = String::new();
+    for (i, zone) in [(0, "zone-b"), (1, "zone-a"), (2, "zone-b")] {
+        eps += &format!(
+            "- addresses: [\"{}\"]\n  hints:\n    forZones: [{{name: {zone}}}]\n",
+            pod_ip(i)
+        );
+    }
+    format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata:\n  name: zoned-abc\n  namespace: demo\n  labels:\n    kubernetes.io/service-name: zoned\naddressType: IPv4\nports:\n- name: http\n  protocol: TCP\n  port: 8080\nendpoints:\n{eps}"
+    )
+}
+
+/// This node's Node object, in `zone`.
+fn node_yaml(zone: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: {NODE_NAME}\n  labels:\n    topology.kubernetes.io/zone: {zone}\n"
     )
 }
 
@@ -137,4 +160,106 @@ fn source_ranges_hints_and_the_health_check_rule() {
         save.contains("-A INPUT -m comment --comment \"kubernetes health check service ports\" -j KUBE-NODEPORTS"),
         "{save}"
     );
+}
+
+#[test]
+fn a_node_manifest_gives_the_zone_for_zone_hints() {
+    if !netns_available(&[]) {
+        return;
+    }
+    let write_zoned = |dir: &Path| {
+        write(
+            dir,
+            "web.yaml",
+            &service_yaml("web", WEB_IP, &[web_port()], ""),
+        );
+        write(
+            dir,
+            "web-slice.yaml",
+            &slice_yaml("web", "web-abc", &[web_port()], &on_node(&[0, 1, 2])),
+        );
+        let mut port = web_port();
+        port.node_port = None;
+        write(
+            dir,
+            "zoned.yaml",
+            &service_yaml("zoned", ZONED_IP, &[port], ""),
+        );
+        write(dir, "zoned-slice.yaml", &zoned_slice());
+        write(dir, "node.yaml", &node_yaml("zone-a"));
+    };
+    let start = |node: &_, dir: &Path| {
+        start_on_node(
+            node,
+            dir,
+            &["--proxy-mode=iptables", "--min-sync-period", "100ms"],
+        )
+    };
+    let setup = Setup::start(write_zoned, start, WAIT);
+    let pod = &setup.topo.pods[0].ns;
+    let served = || names(&backends(pod, addr(ZONED_IP, 80), 12, false));
+
+    // The Node is in zone-a: only pod-1, the endpoint hinted for zone-a, is used.
+    assert_eq!(served().into_iter().collect::<Vec<_>>(), ["pod-1"]);
+
+    // The Node moves to zone-b: the two endpoints hinted for it, and only those.
+    write(setup.dir.path(), "node.yaml", &node_yaml("zone-b"));
+    eventually(WAIT, "zone-b's endpoints to serve", || {
+        let seen = served();
+        (seen.into_iter().collect::<Vec<_>>() == ["pod-0", "pod-2"]).then_some(())
+    });
+}
+
+#[test]
+fn node_cidr_in_manifest_mode_uses_the_node_manifests_pod_cidrs() {
+    if !netns_available(&[]) {
+        return;
+    }
+    let web = |dir: &Path| {
+        write(
+            dir,
+            "web.yaml",
+            &service_yaml("web", WEB_IP, &[web_port()], ""),
+        );
+        let slice = slice_yaml("web", "web-abc", &[web_port()], &on_node(&[0]));
+        write(dir, "web-slice.yaml", &slice);
+    };
+    let once = |dir: &Path, ns: &Netns| {
+        let dir = dir.to_str().unwrap();
+        let args = [
+            "--once",
+            "--proxy-mode=iptables",
+            "--manifests",
+            dir,
+            "--netns",
+            &ns.name,
+            "--hostname-override",
+            NODE_NAME,
+            "--cluster-cidr",
+            "10.244.0.0/16",
+            "--detect-local-mode=NodeCIDR",
+        ];
+        let out = run_once(&args);
+        let save = ns.iptables_save(&["-t", "nat"]);
+        (save, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+
+    let with_node = manifest_dir(|dir| {
+        web(dir);
+        let node = format!(
+            "apiVersion: v1\nkind: Node\nmetadata: {{name: {NODE_NAME}}}\nspec:\n  podCIDRs: [10.244.7.0/24]\n"
+        );
+        write(dir, "node.yaml", &node);
+    });
+    let ns = Netns::new("nodecidr");
+    let (save, _) = once(with_node.path(), &ns);
+    assert!(save.contains("! -s 10.244.7.0/24"), "{save}");
+    assert!(!save.contains("10.244.0.0/16"), "{save}");
+
+    // Without a Node object: the cluster CIDR, with a warning, as before.
+    let without = manifest_dir(web);
+    let ns = Netns::new("nodecidr2");
+    let (save, log) = once(without.path(), &ns);
+    assert!(save.contains("! -s 10.244.0.0/16"), "{save}");
+    assert!(log.contains("NodeCIDR"), "{log}");
 }

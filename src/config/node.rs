@@ -1,5 +1,6 @@
 //! The settings that depend on this node, completed once at start from its Node object
-//! (API source) or the host (manifest mode): `--nodeport-addresses primary` and
+//! (API source, or the directory's Node of this name in manifest mode) or, in manifest mode
+//! without one, the host: `--nodeport-addresses primary` and
 //! `--detect-local-mode NodeCIDR`. As kube-proxy, which reads the Node once when it
 //! starts (`NodeManager`), a later change of the Node takes a restart.
 
@@ -23,7 +24,7 @@ impl Config {
     }
 
     /// Completes the node-dependent settings; returns the warnings to log. `node` is this
-    /// node's Node object (`None` in manifest mode, or when it could not be read);
+    /// node's Node object (`None` when it could not be read, or a manifest directory has none);
     /// `host_addresses` are the host's own addresses (outside kube-ipvs0).
     ///
     /// `primary` becomes the Node's first IPv4 address (kube-proxy's node IP), or, without

@@ -9,6 +9,7 @@
 mod address;
 mod error;
 mod names;
+mod node;
 mod service;
 mod slice;
 mod source_ranges;
@@ -20,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 pub use address::{AddressField, SpecialAddress};
 pub use error::ObjectError;
 pub use names::NameRule;
+pub use node::{ZONE_LABEL, node_info};
 pub use service::service;
 pub use slice::{SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, endpoint_slice};
 pub use source_ranges::{INVALID_SOURCE_RANGE, invalid_source_ranges};

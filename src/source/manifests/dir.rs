@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 use super::Snapshot;
 use super::documents::{FileObjects, parse_file};
 use crate::metrics::Metrics;
-use crate::model::{EndpointSlice, Service, ServiceName, SliceName};
+use crate::model::{EndpointSlice, NodeInfo, Service, ServiceName, SliceName};
 
 /// Files modified this recently may be modified again without their mtime moving (file
 /// timestamps come from a clock that ticks every few milliseconds), so their content is
@@ -27,6 +27,8 @@ const RACY_WINDOW: Duration = Duration::from_millis(100);
 pub enum ObjectKey {
     Service(ServiceName),
     Slice(SliceName),
+    /// This node's Node object.
+    Node,
 }
 
 /// What identifies one version of a file without reading it.
@@ -62,18 +64,24 @@ struct CachedFile {
     /// Shared with the snapshots and changes made from them.
     services: HashMap<ServiceName, Arc<Service>>,
     slices: HashMap<SliceName, Arc<EndpointSlice>>,
+    /// The Node named after this node, if the file defines it.
+    node: Option<NodeInfo>,
 }
 
 impl CachedFile {
     fn keys(&self) -> impl Iterator<Item = ObjectKey> + '_ {
         let services = self.services.keys().cloned().map(ObjectKey::Service);
-        services.chain(self.slices.keys().cloned().map(ObjectKey::Slice))
+        let slices = self.slices.keys().cloned().map(ObjectKey::Slice);
+        let node = self.node.is_some().then_some(ObjectKey::Node);
+        services.chain(slices).chain(node)
     }
 }
 
 #[derive(Debug)]
 pub struct DirState {
     dir: PathBuf,
+    /// This node's name: the one `v1 Node` of the directory kproxy reads.
+    node_name: String,
     /// Keyed by a shared path: [`Self::owners`] names the same allocation for every object.
     files: BTreeMap<Arc<Path>, CachedFile>,
     /// The files defining each object, sorted; the last one wins. A sorted `Vec`, not a
@@ -85,9 +93,10 @@ pub struct DirState {
 }
 
 impl DirState {
-    pub fn new(dir: PathBuf) -> Self {
+    pub fn new(dir: PathBuf, node_name: &str) -> Self {
         Self {
             dir,
+            node_name: node_name.to_string(),
             files: BTreeMap::new(),
             owners: HashMap::new(),
             unlistable: std::collections::HashSet::new(),
@@ -170,9 +179,18 @@ impl DirState {
         self.files.get(path)?.slices.get(name)
     }
 
+    /// This node's Node object as its winning file defines it.
+    pub fn node(&self) -> Option<&NodeInfo> {
+        let path = self.owners.get(&ObjectKey::Node)?.last()?;
+        self.files.get(path)?.node.as_ref()
+    }
+
     /// Every object, each from its winning file (shared, not copied).
     pub fn snapshot(&self) -> Snapshot {
-        let mut snap = Snapshot::default();
+        let mut snap = Snapshot {
+            node: self.node().cloned(),
+            ..Snapshot::default()
+        };
         for key in self.owners.keys() {
             match key {
                 ObjectKey::Service(name) => {
@@ -185,6 +203,7 @@ impl DirState {
                         snap.slices.insert(name.clone(), s.clone());
                     }
                 }
+                ObjectKey::Node => {}
             }
         }
         snap
@@ -232,6 +251,7 @@ impl DirState {
             return;
         }
         let objects = parse_file(&path, &bytes, metrics);
+        let node = this_node(&path, &objects.nodes, &self.node_name);
         let (services, slices) = index(&path, objects);
         let file = CachedFile {
             key: Some(key),
@@ -239,6 +259,7 @@ impl DirState {
             racy,
             services,
             slices,
+            node,
         };
         self.replace(path, file, affected);
     }
@@ -301,7 +322,21 @@ fn describe(key: &ObjectKey) -> String {
     match key {
         ObjectKey::Service(n) => format!("Service {n}"),
         ObjectKey::Slice(n) => format!("EndpointSlice {n}"),
+        ObjectKey::Node => "this node's Node".to_string(),
     }
+}
+
+/// The file's Node named `node_name` (the later one if it is there twice); Nodes of other
+/// names are not this node's and are left out.
+fn this_node(path: &Path, nodes: &[NodeInfo], node_name: &str) -> Option<NodeInfo> {
+    let ours: Vec<&NodeInfo> = nodes.iter().filter(|n| n.name == node_name).collect();
+    if ours.len() > 1 {
+        tracing::warn!(
+            "Node {node_name} is defined twice in {}; using the later one",
+            path.display()
+        );
+    }
+    ours.last().map(|n| (*n).clone())
 }
 
 /// A file's objects by name; within one file, too, the later definition wins.

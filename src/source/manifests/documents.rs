@@ -1,4 +1,4 @@
-//! One manifest file → the valid Services and EndpointSlices in it. Each document (and each
+//! One manifest file → the valid Services, EndpointSlices and Nodes in it. Each document (and each
 //! item of a `List`) stands alone: a bad one is logged once, counted, and skipped.
 
 use std::path::Path;
@@ -18,6 +18,8 @@ use crate::source::convert::{self, DEFAULT_NAMESPACE};
 pub struct FileObjects {
     pub services: Vec<model::Service>,
     pub slices: Vec<model::EndpointSlice>,
+    /// Every named `v1 Node`; the directory keeps only this node's.
+    pub nodes: Vec<model::NodeInfo>,
 }
 
 /// Where a document came from, for log lines: `dir/web.yaml:14` plus `items[3]` in a List.
@@ -205,12 +207,14 @@ fn handle(
             "document has no kind",
             metrics,
         ),
-        ("v1", "List" | "ServiceList") | ("discovery.k8s.io/v1", "EndpointSliceList")
+        ("v1", "List" | "ServiceList" | "NodeList")
+        | ("discovery.k8s.io/v1", "EndpointSliceList")
             if origin.item.is_none() =>
         {
             // API list responses (ServiceList, EndpointSliceList) leave the items' type out.
             let item_type = match kind {
                 "ServiceList" => Some(("v1", "Service")),
+                "NodeList" => Some(("v1", "Node")),
                 "EndpointSliceList" => Some(("discovery.k8s.io/v1", "EndpointSlice")),
                 _ => None,
             };
@@ -280,11 +284,22 @@ fn handle(
                 }
             }
         }
-        (version, kind @ ("Service" | "EndpointSlice")) => {
-            let want = if kind == "Service" {
-                "v1"
-            } else {
+        ("v1", "Node") => {
+            if let Some(node) = typed::<core::Node>(origin, &doc, source, "Node", metrics) {
+                match node.metadata.name.as_deref().filter(|n| !n.is_empty()) {
+                    Some(name) => out.nodes.push(convert::node_info(name, &node)),
+                    None => {
+                        let e = convert::ObjectError::MissingName;
+                        reject_object(origin, "Node", &doc, &e, metrics);
+                    }
+                }
+            }
+        }
+        (version, kind @ ("Service" | "EndpointSlice" | "Node")) => {
+            let want = if kind == "EndpointSlice" {
                 "discovery.k8s.io/v1"
+            } else {
+                "v1"
             };
             let reason = format!("apiVersion {version:?} is not supported (use {want})");
             reject(

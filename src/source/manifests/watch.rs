@@ -14,7 +14,7 @@ use tokio::sync::{Notify, mpsc};
 use super::dir::{DirState, ObjectKey, is_manifest_name};
 use super::{ManifestError, Snapshot};
 use crate::metrics::Metrics;
-use crate::model::{Change, EndpointSlice, Service, ServiceName, SliceName};
+use crate::model::{Change, EndpointSlice, NodeInfo, Service, ServiceName, SliceName};
 use crate::source::snapshot::Reported;
 
 /// Full rescan period, whether or not events arrive.
@@ -25,13 +25,15 @@ const SETTLE: Duration = Duration::from_millis(5);
 /// ...but never longer than this, so that a file written continuously is still picked up.
 const MAX_SETTLE: Duration = Duration::from_millis(50);
 
-/// Runs until the receiver is dropped: sends the initial snapshot as
-/// `ServiceUpdated`/`SliceUpdated`, then `InitialSyncDone`, then, whenever files are added,
+/// Runs until the receiver is dropped: sends the initial snapshot as `NodeUpdated` (when
+/// the directory has a Node named `node_name`), `ServiceUpdated` and `SliceUpdated`, then
+/// `InitialSyncDone`, then, whenever files are added,
 /// edited, renamed or deleted, exactly the changes that lead to the new snapshot. Fails only
 /// when DIR cannot be read at start-up; later read failures keep the last state and are
 /// retried every [`POLL_INTERVAL`].
 pub async fn run(
     dir: PathBuf,
+    node_name: String,
     tx: mpsc::Sender<Change>,
     metrics: Metrics,
 ) -> Result<(), ManifestError> {
@@ -41,8 +43,8 @@ pub async fn run(
     let _watcher = watch(&dir, pending.clone());
 
     let mut source = Source {
-        state: DirState::new(dir.clone()),
-        reporter: Reporter::default(),
+        state: DirState::new(dir.clone(), &node_name),
+        reporter: Reporter::new(&node_name),
         metrics,
     };
     let (returned, initial) = in_background(source, |s| {
@@ -207,16 +209,19 @@ fn watch(dir: &Path, pending: Arc<Pending>) -> Option<notify::RecommendedWatcher
 }
 
 /// What was last sent downstream, to turn the directory's state into the changes that lead to it.
-#[derive(Default)]
 struct Reporter {
     services: Reported<ServiceName, Arc<Service>>,
     slices: Reported<SliceName, Arc<EndpointSlice>>,
+    /// The node as last reported; starts as the bare name, as the state does.
+    node: NodeInfo,
 }
 
 /// Changes grouped so that services arrive before their slices and slices go before their
 /// services, each group in name order.
 #[derive(Default)]
 struct Batch {
+    /// First: the node's zone decides the hints of the services that follow.
+    node: Option<Change>,
     services: Vec<Change>,
     slices: Vec<Change>,
     slice_deletes: Vec<Change>,
@@ -225,7 +230,8 @@ struct Batch {
 
 impl Batch {
     fn into_changes(self) -> Vec<Change> {
-        let mut out = self.services;
+        let mut out: Vec<Change> = self.node.into_iter().collect();
+        out.extend(self.services);
         out.extend(self.slices);
         out.extend(self.slice_deletes);
         out.extend(self.service_deletes);
@@ -234,13 +240,33 @@ impl Batch {
 }
 
 impl Reporter {
+    fn new(node_name: &str) -> Self {
+        Self {
+            services: Reported::default(),
+            slices: Reported::default(),
+            node: bare_node(node_name),
+        }
+    }
+
+    /// `NodeUpdated` when the directory's Node (or its absence: the bare name) differs
+    /// from what was reported.
+    fn node_change(&mut self, node: Option<&NodeInfo>) -> Option<Change> {
+        let node = node.cloned().unwrap_or_else(|| bare_node(&self.node.name));
+        (node != self.node).then(|| {
+            self.node = node.clone();
+            Change::NodeUpdated(node)
+        })
+    }
+
     /// The changes from nothing (or from what was reported) to a complete snapshot.
     fn initial(&mut self, snap: Snapshot) -> Vec<Change> {
+        let node = self.node_change(snap.node.as_ref());
         let mut services = self.services.replace_all(snap.services);
         let mut slices = self.slices.replace_all(snap.slices);
         services.updated.sort_by(|a, b| a.name.cmp(&b.name));
         slices.updated.sort_by(|a, b| a.name.cmp(&b.name));
         Batch {
+            node,
             services: services
                 .updated
                 .into_iter()
@@ -270,6 +296,7 @@ impl Reporter {
         let mut batch = Batch::default();
         for key in affected {
             match key {
+                ObjectKey::Node => batch.node = self.node_change(state.node()),
                 ObjectKey::Service(name) => match state.service(&name) {
                     Some(s) if self.services.upsert(name.clone(), s.clone()) => {
                         batch.services.push(Change::service(s.clone()));
@@ -293,5 +320,13 @@ impl Reporter {
             }
         }
         batch.into_changes()
+    }
+}
+
+/// A node with nothing known but its name: what a removed Node object leaves.
+fn bare_node(name: &str) -> NodeInfo {
+    NodeInfo {
+        name: name.to_string(),
+        ..NodeInfo::default()
     }
 }

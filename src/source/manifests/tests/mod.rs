@@ -1,6 +1,7 @@
 //! Parsing and directory tests; `watching` covers [`run`](super::run).
 
 mod hostile;
+mod node;
 mod watching;
 
 use std::net::Ipv4Addr;
@@ -12,6 +13,9 @@ use super::dir::{DirState, ObjectKey};
 use super::documents::{parse_file, split_documents};
 use super::*;
 use crate::model::{Protocol, ServiceName, SliceName};
+
+/// The node name the tests run as.
+pub(super) const NODE: &str = "node-1";
 
 pub(super) const WEB: &str = "\
 apiVersion: v1
@@ -59,7 +63,7 @@ fn parse(name: &str, text: &str, metrics: &Metrics) -> documents::FileObjects {
 fn examples_directory_loads() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let metrics = Metrics::new();
-    let snap = load_dir(&dir, &metrics).unwrap();
+    let snap = load_dir(&dir, NODE, &metrics).unwrap();
     let mut names: Vec<_> = snap.services.keys().map(|n| n.name.as_str()).collect();
     names.sort();
     assert_eq!(names, ["dns", "empty", "web"]);
@@ -218,7 +222,7 @@ fn the_last_file_wins_a_duplicate() {
     write(tmp.path(), "b.yaml", &service_yaml("dup", "10.96.0.2", 80));
     write(tmp.path(), "notes.txt", "not a manifest");
     std::fs::create_dir(tmp.path().join("sub.yaml")).unwrap();
-    let snap = load_dir(tmp.path(), &Metrics::new()).unwrap();
+    let snap = load_dir(tmp.path(), NODE, &Metrics::new()).unwrap();
     assert_eq!(snap.services.len(), 1);
     assert_eq!(
         snap.services[&svc_name("dup")].cluster_ip,
@@ -228,7 +232,12 @@ fn the_last_file_wins_a_duplicate() {
 
 #[test]
 fn unreadable_directory_is_an_error() {
-    let err = load_dir(Path::new("/nonexistent/kproxy-manifests"), &Metrics::new()).unwrap_err();
+    let err = load_dir(
+        Path::new("/nonexistent/kproxy-manifests"),
+        NODE,
+        &Metrics::new(),
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent/kproxy-manifests"),
         "{err}"
@@ -245,7 +254,7 @@ fn rescan_rereads_only_changed_files() {
         "good.yaml",
         &service_yaml("good", "10.96.0.2", 80),
     );
-    let mut state = DirState::new(tmp.path().to_path_buf());
+    let mut state = DirState::new(tmp.path().to_path_buf(), NODE);
     let good_key = BTreeSet::from([ObjectKey::Service(svc_name("good"))]);
     assert_eq!(state.rescan(&metrics).unwrap(), good_key);
     assert_eq!(metrics.rejected("Service", "invalid_port"), 1);
@@ -282,7 +291,7 @@ fn a_duplicate_falls_back_to_the_other_file() {
     let metrics = Metrics::new();
     write(tmp.path(), "a.yaml", &service_yaml("dup", "10.96.0.1", 80));
     let b = write(tmp.path(), "b.yaml", &service_yaml("dup", "10.96.0.2", 80));
-    let mut state = DirState::new(tmp.path().to_path_buf());
+    let mut state = DirState::new(tmp.path().to_path_buf(), NODE);
     state.rescan(&metrics).unwrap();
     assert_eq!(
         state.service(&svc_name("dup")).unwrap().cluster_ip,
@@ -313,7 +322,7 @@ fn manifests_at_scale() {
             &format!("{}---{slice}", service_yaml(&name, &ip, 80)),
         );
     }
-    let mut state = DirState::new(tmp.path().to_path_buf());
+    let mut state = DirState::new(tmp.path().to_path_buf(), NODE);
     let t = Instant::now();
     state.rescan(&metrics).unwrap();
     let snap = state.snapshot();
@@ -346,7 +355,7 @@ fn the_last_of_several_owners_wins_whatever_the_order_they_appear_in() {
     let ip = |state: &DirState| state.service(&svc_name("dup")).unwrap().cluster_ip;
     write(tmp.path(), "b.yaml", &service_yaml("dup", "10.96.0.2", 80));
     let c = write(tmp.path(), "c.yaml", &service_yaml("dup", "10.96.0.3", 80));
-    let mut state = DirState::new(tmp.path().to_path_buf());
+    let mut state = DirState::new(tmp.path().to_path_buf(), NODE);
     state.rescan(&metrics).unwrap();
     assert_eq!(ip(&state), Ipv4Addr::new(10, 96, 0, 3));
     // A file sorting first, then one sorting in between, do not take over.
@@ -371,7 +380,7 @@ fn the_last_of_several_owners_wins_whatever_the_order_they_appear_in() {
 fn a_snapshot_shares_the_cached_objects() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "web.yaml", WEB);
-    let mut state = DirState::new(tmp.path().to_path_buf());
+    let mut state = DirState::new(tmp.path().to_path_buf(), NODE);
     state.rescan(&Metrics::new()).unwrap();
     let snap = state.snapshot();
     let web = svc_name("web");
@@ -392,7 +401,7 @@ fn a_symlink_loop_is_logged_once_not_on_every_rescan() {
     std::os::unix::fs::symlink(dir.path().join("b.yaml"), dir.path().join("a.yaml")).unwrap();
     std::os::unix::fs::symlink(dir.path().join("a.yaml"), dir.path().join("b.yaml")).unwrap();
     let metrics = Metrics::new();
-    let mut state = DirState::new(dir.path().to_path_buf());
+    let mut state = DirState::new(dir.path().to_path_buf(), NODE);
     for _ in 0..3 {
         state.rescan(&metrics).unwrap();
     }

@@ -14,7 +14,7 @@ use crate::source::manifests::run;
 /// How long a test waits for an expected change before failing.
 const DEADLINE: Duration = Duration::from_secs(10);
 
-struct Running {
+pub(super) struct Running {
     rx: mpsc::Receiver<Change>,
     task: tokio::task::JoinHandle<()>,
     metrics: Metrics,
@@ -27,12 +27,16 @@ impl Drop for Running {
 }
 
 /// Starts the source on `dir` and returns the initial changes up to `InitialSyncDone`.
-async fn start(dir: &Path) -> (Running, Vec<Change>) {
+pub(super) async fn start(dir: &Path) -> (Running, Vec<Change>) {
     let (tx, rx) = mpsc::channel(1024);
     let metrics = Metrics::new();
     let task = tokio::spawn({
         let (dir, metrics) = (dir.to_path_buf(), metrics.clone());
-        async move { run(dir, tx, metrics).await.expect("manifest source failed") }
+        async move {
+            run(dir, super::NODE.into(), tx, metrics)
+                .await
+                .expect("manifest source failed")
+        }
     });
     let mut running = Running { rx, task, metrics };
     let initial = running.until(|c| *c == Change::InitialSyncDone).await;
@@ -41,7 +45,7 @@ async fn start(dir: &Path) -> (Running, Vec<Change>) {
 
 impl Running {
     /// Receives changes until one matches `done`; returns all of them, the match last.
-    async fn until(&mut self, done: impl Fn(&Change) -> bool) -> Vec<Change> {
+    pub(super) async fn until(&mut self, done: impl Fn(&Change) -> bool) -> Vec<Change> {
         let mut seen = Vec::new();
         let wait = async {
             while let Some(change) = self.rx.recv().await {
@@ -61,7 +65,7 @@ impl Running {
 
     /// Asserts that nothing more arrives for a while (used after the expected changes, so
     /// it only confirms there are no extra ones).
-    async fn assert_quiet(&mut self) {
+    pub(super) async fn assert_quiet(&mut self) {
         if let Ok(Some(c)) = timeout(Duration::from_millis(300), self.rx.recv()).await {
             panic!("unexpected change {c:#?}");
         }
@@ -246,9 +250,14 @@ async fn configmap_volume_updates_are_seen() {
 #[tokio::test]
 async fn a_missing_directory_fails_at_start() {
     let (tx, _rx) = mpsc::channel(1);
-    let err = run("/nonexistent/kproxy-manifests".into(), tx, Metrics::new())
-        .await
-        .unwrap_err();
+    let err = run(
+        "/nonexistent/kproxy-manifests".into(),
+        super::NODE.into(),
+        tx,
+        Metrics::new(),
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains("/nonexistent/kproxy-manifests"),
         "{err}"
