@@ -15,6 +15,7 @@ use tokio::time::timeout;
 
 mod harness;
 mod node_at_start;
+mod outage;
 
 use harness::{DEADLINE, Harness, Logs, NODE, is_update_of, svc_name, web, web_slice};
 

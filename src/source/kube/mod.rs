@@ -1,11 +1,12 @@
 //! The Kubernetes API source: watches Services, EndpointSlices and this node's Node object
 //! with kube-runtime's `watcher` (list, then watch from the list's resourceVersion; resume
-//! after a dropped connection; relist after 410 Gone; client-go's backoff on errors) and
-//! sends plain [`Change`]s downstream.
+//! after a dropped connection; relist after 410 Gone) with client-go's backoff on errors
+//! ([`backoff`]), and sends plain [`Change`]s downstream.
 //!
 //! [`Change::InitialSyncDone`] is sent once, after the initial lists of both Services and
 //! EndpointSlices are complete; later relists arrive as ordinary updates and deletes.
 
+mod backoff;
 mod client;
 mod events;
 mod node;
@@ -19,7 +20,7 @@ use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::discovery::v1 as discovery;
 use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use thiserror::Error;
 use tokio::sync::mpsc;
 
@@ -30,6 +31,7 @@ pub use client::client;
 pub use events::NodeEvents;
 pub use node::{ZONE_LABEL, node_eligible, node_info, read_at_start};
 
+use backoff::{Backoff, with_backoff};
 use state::{SourceState, Update};
 
 /// kube-proxy's label selector for Services and EndpointSlices (cmd/kube-proxy/app/server.go):
@@ -55,8 +57,8 @@ pub enum KubeSourceError {
 
 /// Watches until `tx`'s receiver is dropped (then returns `Ok` at once, even while idle).
 /// Never gives up on API errors: they are logged once per streak and retried with
-/// kube-runtime's default backoff (client-go's: 800 ms doubling to 30 s, with jitter), after
-/// kube's client has retried 429/503/504 responses itself.
+/// client-go's backoff (800 ms doubling to 30 s, with jitter; see [`backoff`]), after kube's
+/// client has retried 429/503/504 responses itself.
 pub async fn run(
     client: kube::Client,
     node_name: String,
@@ -77,19 +79,16 @@ pub async fn run_reporting_eligibility(
     mut eligible: impl FnMut(bool) + Send,
 ) -> Result<(), KubeSourceError> {
     let labels = watcher::Config::default().labels(PROXY_LABEL_SELECTOR);
-    let services = watcher(Api::<core::Service>::all(client.clone()), labels.clone())
-        .default_backoff()
-        .map(Update::Services);
-    let slices = watcher(Api::<discovery::EndpointSlice>::all(client.clone()), labels)
-        .default_backoff()
-        .map(Update::Slices);
+    let services = watcher(Api::<core::Service>::all(client.clone()), labels.clone());
+    let services = with_backoff(services, Backoff::from_clock()).map(Update::Services);
+    let slices = watcher(Api::<discovery::EndpointSlice>::all(client.clone()), labels);
+    let slices = with_backoff(slices, Backoff::from_clock()).map(Update::Slices);
     let node_fields = format!("metadata.name={node_name}");
     let node = watcher(
         Api::<core::Node>::all(client),
         watcher::Config::default().fields(&node_fields),
-    )
-    .default_backoff()
-    .map(Update::Node);
+    );
+    let node = with_backoff(node, Backoff::from_clock()).map(Update::Node);
     let mut updates = stream::select_all([services.boxed(), slices.boxed(), node.boxed()]);
     let mut state = SourceState::new(&node_name, metrics);
     let mut was_eligible = state.node_eligible();

@@ -54,17 +54,29 @@ impl SourceState {
     /// The changes to send for one update, in order.
     pub fn handle(&mut self, update: Update) -> Vec<Change> {
         let mut changes = match update {
-            Update::Services(Ok(event)) => {
-                self.service_errors.succeeded();
-                self.services.handle(event, &self.metrics)
-            }
-            Update::Slices(Ok(event)) => {
-                self.slice_errors.succeeded();
-                self.slices.handle(event, &self.metrics)
-            }
-            Update::Node(node) => match node {
+            Update::Services(item) => match item {
                 Ok(event) => {
-                    self.node_errors.succeeded();
+                    self.service_errors.answered(&event);
+                    self.services.handle(event, &self.metrics)
+                }
+                Err(e) => {
+                    self.service_errors.failed(&e);
+                    Vec::new()
+                }
+            },
+            Update::Slices(item) => match item {
+                Ok(event) => {
+                    self.slice_errors.answered(&event);
+                    self.slices.handle(event, &self.metrics)
+                }
+                Err(e) => {
+                    self.slice_errors.failed(&e);
+                    Vec::new()
+                }
+            },
+            Update::Node(item) => match item {
+                Ok(event) => {
+                    self.node_errors.answered(&event);
                     self.node.handle(event).into_iter().collect()
                 }
                 Err(e) => {
@@ -72,14 +84,6 @@ impl SourceState {
                     Vec::new()
                 }
             },
-            Update::Services(Err(e)) => {
-                self.service_errors.failed(&e);
-                Vec::new()
-            }
-            Update::Slices(Err(e)) => {
-                self.slice_errors.failed(&e);
-                Vec::new()
-            }
         };
         if !self.initial_sync_sent && self.services.listed() && self.slices.listed() {
             self.initial_sync_sent = true;

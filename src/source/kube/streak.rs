@@ -1,15 +1,17 @@
-//! Logging of watch failures once per streak, not once per retry: the first failure (or a
-//! different one) warns, repeats of the same failure go to debug, and the first success
-//! afterwards says the watch recovered. The retries themselves are kube-runtime's backoff.
+//! Logging of watch failures once per streak, not once per retry: the first failure warns
+//! (with the error), later ones go to debug, and the first real success afterwards (an event
+//! a list or watch response produced, not kube-runtime's `Init`, which comes before every
+//! list attempt) says the watch recovered. The retries themselves are [`super::backoff`]'s.
 
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, Event};
+
+use super::backoff::is_real_success;
 
 /// Failures of one watch since it last worked.
 #[derive(Debug)]
 pub struct ErrorStreak {
     kind: &'static str,
     failures: u32,
-    last: Option<String>,
 }
 
 /// What [`ErrorStreak::failed`] logged, for tests.
@@ -23,11 +25,7 @@ pub enum Logged {
 
 impl ErrorStreak {
     pub fn new(kind: &'static str) -> Self {
-        Self {
-            kind,
-            failures: 0,
-            last: None,
-        }
+        Self { kind, failures: 0 }
     }
 
     pub fn failed(&mut self, err: &watcher::Error) -> Logged {
@@ -42,21 +40,21 @@ impl ErrorStreak {
             return Logged::Relist;
         }
         self.failures += 1;
-        let message = err.to_string();
-        if self.last.as_deref() == Some(&message) {
+        if self.failures > 1 {
             tracing::debug!(
                 kind,
                 failures = self.failures,
-                "{kind} watch still failing: {message}"
+                "{kind} watch still failing: {err}"
             );
             return Logged::Debug;
         }
-        tracing::warn!(
-            kind,
-            "{kind} watch failed, retrying with backoff: {message}"
-        );
-        self.last = Some(message);
+        tracing::warn!(kind, "{kind} watch failed, retrying with backoff: {err}");
         Logged::Warn
+    }
+
+    /// An event of the watch: a real success ends the streak. Returns whether it did.
+    pub fn answered<K>(&mut self, event: &Event<K>) -> bool {
+        is_real_success(event) && self.succeeded()
     }
 
     /// Returns whether this ended a streak of failures.
@@ -67,7 +65,6 @@ impl ErrorStreak {
         let kind = self.kind;
         tracing::info!(kind, failures = self.failures, "{kind} watch recovered");
         self.failures = 0;
-        self.last = None;
         true
     }
 }
@@ -82,16 +79,26 @@ mod tests {
     }
 
     #[test]
-    fn warns_once_per_streak_of_identical_failures() {
+    fn warns_once_per_streak() {
         let mut s = ErrorStreak::new("Service");
         assert!(!s.succeeded());
         assert_eq!(s.failed(&status(503, "unavailable")), Logged::Warn);
         assert_eq!(s.failed(&status(503, "unavailable")), Logged::Debug);
-        assert_eq!(s.failed(&status(500, "broken")), Logged::Warn);
         assert_eq!(s.failed(&status(500, "broken")), Logged::Debug);
         assert!(s.succeeded());
         assert!(!s.succeeded());
         assert_eq!(s.failed(&status(500, "broken")), Logged::Warn);
+    }
+
+    #[test]
+    fn init_before_a_list_attempt_does_not_end_the_streak() {
+        let mut s = ErrorStreak::new("Service");
+        s.failed(&status(500, "broken"));
+        assert!(!s.answered::<()>(&Event::Init));
+        assert_eq!(s.failed(&status(500, "broken")), Logged::Debug);
+        assert!(!s.answered::<()>(&Event::Init));
+        assert!(s.answered(&Event::InitApply(())));
+        assert!(!s.answered::<()>(&Event::InitDone));
     }
 
     #[test]

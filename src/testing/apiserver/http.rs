@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Bytes, Frame, Incoming};
@@ -79,6 +79,9 @@ async fn route(
             "the test server only serves GET",
         );
     }
+    if let Some(failed) = failure(&shared.failing_requests, "requests") {
+        return failed;
+    }
     let param = |k: &str| params.get(k).map(String::as_str).unwrap_or("");
     let selector = match Selector::parse(param("labelSelector"), param("fieldSelector")) {
         Ok(s) => match namespace {
@@ -147,16 +150,8 @@ fn watch(
     selector: Selector,
     params: &BTreeMap<String, String>,
 ) -> Response<Body> {
-    let failing = shared.failing_watches.load(Ordering::SeqCst);
-    if let Some(code) = (failing != 0)
-        .then(|| StatusCode::from_u16(failing).ok())
-        .flatten()
-    {
-        let reason = code
-            .canonical_reason()
-            .unwrap_or("Failure")
-            .replace(' ', "");
-        return status(code, &reason, "watches refused by the test");
+    if let Some(failed) = failure(&shared.failing_watches, "watches") {
+        return failed;
     }
     let from = match params.get("resourceVersion").map(String::as_str) {
         None | Some("") | Some("0") => None,
@@ -329,6 +324,21 @@ fn line(event: &Value) -> String {
     let mut s = event.to_string();
     s.push('\n');
     s
+}
+
+/// The Status response a fault switch (`code`, 0 for off) asks for, if it is on.
+fn failure(code: &AtomicU16, what: &str) -> Option<Response<Body>> {
+    // 0 is no status code, so it is "off".
+    let code = StatusCode::from_u16(code.load(Ordering::SeqCst)).ok()?;
+    let reason = code
+        .canonical_reason()
+        .unwrap_or("Failure")
+        .replace(' ', "");
+    Some(status(
+        code,
+        &reason,
+        &format!("{what} refused by the test"),
+    ))
 }
 
 fn status_json(code: u16, reason: &str, message: &str) -> Value {

@@ -91,6 +91,8 @@ struct Shared {
     signals: watch::Sender<Signals>,
     /// Status code new watch requests get instead of a stream; 0 for none.
     failing_watches: AtomicU16,
+    /// Status code every list and watch request gets (the server "down"); 0 for none.
+    failing_requests: AtomicU16,
     requests: Mutex<Vec<RequestRecord>>,
     open_watches: Mutex<HashMap<Resource, usize>>,
 }
@@ -147,6 +149,7 @@ impl TestApiServer {
             store: Mutex::new(Store::default()),
             signals: watch::Sender::new(Signals::default()),
             failing_watches: AtomicU16::new(0),
+            failing_requests: AtomicU16::new(0),
             requests: Mutex::new(Vec::new()),
             open_watches: Mutex::new(HashMap::new()),
         });
@@ -275,6 +278,14 @@ impl TestApiServer {
     pub fn fail_watches(&self, status: Option<u16>) {
         let code = status.unwrap_or(0);
         self.shared.failing_watches.store(code, Ordering::SeqCst);
+    }
+
+    /// While `Some(code)`, every list and watch request gets that HTTP status with a Status
+    /// body, as from an API server that is up but failing. Open watches go on (pair it with
+    /// [`drop_watches`](Self::drop_watches) for an outage).
+    pub fn fail_requests(&self, status: Option<u16>) {
+        let code = status.unwrap_or(0);
+        self.shared.failing_requests.store(code, Ordering::SeqCst);
     }
 
     /// Holds list responses for `resource` until [`resume_lists`](Self::resume_lists);
