@@ -16,7 +16,8 @@ pub fn run_once(args: &[&str]) -> Output {
         .expect("run kproxy");
     assert!(
         out.status.success(),
-        "kproxy {args:?} failed: {}",
+        "kproxy {args:?} failed ({}): {}",
+        out.status,
         String::from_utf8_lossy(&out.stderr)
     );
     out
