@@ -50,7 +50,7 @@ pub fn add_service(cluster: &mut Cluster, state: &mut ProxyState) -> usize {
 /// The `KUBE-SEP-` chain of the first endpoint of service `i`'s first port: the chain that
 /// appears in the kernel once a [`Cluster::replace_endpoint`] of `i` is programmed.
 pub fn first_endpoint_chain(cluster: &Cluster, i: usize) -> String {
-    let svc = convert::service(&cluster.services[i])
+    let svc = convert::service(&cluster.services[i], &mut Vec::new())
         .ok()
         .flatten()
         .expect("generated services convert");

@@ -24,7 +24,6 @@ pub use names::NameRule;
 pub use node::{ZONE_LABEL, node_info};
 pub use service::service;
 pub use slice::{SERVICE_NAME_LABEL, TRIGGER_TIME_ANNOTATION, endpoint_slice};
-pub use source_ranges::{INVALID_SOURCE_RANGE, invalid_source_ranges};
 
 /// Namespace of objects that do not say (manifest files); the API server always sets one.
 pub const DEFAULT_NAMESPACE: &str = "default";

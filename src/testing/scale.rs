@@ -149,7 +149,7 @@ impl Cluster {
     /// The model changes that add service `i`: its Service and its slices.
     pub fn service_changes(&self, i: usize) -> Vec<Change> {
         let mut out = Vec::new();
-        if let Ok(Some(svc)) = convert::service(&self.services[i]) {
+        if let Ok(Some(svc)) = convert::service(&self.services[i], &mut Vec::new()) {
             out.push(Change::service(svc));
         }
         out.extend(self.slices[i].iter().map(slice_change));
@@ -160,7 +160,7 @@ impl Cluster {
     pub fn changes(&self) -> Vec<Change> {
         let mut out = Vec::with_capacity(self.services.len() * 2);
         for svc in &self.services {
-            if let Ok(Some(s)) = convert::service(svc) {
+            if let Ok(Some(s)) = convert::service(svc, &mut Vec::new()) {
                 out.push(Change::service(s));
             }
         }
@@ -245,7 +245,7 @@ pub fn remove_last_service(cluster: &mut Cluster, state: &mut ProxyState) {
             state.apply(Change::SliceDeleted(s.name.clone()));
         }
     }
-    if let Ok(Some(s)) = convert::service(&svc) {
+    if let Ok(Some(s)) = convert::service(&svc, &mut Vec::new()) {
         state.apply(Change::ServiceDeleted(s.name));
     }
 }

@@ -36,6 +36,8 @@ pub enum ObjectError {
     InvalidExternalIp(String),
     #[error("status.loadBalancer.ingress: {0:?} is not an IP address")]
     InvalidLoadBalancerIp(String),
+    #[error("spec.loadBalancerSourceRanges {0:?} is not a CIDR")]
+    InvalidSourceRange(String),
     #[error("label kubernetes.io/service-name is missing")]
     MissingServiceName,
     #[error("label kubernetes.io/service-name {0:?} is not {rule}", rule = NameRule::LabelValue)]
@@ -74,6 +76,7 @@ impl ObjectError {
             Self::InvalidTrafficPolicy { .. } => "invalid_traffic_policy",
             Self::InvalidExternalIp(_) => "invalid_external_ip",
             Self::InvalidLoadBalancerIp(_) => "invalid_load_balancer_ip",
+            Self::InvalidSourceRange(_) => "invalid_load_balancer_source_range",
             Self::MissingServiceName => "missing_service_name",
             Self::InvalidServiceName(_) => "invalid_service_name",
             Self::InvalidPortName { .. } => "invalid_port_name",

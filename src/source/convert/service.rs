@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1 as core;
 
-use super::source_ranges::{log_invalid, source_ranges};
+use super::source_ranges::source_ranges;
 use super::{
     AddressField, NameRule, ObjectError, names, ordinary_address, port_label, port_name,
     port_number, protocol,
@@ -20,7 +20,12 @@ const MAX_AFFINITY_TIMEOUT_SECS: i32 = 86400;
 
 /// Validates a Service. `Ok(None)` for services kproxy does not proxy: ExternalName,
 /// headless, and those without an IPv4 cluster IP.
-pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectError> {
+/// A value left out of an otherwise valid service (a source range that is no CIDR) goes to
+/// `dropped`, for the source to log and count.
+pub fn service(
+    obj: &core::Service,
+    dropped: &mut Vec<ObjectError>,
+) -> Result<Option<model::Service>, ObjectError> {
     let (namespace, name) = names(&obj.metadata, NameRule::Dns1123Label)?;
     let name = ServiceName::new(namespace, name);
     let default_spec = core::ServiceSpec::default();
@@ -65,14 +70,12 @@ pub fn service(obj: &core::Service) -> Result<Option<model::Service>, ObjectErro
         AddressField::LoadBalancerIp,
         ObjectError::InvalidLoadBalancerIp,
     )?;
-    let (load_balancer_source_ranges, invalid_ranges) = source_ranges(
+    let load_balancer_source_ranges = source_ranges(
         spec.load_balancer_source_ranges
             .as_deref()
             .unwrap_or_default(),
+        dropped,
     );
-    for value in &invalid_ranges {
-        log_invalid(&name, value);
-    }
     let annotations = obj
         .metadata
         .annotations

@@ -51,7 +51,7 @@ fn merge(base: &mut Value, patch: Value) {
 }
 
 fn svc_err(patch: Value) -> ObjectError {
-    service(&svc(patch)).expect_err("service should be rejected")
+    service_kept(&svc(patch)).expect_err("service should be rejected")
 }
 
 fn slice_err(patch: Value) -> ObjectError {
@@ -60,7 +60,7 @@ fn slice_err(patch: Value) -> ObjectError {
 
 #[test]
 fn minimal_service_gets_kubernetes_defaults() {
-    let got = service(&svc(json!({}))).unwrap().unwrap();
+    let got = service_kept(&svc(json!({}))).unwrap().unwrap();
     assert_eq!(
         got,
         crate::model::Service {
@@ -87,7 +87,7 @@ fn minimal_service_gets_kubernetes_defaults() {
 
 #[test]
 fn full_service_keeps_every_field() {
-    let got = service(&svc(json!({
+    let got = service_kept(&svc(json!({
         "metadata": {"annotations": {"ipvs.kproxy.dev/scheduler": " wlc "}},
         "spec": {
             "type": "LoadBalancer",
@@ -136,7 +136,7 @@ fn health_check_node_port_is_read_where_kube_proxy_reads_it() {
             "type": type_, "externalTrafficPolicy": policy, "healthCheckNodePort": port,
             "ports": [{"name": "http", "port": 80, "nodePort": 30080}],
         });
-        service(&svc(json!({ "spec": spec })))
+        service_kept(&svc(json!({ "spec": spec })))
             .unwrap()
             .unwrap()
             .health_check_node_port
@@ -160,7 +160,7 @@ fn health_check_node_port_is_read_where_kube_proxy_reads_it() {
 
 #[test]
 fn client_ip_affinity_defaults_to_three_hours() {
-    let got = service(&svc(json!({"spec": {"sessionAffinity": "ClientIP"}})))
+    let got = service_kept(&svc(json!({"spec": {"sessionAffinity": "ClientIP"}})))
         .unwrap()
         .unwrap();
     assert_eq!(got.session_affinity, Some(Duration::from_secs(10800)));
@@ -168,7 +168,7 @@ fn client_ip_affinity_defaults_to_three_hours() {
 
 #[test]
 fn external_policy_is_reported_as_given_and_normalised_only_by_the_view() {
-    let got = service(&svc(json!({"spec": {"externalTrafficPolicy": "Local"}})))
+    let got = service_kept(&svc(json!({"spec": {"externalTrafficPolicy": "Local"}})))
         .unwrap()
         .unwrap();
     assert_eq!(got.external_traffic_policy, TrafficPolicy::Local);
@@ -182,7 +182,7 @@ fn external_policy_is_reported_as_given_and_normalised_only_by_the_view() {
 
 #[test]
 fn missing_namespace_defaults_and_missing_name_is_an_error() {
-    let got = service(&svc(json!({"metadata": {"namespace": null}})))
+    let got = service_kept(&svc(json!({"metadata": {"namespace": null}})))
         .unwrap()
         .unwrap();
     assert_eq!(got.name, ServiceName::new("default", "web"));
@@ -201,13 +201,13 @@ fn ignored_services_are_none() {
         json!({"spec": {"clusterIP": "fd00::10", "ipFamilies": ["IPv6"]}}),
         json!({"spec": {"clusterIP": "fd00::10", "clusterIPs": ["fd00::10"]}}),
     ] {
-        assert_eq!(service(&svc(patch.clone())), Ok(None), "{patch}");
+        assert_eq!(service_kept(&svc(patch.clone())), Ok(None), "{patch}");
     }
 }
 
 #[test]
 fn dual_stack_service_uses_its_ipv4_cluster_ip() {
-    let got = service(&svc(json!({"spec": {
+    let got = service_kept(&svc(json!({"spec": {
         "clusterIP": "fd00::10",
         "clusterIPs": ["fd00::10", "10.96.0.11"],
         "ipFamilies": ["IPv6", "IPv4"],
@@ -499,7 +499,7 @@ fn names_follow_the_api_servers_rules() {
 fn port_names_are_dns_labels_as_the_api_server_checks_them() {
     // Longer than an IANA service name (15): the API server takes it for Services and slices.
     let long_ok = "prometheus-metrics-1";
-    let got = service(&svc(
+    let got = service_kept(&svc(
         json!({"spec": {"ports": [{"name": long_ok, "port": 80}]}}),
     ));
     assert_eq!(got.unwrap().unwrap().ports[0].name, long_ok);
@@ -517,6 +517,14 @@ fn port_names_are_dns_labels_as_the_api_server_checks_them() {
 fn object_ref_escapes_what_would_break_a_log_line() {
     let s = svc(json!({"metadata": {"name": "web\nCOMMIT", "namespace": "a\"b"}}));
     assert_eq!(object_ref(&s.metadata), r#"a\"b/web\nCOMMIT"#);
+}
+
+/// [`service`] of a service none of whose values is left out.
+fn service_kept(obj: &core::Service) -> Result<Option<crate::model::Service>, ObjectError> {
+    let mut dropped = Vec::new();
+    let got = service(obj, &mut dropped);
+    assert_eq!(dropped, [], "no value should be left out");
+    got
 }
 
 /// [`endpoint_slice`] of a slice none of whose endpoints is dropped.
@@ -605,19 +613,28 @@ fn an_endpoint_with_a_refused_address_is_left_out_and_the_rest_kept() {
 
 #[test]
 fn source_ranges_are_trimmed_ipv4_truncated_and_invalid_ones_skipped() {
-    let got = service(&svc(
-        json!({"spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": [
-            " 203.0.113.7/24 ", "2001:db8::/32", "not-a-cidr", "10.0.0.0/8", "10.0.0.0/8"
-        ]}}),
-    ))
+    let mut dropped = Vec::new();
+    let got = service(
+        &svc(
+            json!({"spec": {"type": "LoadBalancer", "loadBalancerSourceRanges": [
+                " 203.0.113.7/24 ", "2001:db8::/32", "not-a-cidr", "10.0.0.0/8", "10.0.0.0/8"
+            ]}}),
+        ),
+        &mut dropped,
+    )
     .unwrap()
     .unwrap();
+    assert_eq!(
+        dropped,
+        [ObjectError::InvalidSourceRange("not-a-cidr".into())]
+    );
+    assert_eq!(dropped[0].reason(), "invalid_load_balancer_source_range");
     let want: Vec<ipnet::Ipv4Net> = vec![
         "10.0.0.0/8".parse().unwrap(),
         "203.0.113.0/24".parse().unwrap(),
     ];
     assert_eq!(got.load_balancer_source_ranges, want);
-    let open = service(&svc(
+    let open = service_kept(&svc(
         json!({"spec": {"loadBalancerSourceRanges": ["10.0.0.0/8", "0.0.0.0/0"]}}),
     ))
     .unwrap()
@@ -630,7 +647,7 @@ fn source_ranges_are_trimmed_ipv4_truncated_and_invalid_ones_skipped() {
 
 #[test]
 fn proxy_mode_ingress_ips_are_not_load_balancer_ips() {
-    let got = service(&svc(json!({"status": {"loadBalancer": {"ingress": [
+    let got = service_kept(&svc(json!({"status": {"loadBalancer": {"ingress": [
         {"ip": "198.51.100.1", "ipMode": "Proxy"},
         {"ip": "198.51.100.2", "ipMode": "VIP"},
         {"ip": "198.51.100.3"},

@@ -34,11 +34,6 @@ pub trait Kind {
         obj: &Self::Object,
         dropped: &mut Vec<ObjectError>,
     ) -> Result<Option<Self::Value>, ObjectError>;
-    /// Reasons for parts of an accepted object that were skipped (each already logged by
-    /// the conversion), to count in the rejected-objects metric.
-    fn skipped_parts(_obj: &Self::Object) -> Vec<&'static str> {
-        Vec::new()
-    }
     fn updated(value: Self::Value) -> Change;
     fn deleted(key: Self::Key) -> Change;
 }
@@ -55,12 +50,9 @@ impl Kind for Services {
     }
     fn convert(
         obj: &core::Service,
-        _dropped: &mut Vec<ObjectError>,
+        dropped: &mut Vec<ObjectError>,
     ) -> Result<Option<Self::Value>, ObjectError> {
-        Ok(convert::service(obj)?.map(Arc::new))
-    }
-    fn skipped_parts(obj: &core::Service) -> Vec<&'static str> {
-        vec![convert::INVALID_SOURCE_RANGE; convert::invalid_source_ranges(obj)]
+        Ok(convert::service(obj, dropped)?.map(Arc::new))
     }
     fn updated(value: Self::Value) -> Change {
         Change::service(value)
@@ -190,14 +182,7 @@ fn accept<K: Kind>(obj: &K::Object, metrics: &Metrics) -> (K::Key, Option<K::Val
         metrics.reject(kind, reason);
     }
     match converted {
-        Ok(value) => {
-            if value.is_some() {
-                for reason in K::skipped_parts(obj) {
-                    metrics.reject(K::KIND, reason);
-                }
-            }
-            (key, value)
-        }
+        Ok(value) => (key, value),
         Err(e) => {
             let kind = K::KIND;
             let reason = e.reason();

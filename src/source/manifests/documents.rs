@@ -255,13 +255,11 @@ fn handle(
         ("v1", "Service") => {
             let svc = typed::<core::Service>(origin, &doc, source, "Service", metrics);
             if let Some(svc) = svc {
-                match convert::service(&svc) {
-                    Ok(Some(s)) => {
-                        for _ in 0..convert::invalid_source_ranges(&svc) {
-                            metrics.reject("Service", convert::INVALID_SOURCE_RANGE);
-                        }
-                        out.services.push(s);
-                    }
+                let mut dropped = Vec::new();
+                let converted = convert::service(&svc, &mut dropped);
+                report_left_out(origin, "Service", &doc, &dropped, metrics);
+                match converted {
+                    Ok(Some(s)) => out.services.push(s),
                     Ok(None) => {}
                     Err(e) => reject_object(origin, "Service", &doc, &e, metrics),
                 }
@@ -273,10 +271,7 @@ fn handle(
             if let Some(slice) = slice {
                 let mut dropped = Vec::new();
                 let converted = convert::endpoint_slice(&slice, &mut dropped);
-                for e in &dropped {
-                    let message = describe("EndpointSlice", &doc, &format!("left out {e}"));
-                    reject(origin, "EndpointSlice", e.reason(), &message, metrics);
-                }
+                report_left_out(origin, "EndpointSlice", &doc, &dropped, metrics);
                 match converted {
                     Ok(Some(s)) => out.slices.push(s),
                     Ok(None) => {}
@@ -341,6 +336,20 @@ fn typed<T: DeserializeOwned>(
             );
             None
         }
+    }
+}
+
+/// Logs and counts each value left out of an otherwise valid object.
+fn report_left_out(
+    origin: &Origin,
+    kind: &str,
+    doc: &Value,
+    dropped: &[convert::ObjectError],
+    metrics: &Metrics,
+) {
+    for e in dropped {
+        let message = describe(kind, doc, &format!("left out {e}"));
+        reject(origin, kind, e.reason(), &message, metrics);
     }
 }
 
