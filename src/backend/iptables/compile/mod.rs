@@ -305,80 +305,65 @@ impl Compiler {
                 chain.push_rules(tail);
                 Arc::new(chain.build())
             };
-        let rebuild =
-            |old: Option<&Arc<Chain>>, dirty: bool, build: &dyn Fn() -> Arc<Chain>| match old {
-                Some(chain) if !dirty => Arc::clone(chain),
-                _ => build(),
-            };
+        // A dispatch chain is rebuilt only when one of its services' lines changed.
+        let rebuild = |old: Option<&Arc<Chain>>,
+                       dirty: bool,
+                       table: Table,
+                       name: &str,
+                       pick: fn(&CompiledService) -> &RuleList,
+                       tail: &RuleList| match old {
+            Some(chain) if !dirty => Arc::clone(chain),
+            _ => concat(table, name, pick, tail),
+        };
         let prev = self.dispatch.as_ref();
         let dispatch = Dispatch {
             filter_services: rebuild(
                 prev.map(|d| &d.filter_services),
                 changed.filter_services,
-                &|| {
-                    concat(
-                        Table::Filter,
-                        KUBE_SERVICES,
-                        |s| &s.lines.filter_services,
-                        &empty,
-                    )
-                },
+                Table::Filter,
+                KUBE_SERVICES,
+                |s| &s.lines.filter_services,
+                &empty,
             ),
             filter_external: rebuild(
                 prev.map(|d| &d.filter_external),
                 changed.filter_external,
-                &|| {
-                    concat(
-                        Table::Filter,
-                        KUBE_EXTERNAL_SERVICES,
-                        |s| &s.lines.filter_external,
-                        &empty,
-                    )
-                },
+                Table::Filter,
+                KUBE_EXTERNAL_SERVICES,
+                |s| &s.lines.filter_external,
+                &empty,
             ),
             filter_nodeports: rebuild(
                 prev.map(|d| &d.filter_nodeports),
                 changed.filter_nodeports,
-                &|| {
-                    concat(
-                        Table::Filter,
-                        KUBE_NODEPORTS,
-                        |s| &s.lines.filter_nodeports,
-                        &empty,
-                    )
-                },
+                Table::Filter,
+                KUBE_NODEPORTS,
+                |s| &s.lines.filter_nodeports,
+                &empty,
             ),
             filter_firewall: rebuild(
                 prev.map(|d| &d.filter_firewall),
                 changed.filter_firewall,
-                &|| {
-                    concat(
-                        Table::Filter,
-                        KUBE_PROXY_FIREWALL,
-                        |s| &s.lines.filter_firewall,
-                        &empty,
-                    )
-                },
+                Table::Filter,
+                KUBE_PROXY_FIREWALL,
+                |s| &s.lines.filter_firewall,
+                &empty,
             ),
-            nat_services: rebuild(prev.map(|d| &d.nat_services), changed.nat_services, &|| {
-                concat(
-                    Table::Nat,
-                    KUBE_SERVICES,
-                    |s| &s.lines.nat_services,
-                    &self.nodeport_tail,
-                )
-            }),
+            nat_services: rebuild(
+                prev.map(|d| &d.nat_services),
+                changed.nat_services,
+                Table::Nat,
+                KUBE_SERVICES,
+                |s| &s.lines.nat_services,
+                &self.nodeport_tail,
+            ),
             nat_nodeports: rebuild(
                 prev.map(|d| &d.nat_nodeports),
                 changed.nat_nodeports,
-                &|| {
-                    concat(
-                        Table::Nat,
-                        KUBE_NODEPORTS,
-                        |s| &s.lines.nat_nodeports,
-                        &empty,
-                    )
-                },
+                Table::Nat,
+                KUBE_NODEPORTS,
+                |s| &s.lines.nat_nodeports,
+                &empty,
             ),
         };
 
